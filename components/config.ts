@@ -1,0 +1,275 @@
+/**
+ * The stack configuration: read once, validated into a typed object before any resource is declared.
+ * `parseConfig` is pure and throws one error listing every problem; `loadConfig` is the only reader of
+ * Pulumi config in the program.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "node:fs";
+import {
+  asBoolean,
+  asObject,
+  asString,
+  asStringList,
+  asStringMap,
+  ConfigErrors,
+  fail,
+  oneOf,
+  optionalString,
+} from "./lib/configReader";
+import { quotaErrors } from "./lib/quota";
+import { cidrError, dns1123LabelError, domainError, durationError, labelValueError } from "./lib/validation";
+
+/** The Pulumi project name, which prefixes every config key (`k0s-platform:<key>`). */
+export const PROJECT = "k0s-platform";
+
+/** Defaults for every optional key; `Pulumi.yaml` declares the same values (a test keeps them equal). */
+export const DEFAULTS = {
+  kubeconfig: "/var/lib/k0s/pki/admin.conf",
+  kubeContext: "",
+  region: "fra1",
+  dropletSize: "s-2vcpu-4gb",
+  dropletImage: "debian-12-x64",
+  k0sVersion: "v1.35.1+k0s.0",
+  adminCidrs: [] as string[],
+  sshPublicKey: "",
+  sshPrivateKey: "",
+  sshUseAgent: false,
+  domain: "",
+  protectDroplet: true,
+  clusterOwnerStack: "",
+  flux: {
+    version: "v2.7.5",
+    branch: "main",
+    interval: "1m",
+    waitForControllers: true,
+  },
+} as const;
+
+/** Namespaces the platform itself or Kubernetes owns; an environment must never take one over. */
+const RESERVED_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease", "flux-system", "traefik"];
+const TARGETS = ["local", "remote"] as const;
+const OBJECT_KEYS = ["environments", "flux"];
+const KNOWN_KEYS = ["target", ...OBJECT_KEYS, ...Object.keys(DEFAULTS).filter((key) => key !== "flux")];
+const ENVIRONMENT_KEYS = ["client", "billingGroup", "quota", "networkIsolation", "protect"];
+const FLUX_KEYS = ["version", "url", "branch", "path", "interval", "manifestPath", "waitForControllers"];
+
+export type Target = (typeof TARGETS)[number];
+
+/** One environment = one namespace on the stack's cluster. */
+export interface EnvironmentConfig {
+  /** Namespace name, also the `environment` label. */
+  readonly name: string;
+  readonly client: string;
+  readonly billingGroup: string;
+  /** ResourceQuota `spec.hard`; empty means no quota. */
+  readonly quota: Readonly<Record<string, string>>;
+  readonly networkIsolation: boolean;
+  /** Whether `pulumi destroy` must refuse to delete the namespace. */
+  readonly protect: boolean;
+}
+
+export interface FluxConfig {
+  /** Flux release, for example v2.7.5. */
+  readonly version: string;
+  readonly url: string;
+  readonly branch: string;
+  /** Path inside the repository that the root Kustomization syncs. */
+  readonly path: string;
+  readonly interval: string;
+  /** A local install manifest that replaces the release download (air-gapped installs, tests). */
+  readonly manifestPath?: string;
+  /** Whether `pulumi up` waits for Flux's Deployments to become ready. */
+  readonly waitForControllers: boolean;
+}
+
+export interface LocalClusterConfig {
+  readonly target: "local";
+  readonly kubeconfigPath: string;
+  readonly context: string;
+}
+
+export interface RemoteClusterConfig {
+  readonly target: "remote";
+  readonly region: string;
+  readonly dropletSize: string;
+  readonly dropletImage: string;
+  readonly k0sVersion: string;
+  readonly adminCidrs: readonly string[];
+  readonly sshPublicKey: string;
+  /** Undefined when the SSH agent authenticates instead. */
+  readonly sshPrivateKey?: pulumi.Output<string>;
+  readonly domain?: string;
+  readonly protectDroplet: boolean;
+}
+
+export interface PlatformConfig {
+  readonly stack: string;
+  readonly cluster: LocalClusterConfig | RemoteClusterConfig;
+  readonly environments: readonly EnvironmentConfig[];
+  readonly flux: FluxConfig;
+  /** Empty when this stack installs Flux and the age key; otherwise the stack that did, on the same cluster. */
+  readonly clusterOwnerStack: string;
+}
+
+/**
+ * Validates raw stack config (keys without the project prefix, values as Pulumi stores them: strings,
+ * with objects and lists JSON-encoded). Throws one error that lists every bad key.
+ */
+export function parseConfig(stack: string, raw: Readonly<Record<string, string>>): PlatformConfig {
+  const errors = new ConfigErrors(PROJECT);
+  for (const key of Object.keys(raw)) {
+    if (!KNOWN_KEYS.includes(key)) errors.add(key, `is not a setting of this program; known keys: ${KNOWN_KEYS.join(", ")}`);
+  }
+  const target = oneOf(errors, "target", raw.target, TARGETS);
+  const environments = parseEnvironments(errors, raw.environments);
+  const flux = parseFlux(errors, raw.flux, target);
+  // With no valid target, which cluster keys apply is unknown: report the target alone.
+  const cluster = target === "remote" ? parseRemote(errors, raw) : target === "local" ? parseLocal(errors, raw) : undefined;
+  const clusterOwnerStack = asString(errors, "clusterOwnerStack", raw.clusterOwnerStack) ?? DEFAULTS.clusterOwnerStack;
+  if (clusterOwnerStack === stack) errors.add("clusterOwnerStack", `"${stack}" names this stack; leave it empty so this stack owns the bootstrap`);
+  errors.throwIfAny();
+  return { stack, cluster: cluster!, environments, flux: flux!, clusterOwnerStack };
+}
+
+function parseLocal(errors: ConfigErrors, raw: Readonly<Record<string, string>>): LocalClusterConfig {
+  const context = asString(errors, "kubeContext", raw.kubeContext) ?? DEFAULTS.kubeContext;
+  if (context === "") {
+    errors.add("kubeContext", "is required for the local target, so nothing is ever applied to whatever context happens to be current (k0s names it Default)");
+  }
+  const kubeconfigPath = asString(errors, "kubeconfig", raw.kubeconfig) ?? DEFAULTS.kubeconfig;
+  return { target: "local", kubeconfigPath, context };
+}
+
+function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, string>>): RemoteClusterConfig {
+  const slug = (key: "region" | "dropletSize" | "dropletImage"): string => {
+    const value = asString(errors, key, raw[key]) ?? DEFAULTS[key];
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(value)) fail(errors, key, value, "must be a DigitalOcean slug such as fra1, s-2vcpu-4gb or debian-12-x64");
+    return value;
+  };
+  const k0sVersion = asString(errors, "k0sVersion", raw.k0sVersion) ?? DEFAULTS.k0sVersion;
+  if (!/^v[0-9]+\.[0-9]+\.[0-9]+\+k0s\.[0-9]+$/.test(k0sVersion)) {
+    fail(errors, "k0sVersion", k0sVersion, "must be a pinned k0s release such as v1.35.1+k0s.0");
+  }
+  const adminCidrs = asStringList(errors, "adminCidrs", raw.adminCidrs) ?? [...DEFAULTS.adminCidrs];
+  if (adminCidrs.length === 0) errors.add("adminCidrs", "must list at least one CIDR allowed to reach SSH and the Kubernetes API");
+  adminCidrs.forEach((cidr, index) => {
+    const problem = cidrError(cidr);
+    if (problem) fail(errors, `adminCidrs[${index}]`, cidr, problem);
+  });
+  const sshPublicKey = asString(errors, "sshPublicKey", raw.sshPublicKey) ?? DEFAULTS.sshPublicKey;
+  if (!/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$/.test(sshPublicKey)) {
+    fail(errors, "sshPublicKey", abbreviate(sshPublicKey), "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA... you@host'");
+  }
+  const sshUseAgent = asBoolean(errors, "sshUseAgent", raw.sshUseAgent) ?? DEFAULTS.sshUseAgent;
+  const privateKey = raw.sshPrivateKey ?? DEFAULTS.sshPrivateKey;
+  if (!sshUseAgent && privateKey === "") {
+    errors.add("sshPrivateKey", "is missing: set it with `pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519`, or set sshUseAgent to true");
+  } else if (privateKey !== "" && !/^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey.trim())) {
+    errors.add("sshPrivateKey", "is not a PEM/OpenSSH private key (it must start with -----BEGIN ... PRIVATE KEY-----)");
+  }
+  const domain = optionalString(errors, "domain", raw.domain);
+  if (domain !== undefined) {
+    const problem = domainError(domain);
+    if (problem) fail(errors, "domain", domain, problem);
+  }
+  return {
+    target: "remote",
+    region: slug("region"),
+    dropletSize: slug("dropletSize"),
+    dropletImage: slug("dropletImage"),
+    k0sVersion,
+    adminCidrs,
+    sshPublicKey,
+    sshPrivateKey: privateKey === "" ? undefined : pulumi.secret(privateKey),
+    domain,
+    protectDroplet: asBoolean(errors, "protectDroplet", raw.protectDroplet) ?? DEFAULTS.protectDroplet,
+  };
+}
+
+function parseEnvironments(errors: ConfigErrors, rawValue: string | undefined): EnvironmentConfig[] {
+  const map = asObject(errors, "environments", rawValue, "a map from namespace name to { client, billingGroup, quota?, networkIsolation?, protect? }");
+  if (map === undefined) return [];
+  if (Object.keys(map).length === 0) errors.add("environments", "must declare at least one environment");
+  return Object.entries(map).map(([name, value]) => {
+    const path = `environments.${name}`;
+    const nameProblem = dns1123LabelError(name);
+    if (nameProblem) fail(errors, "environments", name, `is not a valid namespace name: ${nameProblem}`);
+    if (RESERVED_NAMESPACES.includes(name)) fail(errors, "environments", name, `is reserved; choose a namespace other than ${RESERVED_NAMESPACES.join(", ")}`);
+    const entry = asObject(errors, path, value, "an object { client, billingGroup, quota?, networkIsolation?, protect? }") ?? {};
+    for (const key of Object.keys(entry)) {
+      if (!ENVIRONMENT_KEYS.includes(key)) errors.add(`${path}.${key}`, `is not an environment setting; allowed: ${ENVIRONMENT_KEYS.join(", ")}`);
+    }
+    const label = (key: "client" | "billingGroup"): string => {
+      const labelValue = asString(errors, `${path}.${key}`, entry[key]);
+      if (labelValue === undefined || labelValue === "") {
+        errors.add(`${path}.${key}`, "is required (it becomes a namespace label used for billing)");
+        return "";
+      }
+      const problem = labelValueError(labelValue);
+      if (problem) fail(errors, `${path}.${key}`, labelValue, problem);
+      return labelValue;
+    };
+    const quota = asStringMap(errors, `${path}.quota`, entry.quota) ?? {};
+    for (const problem of quotaErrors(`${PROJECT}:${path}.quota`, quota)) errors.addRaw(problem);
+    return {
+      name,
+      client: label("client"),
+      billingGroup: label("billingGroup"),
+      quota,
+      networkIsolation: asBoolean(errors, `${path}.networkIsolation`, entry.networkIsolation) ?? true,
+      protect: asBoolean(errors, `${path}.protect`, entry.protect) ?? false,
+    };
+  });
+}
+
+function parseFlux(errors: ConfigErrors, rawValue: string | undefined, target: Target | undefined): FluxConfig | undefined {
+  const flux = asObject(errors, "flux", rawValue, "an object { version, url, branch?, path?, interval?, manifestPath?, waitForControllers? }");
+  if (flux === undefined) return undefined;
+  for (const key of Object.keys(flux)) {
+    if (!FLUX_KEYS.includes(key)) errors.add(`flux.${key}`, `is not a Flux setting; allowed: ${FLUX_KEYS.join(", ")}`);
+  }
+  const version = asString(errors, "flux.version", flux.version) ?? DEFAULTS.flux.version;
+  if (!/^v2\.[0-9]+\.[0-9]+$/.test(version)) fail(errors, "flux.version", version, "must be a pinned Flux 2 release such as v2.7.5");
+  const url = asString(errors, "flux.url", flux.url) ?? "";
+  if (!/^(https?|ssh):\/\/[^\s]+$/.test(url)) {
+    fail(errors, "flux.url", url, "must be the GitOps repository's http(s):// or ssh:// URL");
+  }
+  const path = asString(errors, "flux.path", flux.path) ?? `./clusters/${target ?? "local"}`;
+  if (!/^\.\/[A-Za-z0-9._\/-]*$/.test(path) || path.split("/").includes("..")) {
+    fail(errors, "flux.path", path, "must be a path inside the repository starting with ./, such as ./clusters/local");
+  }
+  const interval = asString(errors, "flux.interval", flux.interval) ?? DEFAULTS.flux.interval;
+  const intervalProblem = durationError(interval);
+  if (intervalProblem) fail(errors, "flux.interval", interval, intervalProblem);
+  const branch = asString(errors, "flux.branch", flux.branch) ?? DEFAULTS.flux.branch;
+  if (branch === "" || /\s/.test(branch)) fail(errors, "flux.branch", branch, "must be a branch name");
+  return {
+    version,
+    url,
+    branch,
+    path,
+    interval,
+    manifestPath: optionalString(errors, "flux.manifestPath", flux.manifestPath),
+    waitForControllers: asBoolean(errors, "flux.waitForControllers", flux.waitForControllers) ?? DEFAULTS.flux.waitForControllers,
+  };
+}
+
+function abbreviate(value: string): string {
+  return value.length > 24 ? `${value.slice(0, 24)}…` : value;
+}
+
+/** Reads this project's keys from the stack config and validates them; the only config reader. */
+export function loadConfig(): PlatformConfig {
+  const prefix = `${PROJECT}:`;
+  const raw = Object.fromEntries(
+    Object.entries(pulumi.runtime.allConfig())
+      .filter(([key]) => key.startsWith(prefix))
+      .map(([key, value]) => [key.slice(prefix.length), value]),
+  );
+  const config = parseConfig(pulumi.getStack(), raw);
+  const manifestPath = config.flux.manifestPath;
+  if (manifestPath !== undefined && !fs.existsSync(manifestPath)) {
+    throw new Error(`${PROJECT}:flux.manifestPath: "${manifestPath}" does not exist; point it at a Flux install manifest or remove it to use the release`);
+  }
+  return config;
+}

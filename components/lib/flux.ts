@@ -1,0 +1,51 @@
+/**
+ * Flux names and the install-manifest transformation. Pure: creates no resources.
+ */
+
+/** Namespace of Flux's controllers and bootstrap objects (https://fluxcd.io/flux/installation/). */
+export const FLUX_NAMESPACE = "flux-system";
+/** Name of both the GitRepository and the root Kustomization, as `flux bootstrap` names them. */
+export const FLUX_SYNC_NAME = "flux-system";
+/** The Secret holding the cluster's age identity (https://fluxcd.io/flux/guides/mozilla-sops/). */
+export const SOPS_SECRET_NAME = "sops-age";
+/** kustomize-controller only reads age identities from Secret keys ending in `.agekey`. */
+export const SOPS_AGE_KEY = "age.agekey";
+
+const KUSTOMIZE_CONTROLLER = "kustomize-controller";
+/**
+ * Controller-level decryption (Flux ≥ 2.7): kustomize-controller also uses this Secret for
+ * Kustomizations that name no `decryption.secretRef`, so the repository's own Kustomizations decrypt
+ * SOPS files too (fluxcd/kustomize-controller#1465).
+ */
+export const SOPS_AGE_SECRET_FLAG = `--sops-age-secret=${SOPS_SECRET_NAME}`;
+
+/** The release's all-in-one install manifest for a pinned Flux version. */
+export function fluxInstallManifestUrl(version: string): string {
+  return `https://github.com/fluxcd/flux2/releases/download/${version}/install.yaml`;
+}
+
+interface Container {
+  name?: string;
+  args?: string[];
+}
+
+interface ManifestObject {
+  kind?: string;
+  metadata?: { name?: string; namespace?: string };
+  spec?: { template?: { spec?: { containers?: Container[] } } };
+}
+
+/**
+ * Transformation for the Flux install manifest: points kustomize-controller at the `sops-age` Secret.
+ * Idempotent, and leaves every other object untouched.
+ */
+export function enableControllerDecryption(obj: ManifestObject): void {
+  if (obj.kind !== "Deployment" || obj.metadata?.name !== KUSTOMIZE_CONTROLLER) return;
+  const containers = obj.spec?.template?.spec?.containers ?? [];
+  const manager = containers.find((container) => container.name === "manager") ?? containers[0];
+  if (manager === undefined) {
+    throw new Error(`the ${KUSTOMIZE_CONTROLLER} Deployment in the Flux manifest has no container to configure`);
+  }
+  const args = manager.args ?? [];
+  if (!args.some((arg) => arg.startsWith("--sops-age-secret"))) manager.args = [...args, SOPS_AGE_SECRET_FLAG];
+}
