@@ -1,0 +1,161 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { DEFAULTS, parseConfig, PlatformConfig } from "../components/config";
+import { asPulumiConfig, ROOT, stackFileConfig } from "./lib/program";
+
+/** Raw config as the program receives it, without the project prefix. */
+function raw(config: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(asPulumiConfig(config)).map(([key, value]) => [key.replace(/^k0s-platform:/, ""), value]));
+}
+
+const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3mh9Dh1sZ0r0SBKyW9m2s3Kq2fI9rAx7Qh5oVtU2cJ ops@acme";
+const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+
+const local = {
+  target: "local",
+  kubeContext: "Default",
+  environments: { staging: { client: "acme", billingGroup: "enterprise", quota: { "requests.cpu": "1", "limits.cpu": "2" } } },
+  flux: { url: "https://github.com/acme/gitops" },
+};
+const remote = {
+  ...local,
+  target: "remote",
+  kubeContext: "",
+  adminCidrs: ["203.0.113.7/32"],
+  sshPublicKey: PUBLIC_KEY,
+  sshPrivateKey: PRIVATE_KEY,
+};
+
+function errorOf(config: Record<string, unknown>): string {
+  try {
+    parseConfig("test", raw(config));
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error("parseConfig accepted the config");
+}
+
+const withEnv = (env: Record<string, unknown>) => ({ ...local, environments: { staging: { client: "acme", billingGroup: "enterprise", ...env } } });
+const withQuota = (quota: Record<string, unknown>) => withEnv({ quota });
+
+describe("parseConfig refuses bad input with a message naming key, value and what is allowed", () => {
+  it.each([
+    ["unknown target", { ...local, target: "cloud" }, 'k0s-platform:target: "cloud" is not allowed; allowed: local, remote'],
+    ["missing target", { ...local, target: undefined }, "k0s-platform:target is required; allowed: local, remote"],
+    ["unknown key", { ...local, enviroments: {} }, "k0s-platform:enviroments is not a setting of this program"],
+    ["namespace not DNS-1123", { ...local, environments: { Staging_1: { client: "a", billingGroup: "b" } } }, 'k0s-platform:environments: "Staging_1" is not a valid namespace name: must be a DNS-1123 label'],
+    ["namespace too long", { ...local, environments: { ["a".repeat(64)]: { client: "a", billingGroup: "b" } } }, "is not a valid namespace name: must be at most 63 characters"],
+    ["reserved namespace", { ...local, environments: { "kube-system": { client: "a", billingGroup: "b" } } }, 'k0s-platform:environments: "kube-system" is reserved'],
+    ["no environments", { ...local, environments: {} }, "k0s-platform:environments must declare at least one environment"],
+    ["label value with space", withEnv({ client: "acme corp" }), 'k0s-platform:environments.staging.client: "acme corp" must be a Kubernetes label value'],
+    ["label value too long", withEnv({ billingGroup: "b".repeat(64) }), "k0s-platform:environments.staging.billingGroup: " + `"${"b".repeat(64)}" must be at most 63 characters`],
+    ["missing label", { ...local, environments: { staging: { client: "acme" } } }, "k0s-platform:environments.staging.billingGroup is required"],
+    ["unknown environment key", withEnv({ quotas: {} }), "k0s-platform:environments.staging.quotas is not an environment setting"],
+    ["quota key that is not a quota resource", withQuota({ "request.cpu": "1" }), 'k0s-platform:environments.staging.quota: "request.cpu" is not a ResourceQuota resource'],
+    ["unparseable quantity", withQuota({ "requests.memory": "1GB" }), 'k0s-platform:environments.staging.quota.requests.memory: "1GB" is not a Kubernetes quantity'],
+    ["fractional object count", withQuota({ pods: "2.5" }), 'k0s-platform:environments.staging.quota.pods: "2.5" must be a whole number of objects'],
+    ["request above limit", withQuota({ "requests.memory": "3Gi", "limits.memory": "2Gi" }), 'k0s-platform:environments.staging.quota.requests.memory: "3Gi" is above limits.memory "2Gi"'],
+    ["quantity of the wrong type", withQuota({ "requests.cpu": true }), "k0s-platform:environments.staging.quota.requests.cpu: true must be a quantity"],
+    ["non-boolean isolation", withEnv({ networkIsolation: "yes" }), 'k0s-platform:environments.staging.networkIsolation: "yes" must be true or false'],
+    ["local without context", { ...local, kubeContext: "" }, "k0s-platform:kubeContext is required for the local target"],
+    ["missing flux", { ...local, flux: undefined }, "k0s-platform:flux is required"],
+    ["flux URL scheme", { ...local, flux: { url: "git@github.com:acme/gitops" } }, 'k0s-platform:flux.url: "git@github.com:acme/gitops" must be the GitOps repository\'s http(s):// or ssh:// URL'],
+    ["unpinned flux", { ...local, flux: { ...local.flux, version: "latest" } }, 'k0s-platform:flux.version: "latest" must be a pinned Flux 2 release'],
+    ["flux path escaping the repo", { ...local, flux: { ...local.flux, path: "./../other" } }, 'k0s-platform:flux.path: "./../other" must be a path inside the repository'],
+    ["flux interval", { ...local, flux: { ...local.flux, interval: "5 minutes" } }, 'k0s-platform:flux.interval: "5 minutes" must be a duration'],
+    ["unknown flux key", { ...local, flux: { ...local.flux, ref: "main" } }, "k0s-platform:flux.ref is not a Flux setting"],
+    ["admin CIDR without prefix", { ...remote, adminCidrs: ["203.0.113.7"] }, 'k0s-platform:adminCidrs[0]: "203.0.113.7" must be a CIDR block'],
+    ["admin CIDR with host bits", { ...remote, adminCidrs: ["10.1.2.3/8"] }, 'k0s-platform:adminCidrs[0]: "10.1.2.3/8" has host bits set'],
+    ["admin CIDR open to all", { ...remote, adminCidrs: ["::/0"] }, 'k0s-platform:adminCidrs[0]: "::/0" must not open SSH and the Kubernetes API to the whole internet'],
+    ["admin CIDR prefix too long", { ...remote, adminCidrs: ["203.0.113.7/33"] }, 'k0s-platform:adminCidrs[0]: "203.0.113.7/33" prefix length must be at most 32'],
+    ["no admin CIDRs", { ...remote, adminCidrs: [] }, "k0s-platform:adminCidrs must list at least one CIDR"],
+    ["missing SSH private key", { ...remote, sshPrivateKey: undefined }, "k0s-platform:sshPrivateKey is missing: set it with `pulumi config set --secret sshPrivateKey"],
+    ["SSH private key that is not a key", { ...remote, sshPrivateKey: "hunter2" }, "k0s-platform:sshPrivateKey is not a PEM/OpenSSH private key"],
+    ["SSH public key that is not a key", { ...remote, sshPublicKey: "AAAAC3Nza" }, 'k0s-platform:sshPublicKey: "AAAAC3Nza" must be an OpenSSH public key line'],
+    ["unpinned k0s", { ...remote, k0sVersion: "latest" }, 'k0s-platform:k0sVersion: "latest" must be a pinned k0s release'],
+    ["bad region slug", { ...remote, region: "Frankfurt 1" }, 'k0s-platform:region: "Frankfurt 1" must be a DigitalOcean slug'],
+    ["bad domain", { ...remote, domain: "https://example.com" }, 'k0s-platform:domain: "https://example.com" must be a DNS name'],
+    ["owner stack is itself", { ...local, clusterOwnerStack: "test" }, 'k0s-platform:clusterOwnerStack "test" names this stack'],
+  ])("%s", (_name, config, message) => {
+    expect(errorOf(config)).toContain(message);
+  });
+
+  it("never echoes the SSH private key in an error", () => {
+    const secret = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-material\n-----END OPENSSH PRIVATE KEY-----";
+    const message = errorOf({ ...remote, sshPrivateKey: secret, adminCidrs: ["bad"] });
+    expect(message).toContain("adminCidrs");
+    expect(message).not.toContain("secret-material");
+  });
+
+  it("reports every problem at once", () => {
+    const message = errorOf({ ...local, target: "cloud", flux: { url: "x" }, environments: { BAD: { client: "a", billingGroup: "b" } } });
+    expect(message.split("\n  - ")).toHaveLength(4);
+  });
+});
+
+describe("parseConfig accepts good input", () => {
+  it("applies defaults and keeps quotas exactly as written", () => {
+    const config = parseConfig("dev", raw({ ...local, environments: { dev: { client: "acme", billingGroup: "enterprise", quota: { pods: 20 } } } }));
+    expect(config.environments).toEqual([{ name: "dev", client: "acme", billingGroup: "enterprise", quota: { pods: "20" }, networkIsolation: true, protect: false }]);
+    expect(config.flux).toEqual({ ...DEFAULTS.flux, url: local.flux.url, path: "./clusters/local", manifestPath: undefined });
+    expect(config.cluster).toEqual({ target: "local", kubeconfigPath: DEFAULTS.kubeconfig, context: "Default" });
+  });
+
+  it("keeps the SSH private key secret", async () => {
+    const config = parseConfig("remote", raw(remote));
+    const cluster = config.cluster as Extract<PlatformConfig["cluster"], { target: "remote" }>;
+    expect(await pulumi.isSecret(cluster.sshPrivateKey!)).toBe(true);
+    expect(cluster.adminCidrs).toEqual(["203.0.113.7/32"]);
+  });
+
+  it("lets the SSH agent replace the private key", () => {
+    const config = parseConfig("remote", raw({ ...remote, sshPrivateKey: undefined, sshUseAgent: true }));
+    expect((config.cluster as { sshPrivateKey?: unknown }).sshPrivateKey).toBeUndefined();
+  });
+});
+
+describe("stack files", () => {
+  const stacks = fs.readdirSync(ROOT).flatMap((file) => /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1] ?? []);
+  const secretsForRemote = { adminCidrs: ["203.0.113.7/32"], sshPublicKey: PUBLIC_KEY, sshPrivateKey: PRIVATE_KEY };
+
+  it("are the three stacks of the workflow", () => {
+    expect(stacks.sort()).toEqual(["dev", "local-staging", "remote"]);
+  });
+
+  it.each(stacks)("Pulumi.%s.yaml parses", (stack) => {
+    const file = stackFileConfig(stack);
+    expect(() => parseConfig(stack, raw(file.target === "remote" ? { ...file, ...secretsForRemote } : file))).not.toThrow();
+  });
+
+  it("local staging carries exactly the remote staging quota and isolation", () => {
+    const envOf = (stack: string, name: string) =>
+      parseConfig(stack, raw({ ...stackFileConfig(stack), ...(stack === "remote" ? secretsForRemote : {}) })).environments.find((env) => env.name === name);
+    expect(envOf("local-staging", "staging")).toEqual(envOf("remote", "staging"));
+  });
+});
+
+describe("Pulumi.yaml", () => {
+  const project = parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as {
+    name: string;
+    config: Record<string, { type?: string; description?: string; default?: unknown; value?: unknown }>;
+  };
+  const declared = Object.entries(project.config).filter(([key]) => !key.includes(":"));
+
+  it("names the project k0s-platform and turns off the default Kubernetes provider", () => {
+    expect(project.name).toBe("k0s-platform");
+    expect(project.config["pulumi:disable-default-providers"].value).toEqual(["kubernetes"]);
+  });
+
+  it("declares every scalar key with a type, a description and the code's default", () => {
+    const { flux: _flux, ...scalarDefaults } = DEFAULTS;
+    expect(declared.map(([key]) => key).sort()).toEqual(["target", ...Object.keys(scalarDefaults)].sort());
+    for (const [key, declaration] of declared) {
+      expect(declaration.type, key).toMatch(/^(string|boolean|array|integer)$/);
+      expect(declaration.description, key).toBeTruthy();
+      if (key !== "target") expect(declaration.default, key).toEqual(scalarDefaults[key as keyof typeof scalarDefaults]);
+    }
+  });
+});

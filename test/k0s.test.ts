@@ -1,0 +1,64 @@
+import { execFileSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { installK0sScript, K0S_CONFIG_PATH, renderK0sConfig, rewriteKubeconfigServer, waitForHostScript } from "../components/lib/k0s";
+import { K0S_ADMIN_KUBECONFIG } from "./lib/cloud";
+
+describe("renderK0sConfig", () => {
+  it("puts the reserved IP and the API name into the certificate SANs", () => {
+    const config = parse(renderK0sConfig({ sans: ["203.0.113.10", "api.example.com"] }));
+    expect(config).toMatchObject({ apiVersion: "k0s.k0sproject.io/v1beta1", kind: "ClusterConfig" });
+    expect(config.spec.api).toEqual({ port: 6443, sans: ["203.0.113.10", "api.example.com"] });
+  });
+});
+
+describe("installK0sScript", () => {
+  const script = installK0sScript("v1.35.1+k0s.0");
+
+  it("downloads exactly the pinned release over HTTPS and fails on any error", () => {
+    expect(script.split("\n")[0]).toBe("set -euo pipefail");
+    expect(script).toContain("https://github.com/k0sproject/k0s/releases/download/v1.35.1+k0s.0/k0s-v1.35.1+k0s.0-amd64");
+    expect(script).not.toMatch(/get\.k0s\.sh|\| *sh\b/);
+  });
+
+  it("installs the single-node service once, with our config, and waits a bounded time for the API", () => {
+    expect(script).toContain(`k0s install controller --single -c ${K0S_CONFIG_PATH}`);
+    expect(script).toMatch(/if \[ ! -e \/etc\/systemd\/system\/k0scontroller\.service \]; then\n {2}k0s install/);
+    expect(script).toMatch(/timeout \d+ bash -c 'until k0s kubectl get --raw=\/readyz/);
+    expect(script).toMatchSnapshot();
+  });
+
+  it("is valid bash, like every script sent over SSH", () => {
+    for (const text of [script, waitForHostScript()]) expect(() => execFileSync("bash", ["-n"], { input: text })).not.toThrow();
+  });
+
+  it("refuses an unpinned version rather than installing whatever is latest", () => {
+    expect(() => installK0sScript("latest")).toThrow(/\[k0sVersion\] "latest"/);
+  });
+
+  it("waits for cloud-init with a bound and prepares the config directory", () => {
+    expect(waitForHostScript()).toContain("timeout 300");
+    expect(waitForHostScript()).toContain("install -d -m 0700 /etc/k0s");
+  });
+});
+
+describe("rewriteKubeconfigServer", () => {
+  it("points the cluster at the reserved IP and leaves credentials alone", () => {
+    const rewritten = parse(rewriteKubeconfigServer(K0S_ADMIN_KUBECONFIG, "https://203.0.113.10:6443"));
+    const original = parse(K0S_ADMIN_KUBECONFIG);
+    expect(rewritten.clusters[0].cluster.server).toBe("https://203.0.113.10:6443");
+    expect(rewritten.users).toEqual(original.users);
+    expect(rewritten.clusters[0].cluster["certificate-authority-data"]).toBe(original.clusters[0].cluster["certificate-authority-data"]);
+  });
+
+  it("changes only server fields, even where the old address appears elsewhere", () => {
+    const tricky = K0S_ADMIN_KUBECONFIG.replace("name: local", "name: https://10.19.0.5:6443");
+    const rewritten = parse(rewriteKubeconfigServer(tricky, "https://203.0.113.10:6443"));
+    expect(rewritten.clusters[0].name).toBe("https://10.19.0.5:6443");
+    expect(rewritten.contexts[0].context.cluster).toBe("local");
+  });
+
+  it.each(["", "kind: Config\nclusters: []\n", "clusters:\n- name: x\n"])("refuses a kubeconfig without clusters: %j", (text) => {
+    expect(() => rewriteKubeconfigServer(text, "https://203.0.113.10:6443")).toThrow(/no clusters/);
+  });
+});

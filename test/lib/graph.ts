@@ -1,0 +1,109 @@
+/**
+ * Assertions shared by the per-stack graph tests: providers, parentage, secrecy and the real schemas.
+ */
+import { expect } from "vitest";
+import { SECRET_SIG, isSecret, Registration } from "../mocks";
+import { validateObject } from "./manifests";
+import { ProgramRun } from "./program";
+
+/** Deeply replaces the SDK's secret wrappers with the values they hold. */
+export function reveal(value: unknown): unknown {
+  if (isSecret(value)) return reveal((value as { value: unknown }).value);
+  if (Array.isArray(value)) return value.map(reveal);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).filter(([key]) => key !== SECRET_SIG).map(([key, inner]) => [key, reveal(inner)]));
+  }
+  return value;
+}
+
+/** Every Kubernetes object the program applies (not providers, not the ConfigFile component). */
+export function kubernetesObjects(run: ProgramRun): Registration[] {
+  return run.registrations.filter((entry) => entry.custom && entry.type.startsWith("kubernetes:") && entry.type !== "kubernetes:yaml:ConfigFile");
+}
+
+/** `type name` of every registration, sorted, for exact graph comparisons. */
+export function graphOf(run: ProgramRun): string[] {
+  return run.registrations.map((entry) => `${entry.type} ${entry.name}`).sort();
+}
+
+/** The type of the registration's parent, read from its URN (`ParentType$Type`), or undefined at the root. */
+export function parentTypeOf(run: ProgramRun, entry: Registration): string | undefined {
+  const urn = run.urns.get(entry.id);
+  if (urn === undefined) throw new Error(`no URN recorded for ${entry.type} ${entry.name}`);
+  const chain = urn.split("::")[2].split("$");
+  return chain.length > 1 ? chain[chain.length - 2] : undefined;
+}
+
+/** Every Kubernetes object goes through the named explicit provider, never a default one. */
+export function expectExplicitProvider(run: ProgramRun, providerName: string): void {
+  const objects = kubernetesObjects(run);
+  expect(objects.length).toBeGreaterThan(0);
+  for (const entry of objects) {
+    expect(entry.provider, `${entry.type} ${entry.name}`).toMatch(new RegExp(`\\$pulumi:providers:kubernetes::${providerName}::mocked::pulumi:providers:kubernetes::${providerName}$`));
+  }
+}
+
+/** Validates every applied Kubernetes object against the Kubernetes and Flux OpenAPI schemas. */
+export function expectValidAgainstSchemas(run: ProgramRun): void {
+  for (const entry of kubernetesObjects(run)) {
+    const object = reveal(entry.inputs) as Record<string, unknown>;
+    expect(() => validateObject(object), `${entry.type} ${entry.name}`).not.toThrow();
+  }
+}
+
+/** The revealed inputs of one registration. */
+export function inputsOf(run: ProgramRun, type: string, name: string): Record<string, any> {
+  return reveal(run.find(type, name).inputs) as Record<string, any>;
+}
+
+export const TYPES = {
+  namespace: "kubernetes:core/v1:Namespace",
+  quota: "kubernetes:core/v1:ResourceQuota",
+  limitRange: "kubernetes:core/v1:LimitRange",
+  policy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+  secret: "kubernetes:core/v1:Secret",
+  gitRepository: "kubernetes:source.toolkit.fluxcd.io/v1:GitRepository",
+  kustomization: "kubernetes:kustomize.toolkit.fluxcd.io/v1:Kustomization",
+  environment: "k0s-platform:index:EnvironmentNamespace",
+} as const;
+
+/** The namespace, quota, limits and isolation of one environment, exactly as configured. */
+export function expectEnvironment(
+  run: ProgramRun,
+  env: { name: string; client: string; billingGroup: string; quota: Record<string, string>; isolated: boolean },
+): void {
+  expect(inputsOf(run, TYPES.namespace, `${env.name}-namespace`).metadata).toEqual({
+    name: env.name,
+    labels: { environment: env.name, client: env.client, "billing-group": env.billingGroup },
+  });
+  const quota = inputsOf(run, TYPES.quota, `${env.name}-quota`);
+  expect(quota.metadata).toEqual({ name: "environment-quota", namespace: env.name });
+  expect(quota.spec).toEqual({ hard: env.quota });
+  expect(inputsOf(run, TYPES.limitRange, `${env.name}-limits`).metadata.namespace).toBe(env.name);
+
+  const policies = run.ofType(TYPES.policy).filter((entry) => entry.name.startsWith(`${env.name}-`));
+  if (!env.isolated) {
+    expect(policies).toEqual([]);
+    return;
+  }
+  const spec = (role: string, name: string) => {
+    const inputs = inputsOf(run, TYPES.policy, `${env.name}-${role}`);
+    expect(inputs.metadata).toEqual({ name, namespace: env.name });
+    return inputs.spec;
+  };
+  expect(policies).toHaveLength(3);
+  expect(spec("deny-ingress", "default-deny-ingress")).toEqual({ podSelector: {}, policyTypes: ["Ingress"] });
+  expect(spec("allow-traefik", "allow-traefik-ingress")).toEqual({
+    podSelector: {},
+    policyTypes: ["Ingress"],
+    ingress: [{ from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "traefik" } } }] }],
+  });
+  expect(spec("allow-same-namespace", "allow-same-namespace")).toEqual({
+    podSelector: {},
+    policyTypes: ["Ingress"],
+    ingress: [{ from: [{ podSelector: {} }] }],
+  });
+  for (const entry of run.registrations.filter((candidate) => candidate.name.startsWith(`${env.name}-`) && candidate.custom)) {
+    expect(parentTypeOf(run, entry), entry.name).toBe(TYPES.environment);
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Runs the real program (index.ts) under mocks with a real stack file's config, and waits until the
+ * whole resource graph has been registered.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { vi } from "vitest";
+import { parse } from "yaml";
+import { installMocks, MockCloud, Registration, registeredUrns } from "../mocks";
+
+export const ROOT = path.resolve(__dirname, "../..");
+export const FLUX_FIXTURE = path.join(ROOT, "test/fixtures/flux-install.yaml");
+
+/** Reads `Pulumi.<stack>.yaml` into `key -> value` without the project prefix. */
+export function stackFileConfig(stack: string): Record<string, unknown> {
+  const file = parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+  return Object.fromEntries(Object.entries(file.config).map(([key, value]) => [key.replace(/^k0s-platform:/, ""), value]));
+}
+
+/** Pulumi hands a program strings; objects and lists arrive JSON-encoded. */
+export function asPulumiConfig(config: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(config).map(([key, value]) => [`k0s-platform:${key}`, typeof value === "string" ? value : JSON.stringify(value)]),
+  );
+}
+
+export interface ProgramRun {
+  readonly registrations: readonly Registration[];
+  readonly outputs: Record<string, unknown>;
+  /** URN by resource id. */
+  readonly urns: Map<string, string>;
+  find(type: string, name: string): Registration;
+  ofType(type: string): Registration[];
+}
+
+export async function runProgram(
+  stack: string,
+  config: Record<string, unknown>,
+  cloud: MockCloud,
+  secretKeys: readonly string[] = [],
+): Promise<ProgramRun> {
+  vi.resetModules();
+  const registrations = await installMocks(stack, cloud);
+  pulumi.runtime.setAllConfig(asPulumiConfig(config), secretKeys.map((key) => `k0s-platform:${key}`));
+  const program = (await import("../../index")) as Record<string, unknown>;
+  await Promise.all(Object.values(program).filter(pulumi.Output.isInstance).map((output) => new Promise((resolve) => output.apply(resolve))));
+  await settled(registrations);
+  return {
+    registrations,
+    outputs: program,
+    urns: registeredUrns(),
+    find(type, name) {
+      const matches = registrations.filter((entry) => entry.type === type && entry.name === name);
+      if (matches.length !== 1) throw new Error(`expected one ${type} named ${name}, found ${matches.length}`);
+      return matches[0];
+    },
+    ofType: (type) => registrations.filter((entry) => entry.type === type),
+  };
+}
+
+/** Registrations that wait on other resources' outputs arrive late; wait until the count holds still. */
+async function settled(registrations: readonly Registration[]): Promise<void> {
+  let stableTicks = 0;
+  let last = -1;
+  for (let tick = 0; tick < 500 && stableTicks < 10; tick++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    stableTicks = registrations.length === last ? stableTicks + 1 : 0;
+    last = registrations.length;
+  }
+}

@@ -1,0 +1,50 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { promiseOf } from "./mocks";
+import { mockCloud } from "./lib/cloud";
+import { expectEnvironment, expectExplicitProvider, expectValidAgainstSchemas, graphOf } from "./lib/graph";
+import { ProgramRun, runProgram, stackFileConfig } from "./lib/program";
+
+const DEV_RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+let run: ProgramRun;
+
+beforeAll(async () => {
+  run = await runProgram("local-staging", stackFileConfig("local-staging"), await mockCloud({ ageRecipient: DEV_RECIPIENT }));
+});
+
+describe("local-staging stack (Pulumi.local-staging.yaml)", () => {
+  it("adds only the staging environment to the cluster that dev bootstrapped", () => {
+    expect(graphOf(run)).toEqual(
+      [
+        "k0s-platform:index:LocalCluster local",
+        "pulumi:providers:kubernetes local-provider",
+        "pulumi:pulumi:StackReference organization/k0s-platform/dev",
+        "k0s-platform:index:EnvironmentNamespace staging",
+        "kubernetes:core/v1:Namespace staging-namespace",
+        "kubernetes:core/v1:ResourceQuota staging-quota",
+        "kubernetes:core/v1:LimitRange staging-limits",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy staging-deny-ingress",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy staging-allow-traefik",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy staging-allow-same-namespace",
+      ].sort(),
+    );
+  });
+
+  it("carries the remote staging quota and isolation", () => {
+    expectEnvironment(run, {
+      name: "staging",
+      client: "acme",
+      billingGroup: "enterprise",
+      quota: { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" },
+      isolated: true,
+    });
+  });
+
+  it("applies every Kubernetes object through the explicit provider", () => expectExplicitProvider(run, "local-provider"));
+
+  it("declares only objects the Kubernetes schemas accept", () => expectValidAgainstSchemas(run));
+
+  it("exports the cluster's age recipient from the owner stack", async () => {
+    expect((await promiseOf(run.outputs.ageRecipient as never)).value).toBe(DEV_RECIPIENT);
+    expect((await promiseOf(run.outputs.namespaces as never)).value).toEqual(["staging"]);
+  });
+});
