@@ -5,17 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
-import {
-  asBoolean,
-  asObject,
-  asString,
-  asStringList,
-  asStringMap,
-  ConfigErrors,
-  fail,
-  oneOf,
-  optionalString,
-} from "./lib/configReader";
+import { asBoolean, asObject, asString, asStringList, asStringMap, ConfigErrors, fail, oneOf, optionalString } from "./lib/configReader";
 import { quotaErrors } from "./lib/quota";
 import { cidrError, dns1123LabelError, domainError, durationError, labelValueError } from "./lib/validation";
 
@@ -126,7 +116,8 @@ export function parseConfig(stack: string, raw: Readonly<Record<string, string>>
   // With no valid target, which cluster keys apply is unknown: report the target alone.
   const cluster = target === "remote" ? parseRemote(errors, raw) : target === "local" ? parseLocal(errors, raw) : undefined;
   const clusterOwnerStack = asString(errors, "clusterOwnerStack", raw.clusterOwnerStack) ?? DEFAULTS.clusterOwnerStack;
-  if (clusterOwnerStack === stack) errors.add("clusterOwnerStack", `"${stack}" names this stack; leave it empty so this stack owns the bootstrap`);
+  if (clusterOwnerStack === stack)
+    errors.add("clusterOwnerStack", `"${stack}" names this stack; leave it empty so this stack owns the bootstrap`);
   errors.throwIfAny();
   return { stack, cluster: cluster!, environments, flux: flux!, clusterOwnerStack };
 }
@@ -134,7 +125,10 @@ export function parseConfig(stack: string, raw: Readonly<Record<string, string>>
 function parseLocal(errors: ConfigErrors, raw: Readonly<Record<string, string>>): LocalClusterConfig {
   const context = asString(errors, "kubeContext", raw.kubeContext) ?? DEFAULTS.kubeContext;
   if (context === "") {
-    errors.add("kubeContext", "is required for the local target, so nothing is ever applied to whatever context happens to be current (k0s names it Default)");
+    errors.add(
+      "kubeContext",
+      "is required for the local target, so nothing is ever applied to whatever context happens to be current (k0s names it Default)",
+    );
   }
   const kubeconfigPath = asString(errors, "kubeconfig", raw.kubeconfig) ?? DEFAULTS.kubeconfig;
   return { target: "local", kubeconfigPath, context };
@@ -143,7 +137,8 @@ function parseLocal(errors: ConfigErrors, raw: Readonly<Record<string, string>>)
 function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, string>>): RemoteClusterConfig {
   const slug = (key: "region" | "dropletSize" | "dropletImage"): string => {
     const value = asString(errors, key, raw[key]) ?? DEFAULTS[key];
-    if (!/^[a-z0-9][a-z0-9-]*$/.test(value)) fail(errors, key, value, "must be a DigitalOcean slug such as fra1, s-2vcpu-4gb or debian-12-x64");
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(value))
+      fail(errors, key, value, "must be a DigitalOcean slug such as fra1, s-2vcpu-4gb or debian-12-x64");
     return value;
   };
   const k0sVersion = asString(errors, "k0sVersion", raw.k0sVersion) ?? DEFAULTS.k0sVersion;
@@ -163,7 +158,10 @@ function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, string>>
   const sshUseAgent = asBoolean(errors, "sshUseAgent", raw.sshUseAgent) ?? DEFAULTS.sshUseAgent;
   const privateKey = raw.sshPrivateKey ?? DEFAULTS.sshPrivateKey;
   if (!sshUseAgent && privateKey === "") {
-    errors.add("sshPrivateKey", "is missing: set it with `pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519`, or set sshUseAgent to true");
+    errors.add(
+      "sshPrivateKey",
+      "is missing: set it with `pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519`, or set sshUseAgent to true",
+    );
   } else if (privateKey !== "" && !/^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey.trim())) {
     errors.add("sshPrivateKey", "is not a PEM/OpenSSH private key (it must start with -----BEGIN ... PRIVATE KEY-----)");
   }
@@ -187,17 +185,24 @@ function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, string>>
 }
 
 function parseEnvironments(errors: ConfigErrors, rawValue: string | undefined): EnvironmentConfig[] {
-  const map = asObject(errors, "environments", rawValue, "a map from namespace name to { client, billingGroup, quota?, networkIsolation?, protect? }");
+  const map = asObject(
+    errors,
+    "environments",
+    rawValue,
+    "a map from namespace name to { client, billingGroup, quota?, networkIsolation?, protect? }",
+  );
   if (map === undefined) return [];
   if (Object.keys(map).length === 0) errors.add("environments", "must declare at least one environment");
   return Object.entries(map).map(([name, value]) => {
     const path = `environments.${name}`;
     const nameProblem = dns1123LabelError(name);
     if (nameProblem) fail(errors, "environments", name, `is not a valid namespace name: ${nameProblem}`);
-    if (RESERVED_NAMESPACES.includes(name)) fail(errors, "environments", name, `is reserved; choose a namespace other than ${RESERVED_NAMESPACES.join(", ")}`);
+    if (RESERVED_NAMESPACES.includes(name))
+      fail(errors, "environments", name, `is reserved; choose a namespace other than ${RESERVED_NAMESPACES.join(", ")}`);
     const entry = asObject(errors, path, value, "an object { client, billingGroup, quota?, networkIsolation?, protect? }") ?? {};
     for (const key of Object.keys(entry)) {
-      if (!ENVIRONMENT_KEYS.includes(key)) errors.add(`${path}.${key}`, `is not an environment setting; allowed: ${ENVIRONMENT_KEYS.join(", ")}`);
+      if (!ENVIRONMENT_KEYS.includes(key))
+        errors.add(`${path}.${key}`, `is not an environment setting; allowed: ${ENVIRONMENT_KEYS.join(", ")}`);
     }
     const label = (key: "client" | "billingGroup"): string => {
       const labelValue = asString(errors, `${path}.${key}`, entry[key]);
@@ -223,7 +228,12 @@ function parseEnvironments(errors: ConfigErrors, rawValue: string | undefined): 
 }
 
 function parseFlux(errors: ConfigErrors, rawValue: string | undefined, target: Target | undefined): FluxConfig | undefined {
-  const flux = asObject(errors, "flux", rawValue, "an object { version, url, branch?, path?, interval?, manifestPath?, waitForControllers? }");
+  const flux = asObject(
+    errors,
+    "flux",
+    rawValue,
+    "an object { version, url, branch?, path?, interval?, manifestPath?, waitForControllers? }",
+  );
   if (flux === undefined) return undefined;
   for (const key of Object.keys(flux)) {
     if (!FLUX_KEYS.includes(key)) errors.add(`flux.${key}`, `is not a Flux setting; allowed: ${FLUX_KEYS.join(", ")}`);
@@ -269,7 +279,9 @@ export function loadConfig(): PlatformConfig {
   const config = parseConfig(pulumi.getStack(), raw);
   const manifestPath = config.flux.manifestPath;
   if (manifestPath !== undefined && !fs.existsSync(manifestPath)) {
-    throw new Error(`${PROJECT}:flux.manifestPath: "${manifestPath}" does not exist; point it at a Flux install manifest or remove it to use the release`);
+    throw new Error(
+      `${PROJECT}:flux.manifestPath: "${manifestPath}" does not exist; point it at a Flux install manifest or remove it to use the release`,
+    );
   }
   return config;
 }

@@ -101,7 +101,10 @@ export class RemoteK0sCluster extends pulumi.ComponentResource {
 
     const apiName = args.domain === undefined ? undefined : `api.${args.domain}`;
     if (args.domain !== undefined) {
-      for (const [role, record] of [["wildcard", "*"], ["staging-wildcard", "*.staging"]] as const) {
+      for (const [role, record] of [
+        ["wildcard", "*"],
+        ["staging-wildcard", "*.staging"],
+      ] as const) {
         new digitalocean.DnsRecord(
           `${name}-dns-${role}`,
           { domain: args.domain, type: "A", name: record, value: reservedIp.ipAddress, ttl: 300 },
@@ -171,9 +174,9 @@ export class RemoteK0sCluster extends pulumi.ComponentResource {
       { parent: this, dependsOn: [install], additionalSecretOutputs: ["stdout"] },
     );
     return pulumi.secret(
-      pulumi.all([adminKubeconfig.stdout, host.host]).apply(([kubeconfig, ip]) =>
-        rewriteKubeconfigServer(kubeconfig, `https://${ip}:${KUBE_API_PORT}`),
-      ),
+      pulumi
+        .all([adminKubeconfig.stdout, host.host])
+        .apply(([kubeconfig, ip]) => rewriteKubeconfigServer(kubeconfig, `https://${ip}:${KUBE_API_PORT}`)),
     );
   }
 }

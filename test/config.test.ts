@@ -38,7 +38,10 @@ function errorOf(config: Record<string, unknown>): string {
   throw new Error("parseConfig accepted the config");
 }
 
-const withEnv = (env: Record<string, unknown>) => ({ ...local, environments: { staging: { client: "acme", billingGroup: "enterprise", ...env } } });
+const withEnv = (env: Record<string, unknown>) => ({
+  ...local,
+  environments: { staging: { client: "acme", billingGroup: "enterprise", ...env } },
+});
 const withQuota = (quota: Record<string, unknown>) => withEnv({ quota });
 
 describe("parseConfig refuses bad input with a message naming key, value and what is allowed", () => {
@@ -46,35 +49,123 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
     ["unknown target", { ...local, target: "cloud" }, 'k0s-platform:target: "cloud" is not allowed; allowed: local, remote'],
     ["missing target", { ...local, target: undefined }, "k0s-platform:target is required; allowed: local, remote"],
     ["unknown key", { ...local, enviroments: {} }, "k0s-platform:enviroments is not a setting of this program"],
-    ["namespace not DNS-1123", { ...local, environments: { Staging_1: { client: "a", billingGroup: "b" } } }, 'k0s-platform:environments: "Staging_1" is not a valid namespace name: must be a DNS-1123 label'],
-    ["namespace too long", { ...local, environments: { ["a".repeat(64)]: { client: "a", billingGroup: "b" } } }, "is not a valid namespace name: must be at most 63 characters"],
-    ["reserved namespace", { ...local, environments: { "kube-system": { client: "a", billingGroup: "b" } } }, 'k0s-platform:environments: "kube-system" is reserved'],
+    [
+      "namespace not DNS-1123",
+      { ...local, environments: { Staging_1: { client: "a", billingGroup: "b" } } },
+      'k0s-platform:environments: "Staging_1" is not a valid namespace name: must be a DNS-1123 label',
+    ],
+    [
+      "namespace too long",
+      { ...local, environments: { ["a".repeat(64)]: { client: "a", billingGroup: "b" } } },
+      "is not a valid namespace name: must be at most 63 characters",
+    ],
+    [
+      "reserved namespace",
+      { ...local, environments: { "kube-system": { client: "a", billingGroup: "b" } } },
+      'k0s-platform:environments: "kube-system" is reserved',
+    ],
     ["no environments", { ...local, environments: {} }, "k0s-platform:environments must declare at least one environment"],
-    ["label value with space", withEnv({ client: "acme corp" }), 'k0s-platform:environments.staging.client: "acme corp" must be a Kubernetes label value'],
-    ["label value too long", withEnv({ billingGroup: "b".repeat(64) }), "k0s-platform:environments.staging.billingGroup: " + `"${"b".repeat(64)}" must be at most 63 characters`],
-    ["missing label", { ...local, environments: { staging: { client: "acme" } } }, "k0s-platform:environments.staging.billingGroup is required"],
+    [
+      "label value with space",
+      withEnv({ client: "acme corp" }),
+      'k0s-platform:environments.staging.client: "acme corp" must be a Kubernetes label value',
+    ],
+    [
+      "label value too long",
+      withEnv({ billingGroup: "b".repeat(64) }),
+      "k0s-platform:environments.staging.billingGroup: " + `"${"b".repeat(64)}" must be at most 63 characters`,
+    ],
+    [
+      "missing label",
+      { ...local, environments: { staging: { client: "acme" } } },
+      "k0s-platform:environments.staging.billingGroup is required",
+    ],
     ["unknown environment key", withEnv({ quotas: {} }), "k0s-platform:environments.staging.quotas is not an environment setting"],
-    ["quota key that is not a quota resource", withQuota({ "request.cpu": "1" }), 'k0s-platform:environments.staging.quota: "request.cpu" is not a ResourceQuota resource'],
-    ["unparseable quantity", withQuota({ "requests.memory": "1GB" }), 'k0s-platform:environments.staging.quota.requests.memory: "1GB" is not a Kubernetes quantity'],
-    ["fractional object count", withQuota({ pods: "2.5" }), 'k0s-platform:environments.staging.quota.pods: "2.5" must be a whole number of objects'],
-    ["request above limit", withQuota({ "requests.memory": "3Gi", "limits.memory": "2Gi" }), 'k0s-platform:environments.staging.quota.requests.memory: "3Gi" is above limits.memory "2Gi"'],
-    ["quantity of the wrong type", withQuota({ "requests.cpu": true }), "k0s-platform:environments.staging.quota.requests.cpu: true must be a quantity"],
-    ["non-boolean isolation", withEnv({ networkIsolation: "yes" }), 'k0s-platform:environments.staging.networkIsolation: "yes" must be true or false'],
+    [
+      "quota key that is not a quota resource",
+      withQuota({ "request.cpu": "1" }),
+      'k0s-platform:environments.staging.quota: "request.cpu" is not a ResourceQuota resource',
+    ],
+    [
+      "unparseable quantity",
+      withQuota({ "requests.memory": "1GB" }),
+      'k0s-platform:environments.staging.quota.requests.memory: "1GB" is not a Kubernetes quantity',
+    ],
+    [
+      "fractional object count",
+      withQuota({ pods: "2.5" }),
+      'k0s-platform:environments.staging.quota.pods: "2.5" must be a whole number of objects',
+    ],
+    [
+      "request above limit",
+      withQuota({ "requests.memory": "3Gi", "limits.memory": "2Gi" }),
+      'k0s-platform:environments.staging.quota.requests.memory: "3Gi" is above limits.memory "2Gi"',
+    ],
+    [
+      "quantity of the wrong type",
+      withQuota({ "requests.cpu": true }),
+      "k0s-platform:environments.staging.quota.requests.cpu: true must be a quantity",
+    ],
+    [
+      "non-boolean isolation",
+      withEnv({ networkIsolation: "yes" }),
+      'k0s-platform:environments.staging.networkIsolation: "yes" must be true or false',
+    ],
     ["local without context", { ...local, kubeContext: "" }, "k0s-platform:kubeContext is required for the local target"],
     ["missing flux", { ...local, flux: undefined }, "k0s-platform:flux is required"],
-    ["flux URL scheme", { ...local, flux: { url: "git@github.com:acme/gitops" } }, 'k0s-platform:flux.url: "git@github.com:acme/gitops" must be the GitOps repository\'s http(s):// or ssh:// URL'],
-    ["unpinned flux", { ...local, flux: { ...local.flux, version: "latest" } }, 'k0s-platform:flux.version: "latest" must be a pinned Flux 2 release'],
-    ["flux path escaping the repo", { ...local, flux: { ...local.flux, path: "./../other" } }, 'k0s-platform:flux.path: "./../other" must be a path inside the repository'],
-    ["flux interval", { ...local, flux: { ...local.flux, interval: "5 minutes" } }, 'k0s-platform:flux.interval: "5 minutes" must be a duration'],
+    [
+      "flux URL scheme",
+      { ...local, flux: { url: "git@github.com:acme/gitops" } },
+      'k0s-platform:flux.url: "git@github.com:acme/gitops" must be the GitOps repository\'s http(s):// or ssh:// URL',
+    ],
+    [
+      "unpinned flux",
+      { ...local, flux: { ...local.flux, version: "latest" } },
+      'k0s-platform:flux.version: "latest" must be a pinned Flux 2 release',
+    ],
+    [
+      "flux path escaping the repo",
+      { ...local, flux: { ...local.flux, path: "./../other" } },
+      'k0s-platform:flux.path: "./../other" must be a path inside the repository',
+    ],
+    [
+      "flux interval",
+      { ...local, flux: { ...local.flux, interval: "5 minutes" } },
+      'k0s-platform:flux.interval: "5 minutes" must be a duration',
+    ],
     ["unknown flux key", { ...local, flux: { ...local.flux, ref: "main" } }, "k0s-platform:flux.ref is not a Flux setting"],
-    ["admin CIDR without prefix", { ...remote, adminCidrs: ["203.0.113.7"] }, 'k0s-platform:adminCidrs[0]: "203.0.113.7" must be a CIDR block'],
+    [
+      "admin CIDR without prefix",
+      { ...remote, adminCidrs: ["203.0.113.7"] },
+      'k0s-platform:adminCidrs[0]: "203.0.113.7" must be a CIDR block',
+    ],
     ["admin CIDR with host bits", { ...remote, adminCidrs: ["10.1.2.3/8"] }, 'k0s-platform:adminCidrs[0]: "10.1.2.3/8" has host bits set'],
-    ["admin CIDR open to all", { ...remote, adminCidrs: ["::/0"] }, 'k0s-platform:adminCidrs[0]: "::/0" must not open SSH and the Kubernetes API to the whole internet'],
-    ["admin CIDR prefix too long", { ...remote, adminCidrs: ["203.0.113.7/33"] }, 'k0s-platform:adminCidrs[0]: "203.0.113.7/33" prefix length must be at most 32'],
+    [
+      "admin CIDR open to all",
+      { ...remote, adminCidrs: ["::/0"] },
+      'k0s-platform:adminCidrs[0]: "::/0" must not open SSH and the Kubernetes API to the whole internet',
+    ],
+    [
+      "admin CIDR prefix too long",
+      { ...remote, adminCidrs: ["203.0.113.7/33"] },
+      'k0s-platform:adminCidrs[0]: "203.0.113.7/33" prefix length must be at most 32',
+    ],
     ["no admin CIDRs", { ...remote, adminCidrs: [] }, "k0s-platform:adminCidrs must list at least one CIDR"],
-    ["missing SSH private key", { ...remote, sshPrivateKey: undefined }, "k0s-platform:sshPrivateKey is missing: set it with `pulumi config set --secret sshPrivateKey"],
-    ["SSH private key that is not a key", { ...remote, sshPrivateKey: "hunter2" }, "k0s-platform:sshPrivateKey is not a PEM/OpenSSH private key"],
-    ["SSH public key that is not a key", { ...remote, sshPublicKey: "AAAAC3Nza" }, 'k0s-platform:sshPublicKey: "AAAAC3Nza" must be an OpenSSH public key line'],
+    [
+      "missing SSH private key",
+      { ...remote, sshPrivateKey: undefined },
+      "k0s-platform:sshPrivateKey is missing: set it with `pulumi config set --secret sshPrivateKey",
+    ],
+    [
+      "SSH private key that is not a key",
+      { ...remote, sshPrivateKey: "hunter2" },
+      "k0s-platform:sshPrivateKey is not a PEM/OpenSSH private key",
+    ],
+    [
+      "SSH public key that is not a key",
+      { ...remote, sshPublicKey: "AAAAC3Nza" },
+      'k0s-platform:sshPublicKey: "AAAAC3Nza" must be an OpenSSH public key line',
+    ],
     ["unpinned k0s", { ...remote, k0sVersion: "latest" }, 'k0s-platform:k0sVersion: "latest" must be a pinned k0s release'],
     ["bad region slug", { ...remote, region: "Frankfurt 1" }, 'k0s-platform:region: "Frankfurt 1" must be a DigitalOcean slug'],
     ["bad domain", { ...remote, domain: "https://example.com" }, 'k0s-platform:domain: "https://example.com" must be a DNS name'],
@@ -98,8 +189,13 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
 
 describe("parseConfig accepts good input", () => {
   it("applies defaults and keeps quotas exactly as written", () => {
-    const config = parseConfig("dev", raw({ ...local, environments: { dev: { client: "acme", billingGroup: "enterprise", quota: { pods: 20 } } } }));
-    expect(config.environments).toEqual([{ name: "dev", client: "acme", billingGroup: "enterprise", quota: { pods: "20" }, networkIsolation: true, protect: false }]);
+    const config = parseConfig(
+      "dev",
+      raw({ ...local, environments: { dev: { client: "acme", billingGroup: "enterprise", quota: { pods: 20 } } } }),
+    );
+    expect(config.environments).toEqual([
+      { name: "dev", client: "acme", billingGroup: "enterprise", quota: { pods: "20" }, networkIsolation: true, protect: false },
+    ]);
     expect(config.flux).toEqual({ ...DEFAULTS.flux, url: local.flux.url, path: "./clusters/local", manifestPath: undefined });
     expect(config.cluster).toEqual({ target: "local", kubeconfigPath: DEFAULTS.kubeconfig, context: "Default" });
   });
@@ -132,7 +228,9 @@ describe("stack files", () => {
 
   it("local staging carries exactly the remote staging quota and isolation", () => {
     const envOf = (stack: string, name: string) =>
-      parseConfig(stack, raw({ ...stackFileConfig(stack), ...(stack === "remote" ? secretsForRemote : {}) })).environments.find((env) => env.name === name);
+      parseConfig(stack, raw({ ...stackFileConfig(stack), ...(stack === "remote" ? secretsForRemote : {}) })).environments.find(
+        (env) => env.name === name,
+      );
     expect(envOf("local-staging", "staging")).toEqual(envOf("remote", "staging"));
   });
 });

@@ -4,9 +4,14 @@ import { parseAllDocuments } from "yaml";
 import { enableControllerDecryption, fluxInstallManifestUrl, SOPS_AGE_SECRET_FLAG } from "../components/lib/flux";
 import { FLUX_FIXTURE } from "./lib/program";
 
-type Manifest = { kind: string; metadata: { name: string }; spec?: { template: { spec: { containers: { name: string; args: string[] }[] } } } };
+type Manifest = {
+  kind: string;
+  metadata: { name: string };
+  spec?: { template: { spec: { containers: { name: string; args: string[] }[] } } };
+};
 const fixture = (): Manifest[] => parseAllDocuments(fs.readFileSync(FLUX_FIXTURE, "utf8")).map((doc) => doc.toJS() as Manifest);
-const argsOf = (objects: Manifest[], name: string) => objects.find((obj) => obj.metadata.name === name && obj.kind === "Deployment")!.spec!.template.spec.containers[0].args;
+const argsOf = (objects: Manifest[], name: string) =>
+  objects.find((obj) => obj.metadata.name === name && obj.kind === "Deployment")!.spec!.template.spec.containers[0].args;
 
 describe("enableControllerDecryption", () => {
   it("points kustomize-controller at the sops-age Secret", () => {
@@ -33,7 +38,13 @@ describe("enableControllerDecryption", () => {
   });
 
   it("refuses a kustomize-controller it cannot configure", () => {
-    expect(() => enableControllerDecryption({ kind: "Deployment", metadata: { name: "kustomize-controller" }, spec: { template: { spec: { containers: [] } } } })).toThrow(/no container/);
+    expect(() =>
+      enableControllerDecryption({
+        kind: "Deployment",
+        metadata: { name: "kustomize-controller" },
+        spec: { template: { spec: { containers: [] } } },
+      }),
+    ).toThrow(/no container/);
   });
 });
 

@@ -53,7 +53,9 @@ export interface MockCloud {
 export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
 export function isSecret(value: unknown): boolean {
-  return typeof value === "object" && value !== null && (value as Record<string, unknown>)[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270";
+  return (
+    typeof value === "object" && value !== null && (value as Record<string, unknown>)[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270"
+  );
 }
 
 export async function installMocks(stack: string, cloud: MockCloud): Promise<Registration[]> {
@@ -76,7 +78,11 @@ export async function installMocks(stack: string, cloud: MockCloud): Promise<Reg
       },
       call(args) {
         if (args.token === "kubernetes:yaml:decode") {
-          return { result: parseAllDocuments(String(args.inputs.text)).map((doc) => doc.toJS()).filter((obj) => obj !== null) };
+          return {
+            result: parseAllDocuments(String(args.inputs.text))
+              .map((doc) => doc.toJS())
+              .filter((obj) => obj !== null),
+          };
         }
         throw new Error(`unmocked call ${args.token}`);
       },

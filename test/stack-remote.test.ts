@@ -3,7 +3,15 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { isSecret, promiseOf } from "./mocks";
 import { mockCloud } from "./lib/cloud";
-import { expectEnvironment, expectExplicitProvider, expectValidAgainstSchemas, graphOf, inputsOf, kubernetesObjects, TYPES } from "./lib/graph";
+import {
+  expectEnvironment,
+  expectExplicitProvider,
+  expectValidAgainstSchemas,
+  graphOf,
+  inputsOf,
+  kubernetesObjects,
+  TYPES,
+} from "./lib/graph";
 import { admitsIngress } from "./lib/networkPolicy";
 import { FLUX_FIXTURE, ProgramRun, runProgram, stackFileConfig } from "./lib/program";
 
@@ -51,7 +59,10 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
         "pulumi:providers:kubernetes remote-provider",
       ].sort(),
     );
-    expect(graph.filter((line) => line.startsWith(`${TYPES.environment} `))).toEqual([`${TYPES.environment} production`, `${TYPES.environment} staging`]);
+    expect(graph.filter((line) => line.startsWith(`${TYPES.environment} `))).toEqual([
+      `${TYPES.environment} production`,
+      `${TYPES.environment} staging`,
+    ]);
     expect(graph).not.toContain("k0s-platform:index:LocalCluster local");
   });
 
@@ -75,14 +86,25 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
   });
 
   it("protects the droplet and its address, and never rebuilds it for a new key or image", () => {
-    expect(run.find(DO.droplet, "remote-droplet").options).toMatchObject({ protect: true, ignoreChanges: ["userData", "sshKeys", "image"] });
+    expect(run.find(DO.droplet, "remote-droplet").options).toMatchObject({
+      protect: true,
+      ignoreChanges: ["userData", "sshKeys", "image"],
+    });
     expect(run.find("digitalocean:index/reservedIp:ReservedIp", "remote-ip").options.protect).toBe(true);
     expect(inputsOf(run, DO.droplet, "remote-droplet")).toMatchObject({ region: "fra1", size: "s-2vcpu-4gb", image: "debian-12-x64" });
   });
 
   it("points *.example.com and *.staging.example.com at the reserved IP", () => {
-    for (const [role, name] of [["wildcard", "*"], ["staging-wildcard", "*.staging"]]) {
-      expect(inputsOf(run, DO.record, `remote-dns-${role}`)).toMatchObject({ domain: "example.com", type: "A", name, value: "203.0.113.10" });
+    for (const [role, name] of [
+      ["wildcard", "*"],
+      ["staging-wildcard", "*.staging"],
+    ]) {
+      expect(inputsOf(run, DO.record, `remote-dns-${role}`)).toMatchObject({
+        domain: "example.com",
+        type: "A",
+        name,
+        value: "203.0.113.10",
+      });
     }
   });
 
@@ -105,7 +127,10 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
   });
 
   it("writes a k0s config whose certificate covers the reserved IP and the API name", async () => {
-    const copy = run.find("command:remote:CopyToRemote", "remote-k0s-config").inputs as { remotePath: string; source: pulumi.asset.StringAsset };
+    const copy = run.find("command:remote:CopyToRemote", "remote-k0s-config").inputs as {
+      remotePath: string;
+      source: pulumi.asset.StringAsset;
+    };
     expect(copy.remotePath).toBe("/etc/k0s/k0s.yaml");
     expect(parse(await copy.source.text).spec.api.sans).toEqual(["203.0.113.10", "api.example.com"]);
     expect(inputsOf(run, "command:remote:Command", "remote-install-k0s").triggers).toContain("v1.35.1+k0s.0");
@@ -129,8 +154,16 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
 
   it("gives staging and production the seed's quotas, side by side", () => {
     const base = { client: "acme", billingGroup: "enterprise", isolated: true };
-    expectEnvironment(run, { ...base, name: "staging", quota: { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" } });
-    expectEnvironment(run, { ...base, name: "production", quota: { "requests.cpu": "4", "requests.memory": "8Gi", "limits.cpu": "8", "limits.memory": "16Gi", pods: "50" } });
+    expectEnvironment(run, {
+      ...base,
+      name: "staging",
+      quota: { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" },
+    });
+    expectEnvironment(run, {
+      ...base,
+      name: "production",
+      quota: { "requests.cpu": "4", "requests.memory": "8Gi", "limits.cpu": "8", "limits.memory": "16Gi", pods: "50" },
+    });
   });
 
   it("protects production and leaves staging deletable", () => {
@@ -140,7 +173,9 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
   });
 
   it("keeps staging and production from reaching each other, while Traefik reaches both", () => {
-    const policies = kubernetesObjects(run).filter((entry) => entry.type === TYPES.policy).map((entry) => entry.inputs as never);
+    const policies = kubernetesObjects(run)
+      .filter((entry) => entry.type === TYPES.policy)
+      .map((entry) => entry.inputs as never);
     expect(admitsIngress(policies, { from: "staging", to: "production" })).toBe(false);
     expect(admitsIngress(policies, { from: "production", to: "staging" })).toBe(false);
     expect(admitsIngress(policies, { from: "traefik", to: "production" })).toBe(true);

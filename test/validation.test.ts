@@ -83,19 +83,30 @@ describe("cidrError", () => {
 });
 
 describe("quota", () => {
-  it.each(["requests.cpu", "limits.memory", "pods", "count/deployments.apps", "gold.storageclass.storage.k8s.io/requests.storage", "requests.nvidia.com/gpu", "requests.hugepages-2Mi"])(
-    "%s is a quota key",
-    (key) => expect(isQuotaKey(key)).toBe(true),
-  );
+  it.each([
+    "requests.cpu",
+    "limits.memory",
+    "pods",
+    "count/deployments.apps",
+    "gold.storageclass.storage.k8s.io/requests.storage",
+    "requests.nvidia.com/gpu",
+    "requests.hugepages-2Mi",
+  ])("%s is a quota key", (key) => expect(isQuotaKey(key)).toBe(true));
   it.each(["request.cpu", "cpus", "limits.nvidia.com/gpu", "count/", "Pods"])("%s is not", (key) => expect(isQuotaKey(key)).toBe(false));
 
   it("accepts the seed's staging and production quotas", () => {
-    expect(quotaErrors("q", { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" })).toEqual([]);
-    expect(quotaErrors("q", { "requests.cpu": "4", "requests.memory": "8Gi", "limits.cpu": "8", "limits.memory": "16Gi", pods: "50" })).toEqual([]);
+    expect(
+      quotaErrors("q", { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" }),
+    ).toEqual([]);
+    expect(
+      quotaErrors("q", { "requests.cpu": "4", "requests.memory": "8Gi", "limits.cpu": "8", "limits.memory": "16Gi", pods: "50" }),
+    ).toEqual([]);
   });
 
   it("compares requests to limits across units", () => {
-    expect(quotaErrors("q", { "requests.cpu": "1500m", "limits.cpu": "1" })).toEqual(['q.requests.cpu: "1500m" is above limits.cpu "1"; requests cannot exceed limits']);
+    expect(quotaErrors("q", { "requests.cpu": "1500m", "limits.cpu": "1" })).toEqual([
+      'q.requests.cpu: "1500m" is above limits.cpu "1"; requests cannot exceed limits',
+    ]);
     expect(quotaErrors("q", { "requests.memory": "1G", "limits.memory": "1Gi" })).toEqual([]);
   });
 });

@@ -98,7 +98,7 @@ export function asObject(errors: ConfigErrors, key: string, value: unknown, shap
 export function asStringList(errors: ConfigErrors, key: string, value: unknown): string[] | undefined {
   if (value === undefined || value === null) return undefined;
   const decoded = decode(errors, key, value);
-  if (Array.isArray(decoded) && decoded.every((item) => typeof item === "string")) return decoded as string[];
+  if (Array.isArray(decoded) && decoded.every((item) => typeof item === "string")) return decoded;
   if (decoded !== undefined) errors.refuse(key, describe(decoded), `must be a list of strings`);
   return undefined;
 }

@@ -107,8 +107,7 @@ export function containerDefaults(hard: Readonly<Record<string, string>>): Conta
     values
       .filter((value): value is string => value !== undefined)
       .reduce((a, b) => ((parseQuantity(b) ?? Infinity) < (parseQuantity(a) ?? Infinity) ? b : a));
-  const limitFor = (resource: "cpu" | "memory"): string =>
-    smallest(BASELINE_LIMIT[resource], hard[`limits.${resource}`]);
+  const limitFor = (resource: "cpu" | "memory"): string => smallest(BASELINE_LIMIT[resource], hard[`limits.${resource}`]);
   const requestFor = (resource: "cpu" | "memory"): string =>
     smallest(BASELINE_REQUEST[resource], hard[`requests.${resource}`], hard[resource], limitFor(resource));
   return {

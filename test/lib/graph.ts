@@ -11,14 +11,20 @@ export function reveal(value: unknown): unknown {
   if (isSecret(value)) return reveal((value as { value: unknown }).value);
   if (Array.isArray(value)) return value.map(reveal);
   if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(Object.entries(value).filter(([key]) => key !== SECRET_SIG).map(([key, inner]) => [key, reveal(inner)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([key]) => key !== SECRET_SIG)
+        .map(([key, inner]) => [key, reveal(inner)]),
+    );
   }
   return value;
 }
 
 /** Every Kubernetes object the program applies (not providers, not the ConfigFile component). */
 export function kubernetesObjects(run: ProgramRun): Registration[] {
-  return run.registrations.filter((entry) => entry.custom && entry.type.startsWith("kubernetes:") && entry.type !== "kubernetes:yaml:ConfigFile");
+  return run.registrations.filter(
+    (entry) => entry.custom && entry.type.startsWith("kubernetes:") && entry.type !== "kubernetes:yaml:ConfigFile",
+  );
 }
 
 /** `type name` of every registration, sorted, for exact graph comparisons. */
@@ -39,7 +45,9 @@ export function expectExplicitProvider(run: ProgramRun, providerName: string): v
   const objects = kubernetesObjects(run);
   expect(objects.length).toBeGreaterThan(0);
   for (const entry of objects) {
-    expect(entry.provider, `${entry.type} ${entry.name}`).toMatch(new RegExp(`\\$pulumi:providers:kubernetes::${providerName}::mocked::pulumi:providers:kubernetes::${providerName}$`));
+    expect(entry.provider, `${entry.type} ${entry.name}`).toMatch(
+      new RegExp(`\\$pulumi:providers:kubernetes::${providerName}::mocked::pulumi:providers:kubernetes::${providerName}$`),
+    );
   }
 }
 

@@ -9,7 +9,11 @@ interface LabelSelector {
 
 interface Policy {
   metadata: { namespace: string };
-  spec: { podSelector: LabelSelector; policyTypes?: string[]; ingress?: { from?: { namespaceSelector?: LabelSelector; podSelector?: LabelSelector; ipBlock?: unknown }[] }[] };
+  spec: {
+    podSelector: LabelSelector;
+    policyTypes?: string[];
+    ingress?: { from?: { namespaceSelector?: LabelSelector; podSelector?: LabelSelector; ipBlock?: unknown }[] }[];
+  };
 }
 
 function matches(selector: LabelSelector, labels: Record<string, string>): boolean {
@@ -23,7 +27,10 @@ function matches(selector: LabelSelector, labels: Record<string, string>): boole
  */
 export function admitsIngress(policies: readonly Policy[], { from, to }: { from: string; to: string }): boolean {
   const applying = policies.filter(
-    (policy) => policy.metadata.namespace === to && matches(policy.spec.podSelector, {}) && (policy.spec.policyTypes ?? ["Ingress"]).includes("Ingress"),
+    (policy) =>
+      policy.metadata.namespace === to &&
+      matches(policy.spec.podSelector, {}) &&
+      (policy.spec.policyTypes ?? ["Ingress"]).includes("Ingress"),
   );
   if (applying.length === 0) return true;
   const sourceNamespaceLabels = { "kubernetes.io/metadata.name": from };

@@ -42,9 +42,16 @@ export async function runProgram(
 ): Promise<ProgramRun> {
   vi.resetModules();
   const registrations = await installMocks(stack, cloud);
-  pulumi.runtime.setAllConfig(asPulumiConfig(config), secretKeys.map((key) => `k0s-platform:${key}`));
+  pulumi.runtime.setAllConfig(
+    asPulumiConfig(config),
+    secretKeys.map((key) => `k0s-platform:${key}`),
+  );
   const program = (await import("../../index")) as Record<string, unknown>;
-  await Promise.all(Object.values(program).filter(pulumi.Output.isInstance).map((output) => new Promise((resolve) => output.apply(resolve))));
+  await Promise.all(
+    Object.values(program)
+      .filter((value) => pulumi.Output.isInstance(value))
+      .map((output) => new Promise((resolve) => output.apply(resolve))),
+  );
   await settled(registrations);
   return {
     registrations,

@@ -1,0 +1,284 @@
+/**
+ * The starter GitOps repository (gitops/) that users copy: every object passes its schema, every
+ * kustomization renders, the Flux wiring matches what the Pulumi program bootstraps, and each
+ * environment's workloads fit the quota the program puts on its namespace.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { FLUX_NAMESPACE, FLUX_SYNC_NAME, SOPS_SECRET_NAME } from "../components/lib/flux";
+import {
+  build,
+  containerResourceErrors,
+  idOf,
+  isObj,
+  KUSTOMIZE_CONFIG_API,
+  kustomizationFile,
+  nameOf,
+  type Obj,
+  plaintextSecretError,
+  quotaOverruns,
+  quotaUsage,
+  readDocuments,
+  validateObject,
+  yamlFiles,
+} from "./lib/manifests";
+
+const ROOT = path.resolve(__dirname, "..");
+const GITOPS = path.join(ROOT, "gitops");
+const rel = (file: string): string => path.relative(GITOPS, file);
+
+const SOURCE = { kind: "GitRepository", name: FLUX_SYNC_NAME };
+const DECRYPTION = { provider: "sops", secretRef: { name: SOPS_SECRET_NAME } };
+
+const CLUSTERS = {
+  local: ["dev", "staging"],
+  remote: ["staging", "production"],
+} as const;
+
+/**
+ * Each environment's ResourceQuota as the stacks configure it, so the apps' budget is checked against
+ * what the program really enforces (staging appears twice: local-staging and remote).
+ */
+const STACK_QUOTAS = fs
+  .readdirSync(ROOT)
+  .filter((file) => /^Pulumi\..+\.yaml$/.test(file))
+  .flatMap((file) => {
+    const config = (readDocuments(path.join(ROOT, file))[0] as Obj).config as Obj;
+    const environments = (config["k0s-platform:environments"] ?? {}) as Record<string, Obj>;
+    return Object.entries(environments).map(([env, settings]) => [env, file, (settings.quota ?? {}) as Obj] as const);
+  });
+
+const HOSTS: Record<string, string[]> = {
+  dev: ["podinfo.dev.localtest.me"],
+  staging: ["podinfo.staging.localtest.me", "podinfo.staging.example.com"],
+  production: ["podinfo.example.com"],
+};
+
+const files = yamlFiles(GITOPS);
+const kustomizeDirs = files.filter((file) => kustomizationFile(path.dirname(file)) === file).map((file) => path.dirname(file));
+const clusterObjects = (cluster: string): Obj[] => build(path.join(GITOPS, "clusters", cluster));
+const fluxKustomizations = (cluster: string): Obj[] =>
+  clusterObjects(cluster).filter((obj) => obj.apiVersion === "kustomize.toolkit.fluxcd.io/v1");
+const fluxPath = (ks: Obj): string => path.join(GITOPS, String((ks.spec as Obj).path));
+
+/** Files that kustomizations use as patches: partial objects, checked through what they render. */
+const patchFiles = new Set(
+  kustomizeDirs.flatMap((dir) => {
+    const [config] = readDocuments(kustomizationFile(dir) as string) as Obj[];
+    return ((config.patches ?? []) as { path?: string }[]).flatMap((p) => (p.path ? [path.resolve(dir, p.path)] : []));
+  }),
+);
+const objectDocuments = files
+  .filter((file) => !patchFiles.has(file))
+  .flatMap((file) => readDocuments(file).map((doc) => ({ file: rel(file), doc })));
+
+describe("gitops manifests", () => {
+  const label = (doc: unknown): string =>
+    !isObj(doc) ? "(not a mapping)" : doc.apiVersion === KUSTOMIZE_CONFIG_API ? "kustomize config" : idOf(doc);
+  it.each(objectDocuments.map(({ file, doc }) => [file, label(doc), doc] as const))("%s %s is valid", (file, _label, doc) => {
+    expect(isObj(doc)).toBe(true);
+    // kustomization.yaml files are checked by rendering them, below.
+    if ((doc as Obj).apiVersion === KUSTOMIZE_CONFIG_API) expect(path.basename(file)).toBe("kustomization.yaml");
+    else validateObject(doc as Obj);
+  });
+
+  const fluxTable = Object.keys(CLUSTERS).flatMap((c) => fluxKustomizations(c).map((ks) => [c, nameOf(ks), ks] as const));
+  it.each(fluxTable)("%s %s renders objects that pass their schemas after patches", (_cluster, _name, ks) => {
+    const rendered = build(fluxPath(ks));
+    expect(rendered.length).toBeGreaterThan(0);
+    rendered.forEach(validateObject);
+  });
+
+  it("every YAML file is reachable from a cluster folder, so none is silently ignored", () => {
+    const visited = new Set<string>();
+    for (const cluster of Object.keys(CLUSTERS)) {
+      for (const ks of build(path.join(GITOPS, "clusters", cluster), visited)) {
+        if (ks.apiVersion === "kustomize.toolkit.fluxcd.io/v1") build(fluxPath(ks), visited);
+      }
+    }
+    expect(files.filter((file) => !visited.has(file)).map(rel)).toEqual([]);
+  });
+
+  it("creates none of the environment namespaces the program owns", () => {
+    const owned = new Set([...Object.values(CLUSTERS).flat(), ...STACK_QUOTAS.map(([env]) => env)]);
+    const namespaces = objectDocuments.flatMap(({ doc }) => ((doc as Obj).kind === "Namespace" ? [nameOf(doc as Obj)] : []));
+    expect(namespaces).toContain("traefik");
+    expect(namespaces.filter((name) => owned.has(name))).toEqual([]);
+  });
+
+  it("holds no plaintext Secret", () => {
+    expect(objectDocuments.flatMap(({ doc }) => plaintextSecretError(doc as Obj) ?? [])).toEqual([]);
+  });
+});
+
+describe.each(kustomizeDirs.map((dir) => [rel(dir), dir]))("kustomization %s", (_name, dir) => {
+  it("renders: resources and patch files exist and every patch target matches a resource", () => {
+    expect(build(dir).length).toBeGreaterThan(0);
+  });
+});
+
+describe.each(Object.entries(CLUSTERS))("clusters/%s", (cluster, environments) => {
+  const kustomizations = fluxKustomizations(cluster);
+  const byName = new Map(kustomizations.map((ks) => [nameOf(ks), ks.spec as Obj]));
+  const dependsOn = (name: string): string[] => ((byName.get(name)?.dependsOn ?? []) as { name: string }[]).map((dep) => dep.name);
+  const closure = (name: string, seen: string[] = []): string[] =>
+    dependsOn(name).flatMap((dep) => (seen.includes(dep) ? [dep] : [dep, ...closure(dep, [...seen, dep])]));
+
+  it("has exactly the infrastructure and its environments' apps", () => {
+    expect(clusterObjects(cluster).map(idOf)).toEqual(kustomizations.map(idOf));
+    expect([...byName.keys()].sort()).toEqual(["infra-configs", "infra-controllers", ...environments.map((env) => `apps-${env}`)].sort());
+  });
+
+  it.each(kustomizations.map((ks) => [nameOf(ks), ks] as const))("%s is wired to the program's source and SOPS key", (_name, ks) => {
+    const spec = ks.spec as Obj;
+    expect((ks.metadata as Obj).namespace).toBe(FLUX_NAMESPACE);
+    expect(spec.sourceRef).toEqual(SOURCE);
+    expect(spec.decryption).toEqual(DECRYPTION);
+    expect(spec.prune).toBe(true);
+    expect(spec.wait).toBe(true);
+    expect(kustomizationFile(fluxPath(ks))).toBeDefined();
+  });
+
+  it("infrastructure paths are this cluster's overlays, controllers before configs", () => {
+    expect(byName.get("infra-controllers")?.path).toBe(`./infrastructure/overlays/${cluster}/controllers`);
+    expect(byName.get("infra-configs")?.path).toBe(`./infrastructure/overlays/${cluster}/configs`);
+    expect(dependsOn("infra-controllers")).toEqual([]);
+    expect(dependsOn("infra-configs")).toEqual(["infra-controllers"]);
+  });
+
+  it("dependsOn names exist here and form no cycle", () => {
+    for (const name of byName.keys()) {
+      expect(dependsOn(name).filter((dep) => !byName.has(dep))).toEqual([]);
+      expect(closure(name)).not.toContain(name);
+    }
+  });
+
+  it.each(environments.map((env) => [env]))("apps-%s targets its namespace after all infrastructure", (env) => {
+    const spec = byName.get(`apps-${env}`);
+    expect(spec?.path).toBe(`./apps/overlays/${env}`);
+    expect(spec?.targetNamespace).toBe(env);
+    expect(closure(`apps-${env}`)).toEqual(expect.arrayContaining(["infra-controllers", "infra-configs"]));
+  });
+});
+
+describe("traefik overlays", () => {
+  const values = (cluster: string): Obj => {
+    const objects = build(path.join(GITOPS, "infrastructure/overlays", cluster, "controllers"));
+    return (objects.find((obj) => obj.kind === "HelmRelease")?.spec as Obj).values as Obj;
+  };
+
+  it("local: NodePorts 30080/30443, which k0s keeps on 127.0.0.1", () => {
+    expect(values("local")).toMatchObject({
+      service: { spec: { type: "NodePort" } },
+      ports: { web: { nodePort: 30080 }, websecure: { nodePort: 30443 } },
+      ingressClass: { name: "traefik" },
+    });
+  });
+
+  it("remote: host ports 80/443, the only ones the cloud firewall opens, without a surge pod", () => {
+    expect(values("remote")).toMatchObject({
+      service: { spec: { type: "ClusterIP" } },
+      ports: { web: { hostPort: 80 }, websecure: { hostPort: 443 } },
+      updateStrategy: { rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
+      ingressClass: { name: "traefik" },
+    });
+  });
+});
+
+it("every environment on a cluster has a quota in some stack file", () => {
+  const budgeted = STACK_QUOTAS.filter(([, , hard]) => Object.keys(hard).length > 0).map(([env]) => env);
+  expect([...new Set(budgeted)].sort()).toEqual([...new Set(Object.values(CLUSTERS).flat())].sort());
+});
+
+describe.each(Object.keys(HOSTS))("apps/overlays/%s", (env) => {
+  // Rendered inside each test, so a broken overlay fails its tests rather than the whole file.
+  const rendered = (): Obj[] => build(path.join(GITOPS, "apps/overlays", env));
+  const find = (kind: string): Obj | undefined => rendered().find((obj) => obj.kind === kind);
+
+  it("leaves the namespace to Flux's targetNamespace", () => {
+    const namespaced = rendered().filter((obj) => (obj.metadata as Obj).namespace !== undefined);
+    expect(namespaced.map(idOf)).toEqual([]);
+  });
+
+  it("sets cpu and memory requests and limits on every container", () => {
+    expect(containerResourceErrors(rendered())).toEqual([]);
+  });
+
+  it.each(STACK_QUOTAS.filter(([quotaEnv]) => quotaEnv === env))(
+    "fits the %s quota of %s at its peak, surge included",
+    (_env, _file, hard) => {
+      expect(quotaOverruns(quotaUsage(rendered()), hard)).toEqual([]);
+    },
+  );
+
+  it("runs the replicas and serves the hosts this environment promises", () => {
+    const replicas = (find("Deployment")?.spec as Obj).replicas as number;
+    if (env === "production") expect(replicas).toBeGreaterThanOrEqual(2);
+    else expect(replicas).toBe(1);
+    const rules = ((find("Ingress")?.spec as Obj).rules ?? []) as Obj[];
+    expect(rules.map((rule) => rule.host)).toEqual(HOSTS[env]);
+    expect((find("Ingress")?.spec as Obj).ingressClassName).toBe("traefik");
+  });
+});
+
+describe("test helpers catch what they exist to catch", () => {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-test-"));
+  afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+  const tree = (kustomization: string, extra: Record<string, string> = {}): string => {
+    const dir = fs.mkdtempSync(path.join(scratch, "kustomization-"));
+    const files = { "a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n", ...extra };
+    fs.writeFileSync(path.join(dir, "kustomization.yaml"), `apiVersion: ${KUSTOMIZE_CONFIG_API}\nkind: Kustomization\n`);
+    fs.appendFileSync(path.join(dir, "kustomization.yaml"), kustomization);
+    for (const [file, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, file), text);
+    return dir;
+  };
+  const doc = (apiVersion: string, kind: string, rest: Obj = {}): Obj => ({
+    apiVersion,
+    kind,
+    metadata: { name: "x" },
+    ...rest,
+  });
+  const unmatched = "resources: [a.yaml]\npatches: [{path: p.yaml, target: {kind: ConfigMap, name: b}}]";
+
+  it.each([
+    ["a missing resource", tree("resources: [gone.yaml]"), /resource gone.yaml does not exist/],
+    ["a missing patch", tree("resources: [a.yaml]\npatches: [{path: gone.yaml}]"), /patch gone.yaml does not exist/],
+    ["a patch matching nothing", tree(unmatched, { "p.yaml": "[]" }), /targets ConfigMap\/b, which no resource/],
+    ["a field it would skip", tree("resources: [a.yaml]\nnamespace: dev"), /unsupported field\(s\) namespace/],
+  ])("build rejects %s", (_case, dir, message) => {
+    expect(() => build(dir)).toThrow(message);
+  });
+
+  it.each([
+    ["an unknown kind", doc("traefik.io/v1alpha1", "Middleware"), /no schema validator/],
+    ["a deprecated Flux beta API", doc("helm.toolkit.fluxcd.io/v2beta2", "HelmRelease"), /no schema validator/],
+    ["a schema violation", doc("apps/v1", "Deployment", { spec: { replicas: "2" } }), /replicas must be integer/],
+  ])("validateObject rejects %s", (_case, obj, message) => {
+    expect(() => validateObject(obj)).toThrow(message);
+  });
+
+  it.each([
+    ["no sops block", doc("v1", "Secret", { stringData: { a: "b" } }), /no sops block/],
+    ["a clear value", doc("v1", "Secret", { data: { a: "YQ==" }, sops: { mac: "ENC[x]" } }), /1 unencrypted/],
+  ])("plaintextSecretError flags %s", (_case, obj, message) => {
+    expect(plaintextSecretError(obj)).toMatch(message);
+  });
+
+  it("quotaOverruns reports each exceeded key with both numbers; absent keys are unlimited", () => {
+    const resources = { requests: { cpu: "500m", memory: "512Mi" }, limits: { cpu: "1", memory: "1Gi" } };
+    const template = { spec: { containers: [{ name: "c", resources }] } };
+    const deployment = (replicas: number): Obj =>
+      doc("apps/v1", "Deployment", { spec: { replicas, strategy: { type: "Recreate" }, template } });
+    // A bare `memory` key is the request total, as in the ResourceQuota API; limits.memory is unset.
+    const hard = { "requests.cpu": "1", memory: "1Gi", "limits.cpu": "2", pods: "3" };
+    expect(quotaOverruns(quotaUsage([deployment(2)]), hard)).toEqual([]);
+    expect(quotaOverruns(quotaUsage([deployment(4)]), hard)).toEqual([
+      "requests.cpu: uses 2000, quota allows 1000",
+      `requests.memory: uses ${2 * 2 ** 30}, quota allows ${2 ** 30}`,
+      "limits.cpu: uses 4000, quota allows 2000",
+      "pods: uses 4, quota allows 3",
+    ]);
+  });
+});
