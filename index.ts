@@ -1,6 +1,6 @@
 /**
  * The platform, as a story: read and validate the stack config; reach the stack's cluster through an
- * explicit provider; give the cluster its age key and Flux; declare each environment's namespace.
+ * explicit provider; give the cluster Flux and its age key; declare each environment's namespace.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./components/config";
@@ -8,7 +8,6 @@ import { EnvironmentNamespace } from "./components/environmentNamespace";
 import { FluxBootstrap } from "./components/fluxBootstrap";
 import { LocalCluster } from "./components/localCluster";
 import { RemoteK0sCluster } from "./components/remoteK0sCluster";
-import { SopsAgeKey } from "./components/sopsAgeKey";
 
 const config = loadConfig();
 const target = config.cluster;
@@ -30,17 +29,16 @@ const cluster =
 const remote = cluster instanceof RemoteK0sCluster ? cluster : undefined;
 const onCluster = { providers: { kubernetes: cluster.provider } };
 
-/** The cluster's age recipient: ours when this stack bootstraps the cluster, else the owner stack's. */
-let ageRecipient: pulumi.Output<string>;
-if (config.clusterOwnerStack === "") {
-  const ageKey = new SopsAgeKey("sops-age-key");
-  new FluxBootstrap("flux", { ...config.flux, sopsAgeIdentity: ageKey.identity }, onCluster);
-  ageRecipient = ageKey.recipient;
-} else {
-  // Flux and the age key are cluster-wide; on a shared cluster one stack owns them (see README).
+/**
+ * Flux and the age key are cluster-wide, so on a shared cluster one stack owns them (see README) and
+ * the others re-export its recipient.
+ */
+function bootstrapCluster(): pulumi.Output<string> {
+  if (config.clusterOwnerStack === "") return new FluxBootstrap("flux", config.flux, onCluster).ageRecipient;
   const owner = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${config.clusterOwnerStack}`);
-  ageRecipient = owner.requireOutput("ageRecipient").apply(String);
+  return owner.requireOutput("ageRecipient").apply(String);
 }
+const ageRecipient = bootstrapCluster();
 
 const environments = config.environments.map(
   (environment) =>

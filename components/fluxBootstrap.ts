@@ -1,13 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import {
-  enableControllerDecryption,
-  FLUX_NAMESPACE,
-  FLUX_SYNC_NAME,
-  fluxInstallManifestUrl,
-  SOPS_AGE_KEY,
-  SOPS_SECRET_NAME,
-} from "./lib/flux";
+import { enableControllerDecryption, FLUX_NAMESPACE, FLUX_SYNC_NAME, fluxInstallManifestUrl, SOPS_SECRET_NAME } from "./lib/flux";
+import { SopsAgeKey } from "./sopsAgeKey";
 
 export interface FluxBootstrapArgs {
   /** Pinned Flux release, for example v2.7.5. */
@@ -23,18 +17,19 @@ export interface FluxBootstrapArgs {
   readonly path: string;
   /** How often Flux polls the repository and reconciles, for example 1m. */
   readonly interval: string;
-  /** The cluster's age identity, written to the `sops-age` Secret before Flux syncs anything. */
-  readonly sopsAgeIdentity: pulumi.Input<string>;
 }
 
 /**
- * Flux at a pinned version, the `sops-age` decryption Secret, and the GitRepository plus root
- * Kustomization that sync the cluster's path with SOPS decryption. The repository's own
- * Kustomizations (infrastructure before apps) take it from there.
+ * Flux at a pinned version, the cluster's age key in the `sops-age` Secret, and the GitRepository
+ * plus root Kustomization that sync the cluster's path with SOPS decryption. The Secret exists before
+ * Flux syncs anything; the repository's own Kustomizations (infrastructure before apps) take it
+ * from there.
  */
 export class FluxBootstrap extends pulumi.ComponentResource {
   /** Name of the root Kustomization in flux-system. */
   public readonly kustomizationName: pulumi.Output<string>;
+  /** The cluster's age recipient, for `.sops.yaml`. */
+  public readonly ageRecipient: pulumi.Output<string>;
 
   constructor(name: string, args: FluxBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
     super("k0s-platform:index:FluxBootstrap", name, {}, opts);
@@ -49,15 +44,10 @@ export class FluxBootstrap extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    const decryptionSecret = new k8s.core.v1.Secret(
-      `${name}-sops-age`,
-      {
-        metadata: { name: SOPS_SECRET_NAME, namespace: FLUX_NAMESPACE },
-        type: "Opaque",
-        stringData: { [SOPS_AGE_KEY]: args.sopsAgeIdentity },
-      },
-      { parent: this, dependsOn: [install] },
-    );
+    // Taking the namespace from the installed Namespace object makes the Secret wait for it.
+    const namespace = install.getResource("v1/Namespace", FLUX_NAMESPACE).metadata.name;
+    const ageKey = new SopsAgeKey(`${name}-sops-age`, { namespace }, { parent: this });
+    this.ageRecipient = ageKey.recipient;
 
     const sourceRef = { kind: "GitRepository", name: FLUX_SYNC_NAME };
     const source = new k8s.apiextensions.CustomResource(
@@ -68,7 +58,7 @@ export class FluxBootstrap extends pulumi.ComponentResource {
         metadata: { name: FLUX_SYNC_NAME, namespace: FLUX_NAMESPACE },
         spec: { interval: args.interval, url: args.url, ref: { branch: args.branch } },
       },
-      { parent: this, dependsOn: [install, decryptionSecret] },
+      { parent: this, dependsOn: [install, ageKey] },
     );
 
     const sync = new k8s.apiextensions.CustomResource(
@@ -85,10 +75,10 @@ export class FluxBootstrap extends pulumi.ComponentResource {
           decryption: { provider: "sops", secretRef: { name: SOPS_SECRET_NAME } },
         },
       },
-      { parent: this, dependsOn: [install, decryptionSecret, source] },
+      { parent: this, dependsOn: [install, ageKey, source] },
     );
 
     this.kustomizationName = sync.metadata.name;
-    this.registerOutputs({ kustomizationName: this.kustomizationName });
+    this.registerOutputs({ kustomizationName: this.kustomizationName, ageRecipient: this.ageRecipient });
   }
 }

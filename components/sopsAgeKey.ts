@@ -1,18 +1,20 @@
-import * as command from "@pulumi/command";
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import * as path from "node:path";
+import { SOPS_AGE_KEY, SOPS_SECRET_NAME } from "./lib/flux";
 
-/** Where the key generator lives: the project root, whatever directory `pulumi` was started from. */
-const PROJECT_ROOT = path.resolve(__dirname, "..");
-
-/** No settings: the key is X25519, as SOPS requires. */
-export type SopsAgeKeyArgs = Record<string, never>;
+export interface SopsAgeKeyArgs {
+  /** Namespace of the `sops-age` Secret: Flux's own, where kustomize-controller reads it. */
+  readonly namespace: pulumi.Input<string>;
+}
 
 /**
- * One age X25519 identity per cluster, generated once by a local command and kept in the stack state
- * as a secret. Later runs replay the stored key instead of generating a new one, so the recipient
- * that `.sops.yaml` encrypts to stays valid. Rotate deliberately with
- * `pulumi up --replace <the -identity Command's URN>`, then `sops updatekeys` every encrypted file.
+ * The cluster's age X25519 identity for SOPS, living in the `sops-age` Secret (key `age.agekey`).
+ *
+ * The program proposes a fresh identity on every run, but the Secret ignores changes to it after
+ * creation, and the identity is read back from the Secret's stored data. So the key is generated
+ * exactly once per cluster and stays stable, with no extra provider plugin: the `.sops.yaml`
+ * recipients stay valid. Rotate deliberately with `pulumi up --replace <the -secret URN>`, then
+ * `sops updatekeys` every encrypted file.
  */
 export class SopsAgeKey extends pulumi.ComponentResource {
   /** The private identity (`AGE-SECRET-KEY-1…`); secret. */
@@ -20,31 +22,39 @@ export class SopsAgeKey extends pulumi.ComponentResource {
   /** The public recipient (`age1…`) that SOPS encrypts to; not secret. */
   public readonly recipient: pulumi.Output<string>;
 
-  constructor(name: string, _args: SopsAgeKeyArgs = {}, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: SopsAgeKeyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("k0s-platform:index:SopsAgeKey", name, {}, opts);
 
-    const generator = new command.local.Command(
-      `${name}-identity`,
+    const proposed = pulumi.secret(pulumi.output(generateIdentity()));
+    const secret = new k8s.core.v1.Secret(
+      `${name}-secret`,
       {
-        create: "node scripts/age-keygen.mjs",
-        // Any input change (a new checkout path, say) runs `update`, which re-emits the stored key.
-        update: 'printf "%s" "$PULUMI_COMMAND_STDOUT"',
-        dir: PROJECT_ROOT,
-        logging: "none",
+        metadata: { name: SOPS_SECRET_NAME, namespace: args.namespace },
+        type: "Opaque",
+        stringData: { [SOPS_AGE_KEY]: proposed },
       },
-      { parent: this, additionalSecretOutputs: ["stdout"] },
+      { parent: this, ignoreChanges: ["stringData"] },
     );
 
-    this.identity = pulumi.secret(generator.stdout);
-    this.recipient = pulumi.unsecret(generator.stdout.apply(recipientOf));
+    this.identity = pulumi.secret(secret.data.apply((data) => Buffer.from(data[SOPS_AGE_KEY], "base64").toString("utf8")));
+    this.recipient = pulumi.unsecret(this.identity.apply(recipientOf));
 
     this.registerOutputs({ recipient: this.recipient });
   }
 }
 
+/**
+ * A new X25519 identity. X25519 rather than age-encryption's post-quantum default, because SOPS
+ * reads only X25519 identities.
+ */
+export async function generateIdentity(): Promise<string> {
+  // age-encryption is ESM-only; dynamic import keeps this module loadable as CommonJS.
+  const age = await import("age-encryption");
+  return age.generateX25519Identity();
+}
+
 /** Derives the public recipient from an age identity. */
 export async function recipientOf(identity: string): Promise<string> {
-  // age-encryption is ESM-only; dynamic import keeps this module loadable as CommonJS.
   const age = await import("age-encryption");
   return age.identityToRecipient(identity.trim());
 }

@@ -40,8 +40,11 @@ interface RegisterResourceRequest {
 
 /** Outputs the mocked cloud returns where the program reads them back. */
 export interface MockCloud {
-  /** The age identity the mocked key generator prints. */
-  readonly ageIdentity: string;
+  /**
+   * An age identity already stored in the cluster's sops-age Secret from an earlier run, which the
+   * Secret's outputs then report instead of what this run proposed (as ignoreChanges makes it).
+   */
+  readonly storedAgeIdentity?: string;
   /** What `k0s kubeconfig admin` prints on the droplet. */
   readonly adminKubeconfig: string;
   readonly reservedIp: string;
@@ -98,8 +101,8 @@ export async function installMocks(stack: string, cloud: MockCloud): Promise<Reg
 
 function stateFor(type: string, name: string, inputs: Record<string, unknown>, cloud: MockCloud): Record<string, unknown> {
   switch (type) {
-    case "command:local:Command":
-      return { stdout: cloud.ageIdentity, stderr: "" };
+    case "kubernetes:core/v1:Secret":
+      return { data: secretData(inputs, cloud) };
     case "command:remote:Command":
       return { stdout: name.endsWith("-admin-kubeconfig") ? cloud.adminKubeconfig : "v1.35.1+k0s.0", stderr: "" };
     case "digitalocean:index/reservedIp:ReservedIp":
@@ -133,6 +136,17 @@ function recordOptions(options: Map<string, RegistrationOptions>): void {
     });
     register(request, callback);
   };
+}
+
+/** What the API server reports as `data` for a Secret created with `stringData`. */
+function secretData(inputs: Record<string, unknown>, cloud: MockCloud): Record<string, string> {
+  const stringData = unwrapSecret(inputs.stringData) as Record<string, string> | undefined;
+  const values = { ...stringData, ...(cloud.storedAgeIdentity === undefined ? {} : { "age.agekey": cloud.storedAgeIdentity }) };
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, Buffer.from(value).toString("base64")]));
+}
+
+function unwrapSecret(value: unknown): unknown {
+  return isSecret(value) ? (value as { value: unknown }).value : value;
 }
 
 /** The URN of every registration, from the mock monitor (URNs encode `ParentType$Type`). */

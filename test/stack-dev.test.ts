@@ -1,19 +1,23 @@
+import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { recipientOf } from "../components/sopsAgeKey";
-import { isSecret } from "./mocks";
+import { generateIdentity, recipientOf } from "../components/sopsAgeKey";
+import { isSecret, promiseOf } from "./mocks";
 import { mockCloud } from "./lib/cloud";
 import { expectEnvironment, expectExplicitProvider, expectValidAgainstSchemas, graphOf, inputsOf, parentTypeOf, TYPES } from "./lib/graph";
 import { FLUX_FIXTURE, ProgramRun, runProgram, stackFileConfig } from "./lib/program";
 
+const config = stackFileConfig("dev");
+const devConfig = { ...config, flux: { ...(config.flux as object), manifestPath: FLUX_FIXTURE } };
 let run: ProgramRun;
-let identity: string;
 
 beforeAll(async () => {
-  const config = stackFileConfig("dev");
-  const cloud = await mockCloud();
-  identity = cloud.ageIdentity;
-  run = await runProgram("dev", { ...config, flux: { ...(config.flux as object), manifestPath: FLUX_FIXTURE } }, cloud);
+  run = await runProgram("dev", devConfig, mockCloud());
 });
+
+const proposedIdentity = (programRun: ProgramRun): string =>
+  inputsOf(programRun, TYPES.secret, "flux-sops-age-secret").stringData["age.agekey"];
+const exportedRecipient = async (programRun: ProgramRun): Promise<{ value: string; secret: boolean }> =>
+  promiseOf(programRun.outputs.ageRecipient as pulumi.Output<string>);
 
 describe("dev stack (Pulumi.dev.yaml)", () => {
   it("declares exactly the local cluster, its age key, Flux and the dev environment", () => {
@@ -21,15 +25,14 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
       [
         "k0s-platform:index:LocalCluster local",
         "pulumi:providers:kubernetes local-provider",
-        "k0s-platform:index:SopsAgeKey sops-age-key",
-        "command:local:Command sops-age-key-identity",
         "k0s-platform:index:FluxBootstrap flux",
         "kubernetes:yaml:ConfigFile flux-install",
         "kubernetes:core/v1:Namespace flux-system",
         "kubernetes:core/v1:ServiceAccount flux-system/kustomize-controller",
         "kubernetes:apps/v1:Deployment flux-system/source-controller",
         "kubernetes:apps/v1:Deployment flux-system/kustomize-controller",
-        "kubernetes:core/v1:Secret flux-sops-age",
+        "k0s-platform:index:SopsAgeKey flux-sops-age",
+        "kubernetes:core/v1:Secret flux-sops-age-secret",
         "kubernetes:source.toolkit.fluxcd.io/v1:GitRepository flux-source",
         "kubernetes:kustomize.toolkit.fluxcd.io/v1:Kustomization flux-sync",
         "k0s-platform:index:EnvironmentNamespace dev",
@@ -67,28 +70,33 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
     });
   });
 
-  it("writes the generated identity to flux-system/sops-age as a secret", () => {
-    const secret = run.find(TYPES.secret, "flux-sops-age");
+  it("writes a fresh X25519 identity to flux-system/sops-age as a secret, after Flux's namespace exists", () => {
+    const secret = run.find(TYPES.secret, "flux-sops-age-secret");
     expect(isSecret(secret.inputs.stringData)).toBe(true);
-    expect(inputsOf(run, TYPES.secret, "flux-sops-age")).toMatchObject({
-      metadata: { name: "sops-age", namespace: "flux-system" },
-      stringData: { "age.agekey": identity },
-    });
-  });
-
-  it("never logs the identity and keeps it secret in state", () => {
-    const generator = run.find("command:local:Command", "sops-age-key-identity");
-    expect(generator.inputs).toMatchObject({ create: "node scripts/age-keygen.mjs", logging: "none" });
-    expect(generator.inputs.update).toContain("$PULUMI_COMMAND_STDOUT");
+    expect(inputsOf(run, TYPES.secret, "flux-sops-age-secret").metadata).toEqual({ name: "sops-age", namespace: "flux-system" });
+    expect(proposedIdentity(run)).toMatch(/^AGE-SECRET-KEY-1[0-9A-Z]{58}$/);
+    expect(secret.options.dependencies).toContain(run.urns.get(run.find(TYPES.namespace, "flux-system").id));
   });
 
   it("exports the recipient of that identity, in the clear", async () => {
-    const output = run.outputs.ageRecipient as import("@pulumi/pulumi").Output<string>;
-    const { promiseOf } = await import("./mocks");
-    const { value, secret } = await promiseOf(output);
-    expect(value).toBe(await recipientOf(identity));
+    const { value, secret } = await exportedRecipient(run);
+    expect(value).toBe(await recipientOf(proposedIdentity(run)));
     expect(value).toMatch(/^age1[0-9a-z]{58}$/);
     expect(secret).toBe(false);
+  });
+
+  it("keeps the key it created: later runs read it back from the Secret and ignore new proposals", async () => {
+    expect(run.find(TYPES.secret, "flux-sops-age-secret").options.ignoreChanges).toEqual(["stringData"]);
+    const stored = await generateIdentity();
+    const laterRun = await runProgram("dev", devConfig, mockCloud({ storedAgeIdentity: stored }));
+    expect(proposedIdentity(laterRun)).not.toBe(stored);
+    expect((await exportedRecipient(laterRun)).value).toBe(await recipientOf(stored));
+  });
+
+  it("creates Flux's source and sync only once the decryption Secret exists", () => {
+    const secretUrn = run.urns.get(run.find(TYPES.secret, "flux-sops-age-secret").id);
+    expect(run.find(TYPES.gitRepository, "flux-source").options.dependencies).toContain(secretUrn);
+    expect(run.find(TYPES.kustomization, "flux-sync").options.dependencies).toContain(secretUrn);
   });
 
   it("syncs ./clusters/local from the configured repository with SOPS decryption", () => {
@@ -114,9 +122,9 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
     const parents = Object.fromEntries(run.registrations.map((entry) => [entry.name, parentTypeOf(run, entry)]));
     expect(parents).toMatchObject({
       "local-provider": "k0s-platform:index:LocalCluster",
-      "sops-age-key-identity": "k0s-platform:index:SopsAgeKey",
       "flux-install": "k0s-platform:index:FluxBootstrap",
       "flux-sops-age": "k0s-platform:index:FluxBootstrap",
+      "flux-sops-age-secret": "k0s-platform:index:SopsAgeKey",
       "flux-source": "k0s-platform:index:FluxBootstrap",
       "flux-sync": "k0s-platform:index:FluxBootstrap",
       "flux-system/kustomize-controller": "kubernetes:yaml:ConfigFile",

@@ -8,7 +8,7 @@ const DEV_RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqm
 let run: ProgramRun;
 
 beforeAll(async () => {
-  run = await runProgram("local-staging", stackFileConfig("local-staging"), await mockCloud({ ageRecipient: DEV_RECIPIENT }));
+  run = await runProgram("local-staging", stackFileConfig("local-staging"), mockCloud({ stackOutputs: { ageRecipient: DEV_RECIPIENT } }));
 });
 
 describe("local-staging stack (Pulumi.local-staging.yaml)", () => {

@@ -27,7 +27,7 @@ beforeAll(async () => {
   run = await runProgram(
     "remote",
     { ...config, ...userSettings, flux: { ...(config.flux as object), manifestPath: FLUX_FIXTURE } },
-    await mockCloud(),
+    mockCloud(),
     ["sshPrivateKey"],
   );
 });

@@ -1,4 +1,4 @@
-/** A mocked cloud whose values are real: a generated age key and a k0s-shaped admin kubeconfig. */
+/** A mocked cloud whose values are realistic: a k0s-shaped admin kubeconfig, documentation-range IPs. */
 import { MockCloud } from "../mocks";
 
 /** What `k0s kubeconfig admin` prints: the server is the droplet's own address, not the reserved IP. */
@@ -24,12 +24,6 @@ users:
     client-key-data: LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCk1IY0NBUUVF
 `;
 
-export async function mockCloud(stackOutputs: Record<string, unknown> = {}): Promise<MockCloud> {
-  const age = await import("age-encryption");
-  return {
-    ageIdentity: await age.generateX25519Identity(),
-    adminKubeconfig: K0S_ADMIN_KUBECONFIG,
-    reservedIp: "203.0.113.10",
-    stackOutputs,
-  };
+export function mockCloud(overrides: Partial<MockCloud> = {}): MockCloud {
+  return { adminKubeconfig: K0S_ADMIN_KUBECONFIG, reservedIp: "203.0.113.10", stackOutputs: {}, ...overrides };
 }
