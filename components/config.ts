@@ -28,7 +28,7 @@ export const DEFAULTS = {
   protectDroplet: true,
   clusterOwnerStack: "",
   flux: {
-    version: "v2.7.5",
+    version: "v2.7.3",
     branch: "main",
     interval: "1m",
     waitForControllers: true,
@@ -59,7 +59,7 @@ export interface EnvironmentConfig {
 }
 
 export interface FluxConfig {
-  /** Flux release, for example v2.7.5. */
+  /** Flux release, for example v2.7.3. */
   readonly version: string;
   readonly url: string;
   readonly branch: string;
@@ -239,7 +239,7 @@ function parseFlux(errors: ConfigErrors, rawValue: string | undefined, target: T
     if (!FLUX_KEYS.includes(key)) errors.add(`flux.${key}`, `is not a Flux setting; allowed: ${FLUX_KEYS.join(", ")}`);
   }
   const version = asString(errors, "flux.version", flux.version) ?? DEFAULTS.flux.version;
-  if (!/^v2\.[0-9]+\.[0-9]+$/.test(version)) fail(errors, "flux.version", version, "must be a pinned Flux 2 release such as v2.7.5");
+  if (!/^v2\.[0-9]+\.[0-9]+$/.test(version)) fail(errors, "flux.version", version, "must be a pinned Flux 2 release such as v2.7.3");
   const url = asString(errors, "flux.url", flux.url) ?? "";
   if (!/^(https?|ssh):\/\/[^\s]+$/.test(url)) {
     fail(errors, "flux.url", url, "must be the GitOps repository's http(s):// or ssh:// URL");

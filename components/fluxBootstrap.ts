@@ -4,7 +4,7 @@ import { enableControllerDecryption, FLUX_NAMESPACE, FLUX_SYNC_NAME, fluxInstall
 import { SopsAgeKey } from "./sopsAgeKey";
 
 export interface FluxBootstrapArgs {
-  /** Pinned Flux release, for example v2.7.5. */
+  /** Pinned Flux release, for example v2.7.3. */
   readonly version: string;
   /** A local install manifest that replaces the release download. Defaults to the release's install.yaml. */
   readonly manifestPath?: string;

@@ -25,15 +25,17 @@ export class SopsAgeKey extends pulumi.ComponentResource {
   constructor(name: string, args: SopsAgeKeyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("k0s-platform:index:SopsAgeKey", name, {}, opts);
 
-    const proposed = pulumi.secret(pulumi.output(generateIdentity()));
+    const proposed = pulumi.secret(pulumi.output(generateIdentity()).apply((identity) => Buffer.from(identity).toString("base64")));
     const secret = new k8s.core.v1.Secret(
       `${name}-secret`,
       {
         metadata: { name: SOPS_SECRET_NAME, namespace: args.namespace },
         type: "Opaque",
-        stringData: { [SOPS_AGE_KEY]: proposed },
+        // `data`, not `stringData`: the provider stores stringData as data, so ignoring stringData
+        // would still see every new proposal as a change and replace the Secret (and the key).
+        data: { [SOPS_AGE_KEY]: proposed },
       },
-      { parent: this, ignoreChanges: ["stringData"] },
+      { parent: this, ignoreChanges: ["data"] },
     );
 
     this.identity = pulumi.secret(secret.data.apply((data) => Buffer.from(data[SOPS_AGE_KEY], "base64").toString("utf8")));

@@ -49,5 +49,5 @@ describe("enableControllerDecryption", () => {
 });
 
 it("downloads the pinned release's install manifest", () => {
-  expect(fluxInstallManifestUrl("v2.7.5")).toBe("https://github.com/fluxcd/flux2/releases/download/v2.7.5/install.yaml");
+  expect(fluxInstallManifestUrl("v2.7.3")).toBe("https://github.com/fluxcd/flux2/releases/download/v2.7.3/install.yaml");
 });

@@ -138,11 +138,13 @@ function recordOptions(options: Map<string, RegistrationOptions>): void {
   };
 }
 
-/** What the API server reports as `data` for a Secret created with `stringData`. */
+/** What the API server reports as a Secret's `data`: base64 `data` as given, plus `stringData` encoded. */
 function secretData(inputs: Record<string, unknown>, cloud: MockCloud): Record<string, string> {
-  const stringData = unwrapSecret(inputs.stringData) as Record<string, string> | undefined;
-  const values = { ...stringData, ...(cloud.storedAgeIdentity === undefined ? {} : { "age.agekey": cloud.storedAgeIdentity }) };
-  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, Buffer.from(value).toString("base64")]));
+  const base64 = (value: string) => Buffer.from(value).toString("base64");
+  const data = (unwrapSecret(inputs.data) ?? {}) as Record<string, string>;
+  const stringData = (unwrapSecret(inputs.stringData) ?? {}) as Record<string, string>;
+  const stored: Record<string, string> = cloud.storedAgeIdentity === undefined ? {} : { "age.agekey": base64(cloud.storedAgeIdentity) };
+  return { ...data, ...Object.fromEntries(Object.entries(stringData).map(([key, value]) => [key, base64(value)])), ...stored };
 }
 
 function unwrapSecret(value: unknown): unknown {

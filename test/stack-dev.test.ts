@@ -15,7 +15,7 @@ beforeAll(async () => {
 });
 
 const proposedIdentity = (programRun: ProgramRun): string =>
-  inputsOf(programRun, TYPES.secret, "flux-sops-age-secret").stringData["age.agekey"];
+  Buffer.from(inputsOf(programRun, TYPES.secret, "flux-sops-age-secret").data["age.agekey"] as string, "base64").toString("utf8");
 const exportedRecipient = async (programRun: ProgramRun): Promise<{ value: string; secret: boolean }> =>
   promiseOf(programRun.outputs.ageRecipient as pulumi.Output<string>);
 
@@ -72,7 +72,7 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
 
   it("writes a fresh X25519 identity to flux-system/sops-age as a secret, after Flux's namespace exists", () => {
     const secret = run.find(TYPES.secret, "flux-sops-age-secret");
-    expect(isSecret(secret.inputs.stringData)).toBe(true);
+    expect(isSecret(secret.inputs.data)).toBe(true);
     expect(inputsOf(run, TYPES.secret, "flux-sops-age-secret").metadata).toEqual({ name: "sops-age", namespace: "flux-system" });
     expect(proposedIdentity(run)).toMatch(/^AGE-SECRET-KEY-1[0-9A-Z]{58}$/);
     expect(secret.options.dependencies).toContain(run.urns.get(run.find(TYPES.namespace, "flux-system").id));
@@ -86,7 +86,7 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
   });
 
   it("keeps the key it created: later runs read it back from the Secret and ignore new proposals", async () => {
-    expect(run.find(TYPES.secret, "flux-sops-age-secret").options.ignoreChanges).toEqual(["stringData"]);
+    expect(run.find(TYPES.secret, "flux-sops-age-secret").options.ignoreChanges).toEqual(["data"]);
     const stored = await generateIdentity();
     const laterRun = await runProgram("dev", devConfig, mockCloud({ storedAgeIdentity: stored }));
     expect(proposedIdentity(laterRun)).not.toBe(stored);

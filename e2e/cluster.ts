@@ -1,0 +1,65 @@
+/**
+ * The cluster the e2e runs against: a throwaway control plane on 127.0.0.1 by default, or a
+ * throwaway cluster the user names explicitly with E2E_KUBECONFIG and E2E_CONTEXT. Never the ambient
+ * KUBECONFIG, so the e2e cannot touch a real cluster by accident.
+ */
+import * as fs from "node:fs";
+import { parse } from "yaml";
+import { startControlPlane } from "./controlPlane";
+import { KubeClient } from "./kubeClient";
+
+export interface TestCluster {
+  readonly kubeconfigPath: string;
+  readonly context: string;
+  readonly client: KubeClient;
+  /** Credential strings (PEM and base64 forms) that must never appear in plaintext state. */
+  readonly credentials: readonly string[];
+  stop(): Promise<void>;
+}
+
+const base64 = (text: string) => Buffer.from(text).toString("base64");
+
+export async function clusterForTests(): Promise<TestCluster> {
+  const kubeconfigPath = process.env.E2E_KUBECONFIG;
+  if (kubeconfigPath !== undefined) return userCluster(kubeconfigPath, process.env.E2E_CONTEXT);
+
+  const plane = await startControlPlane();
+  return {
+    kubeconfigPath: plane.kubeconfigPath,
+    context: plane.context,
+    client: new KubeClient({ server: plane.server, tls: plane.tls }),
+    credentials: [plane.tls.key.trim(), base64(plane.tls.key)],
+    stop: () => plane.stop(),
+  };
+}
+
+interface Kubeconfig {
+  clusters: { name: string; cluster: { server: string; "certificate-authority-data": string } }[];
+  users: { name: string; user: { "client-certificate-data"?: string; "client-key-data"?: string } }[];
+  contexts: { name: string; context: { cluster: string; user: string } }[];
+}
+
+function userCluster(kubeconfigPath: string, context: string | undefined): TestCluster {
+  if (context === undefined || context === "") {
+    throw new Error("E2E_KUBECONFIG needs E2E_CONTEXT naming the throwaway cluster's context explicitly");
+  }
+  const kubeconfig = parse(fs.readFileSync(kubeconfigPath, "utf8")) as Kubeconfig;
+  const entry = kubeconfig.contexts.find((candidate) => candidate.name === context);
+  if (entry === undefined) throw new Error(`E2E_CONTEXT "${context}" is not in ${kubeconfigPath}`);
+  const cluster = kubeconfig.clusters.find((candidate) => candidate.name === entry.context.cluster)!.cluster;
+  const user = kubeconfig.users.find((candidate) => candidate.name === entry.context.user)!.user;
+  const keyData = user["client-key-data"];
+  const certData = user["client-certificate-data"];
+  if (keyData === undefined || certData === undefined) throw new Error("the e2e client supports client-certificate users only");
+  const decode = (data: string) => Buffer.from(data, "base64").toString("utf8");
+  return {
+    kubeconfigPath,
+    context,
+    client: new KubeClient({
+      server: cluster.server,
+      tls: { ca: decode(cluster["certificate-authority-data"]), cert: decode(certData), key: decode(keyData) },
+    }),
+    credentials: [keyData, decode(keyData).trim()],
+    stop: () => Promise.resolve(),
+  };
+}

@@ -1,0 +1,322 @@
+// A throwaway Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)
+// on 127.0.0.1 for end-to-end tests. No kubelet and no nodes: objects are stored,
+// admitted, quota-checked and garbage-collected, but no pod ever runs, so nothing
+// reaches the service range or any address other than loopback.
+//
+// Binaries come from e2e/toolchain/build.sh (.cache/toolchain/bin) and Debian's
+// etcd-server. Certificates are minted per run with the openssl CLI.
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as https from "node:https";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+
+export interface ControlPlaneOptions {
+  /** Directory holding kube-apiserver and kube-controller-manager. */
+  binDir?: string;
+  /** etcd binary; defaults to `etcd` on PATH, then /usr/bin/etcd. */
+  etcd?: string;
+  /** Kubeconfig context (and cluster) name. */
+  context?: string;
+  /** Bound on the whole start-up, etcd to controllers. */
+  startTimeoutMs?: number;
+  /** Parent of the per-run temp dir. */
+  tmpRoot?: string;
+}
+
+export interface ControlPlane {
+  kubeconfigPath: string;
+  context: string;
+  server: string;
+  /** PEM material of the admin identity, for plain HTTPS clients. */
+  tls: { ca: string; cert: string; key: string };
+  /** Per-run dir with etcd data, certificates and `<name>.log` of each process. */
+  dir: string;
+  stop(): Promise<void>;
+}
+
+const DEFAULT_BIN_DIR = path.resolve(__dirname, "..", ".cache", "toolchain", "bin");
+const HOST = "127.0.0.1";
+
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  logPath: string;
+  exited: Promise<void>;
+}
+
+// Every live control plane, so that exit and signal handlers can clean up.
+const live = new Set<{ procs: Proc[]; dir: string }>();
+let handlersInstalled = false;
+
+function installExitHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  // 'exit' allows only synchronous work: SIGKILL the groups and remove the dirs.
+  process.on("exit", () => {
+    for (const cp of live) killAllSync(cp.procs, cp.dir);
+  });
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.once(sig, () => {
+      for (const cp of live) killAllSync(cp.procs, cp.dir);
+      // A listener suppresses the default exit, so exit as the signal would have.
+      process.exit(128 + os.constants.signals[sig]);
+    });
+  }
+}
+
+function killAllSync(procs: Proc[], dir: string): void {
+  for (const p of procs) signalGroup(p, "SIGKILL");
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+function signalGroup(p: Proc, sig: NodeJS.Signals): void {
+  if (p.child.pid === undefined || p.child.exitCode !== null || p.child.signalCode !== null) return;
+  try {
+    process.kill(-p.child.pid, sig); // negative pid: the whole process group
+  } catch {
+    // Already gone.
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// Arguments are split on spaces: every name and subject used here has none.
+function openssl(dir: string, args: string): void {
+  execFileSync("openssl", args.split(" "), { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+}
+
+const EC_KEY = "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out";
+
+// An EC P-256 key and a certificate signed by the run's CA.
+function issue(dir: string, name: string, subject: string, ext: string): void {
+  openssl(dir, `${EC_KEY} ${name}.key`);
+  openssl(dir, `req -new -key ${name}.key -subj ${subject} -out ${name}.csr`);
+  fs.writeFileSync(path.join(dir, `${name}.ext`), ext);
+  openssl(dir, `x509 -req -in ${name}.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ${name}.ext -out ${name}.crt`);
+}
+
+function makeCerts(dir: string): void {
+  openssl(dir, `${EC_KEY} ca.key`);
+  openssl(dir, "req -x509 -new -key ca.key -subj /CN=e2e-ca -days 2 -out ca.crt -addext basicConstraints=critical,CA:TRUE");
+  const leaf = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n";
+  // 10.96.0.1 is the in-cluster service IP of the apiserver; it is only a name in the cert.
+  const sans = "IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1";
+  issue(dir, "apiserver", "/CN=kube-apiserver", `${leaf}extendedKeyUsage=serverAuth\nsubjectAltName=${sans}\n`);
+  issue(dir, "admin", "/O=system:masters/CN=e2e-admin", `${leaf}extendedKeyUsage=clientAuth\n`);
+  // With --use-service-account-credentials=false every controller acts as this
+  // identity, so it needs to be able to do anything (namespace deletion included).
+  issue(dir, "controller-manager", "/O=system:masters/CN=system:kube-controller-manager", `${leaf}extendedKeyUsage=clientAuth\n`);
+  openssl(dir, `${EC_KEY} sa.key`);
+  openssl(dir, "pkey -in sa.key -pubout -out sa.pub");
+}
+
+function kubeconfig(dir: string, server: string, context: string, user: string): string {
+  const b64 = (f: string) => fs.readFileSync(path.join(dir, f)).toString("base64");
+  return [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    `- name: ${context}`,
+    "  cluster:",
+    `    server: ${server}`,
+    `    certificate-authority-data: ${b64("ca.crt")}`,
+    "users:",
+    `- name: ${context}-${user}`,
+    "  user:",
+    `    client-certificate-data: ${b64(`${user}.crt`)}`,
+    `    client-key-data: ${b64(`${user}.key`)}`,
+    "contexts:",
+    `- name: ${context}`,
+    "  context:",
+    `    cluster: ${context}`,
+    `    user: ${context}-${user}`,
+    `current-context: ${context}`,
+    "",
+  ].join("\n");
+}
+
+function startProc(dir: string, name: string, bin: string, args: string[]): Proc {
+  const logPath = path.join(dir, `${name}.log`);
+  const fd = fs.openSync(logPath, "a");
+  // detached: its own process group, so stop() also reaches anything it forks.
+  const child = spawn(bin, args, { cwd: dir, detached: true, stdio: ["ignore", fd, fd] });
+  fs.closeSync(fd);
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => resolve());
+    child.once("error", (err) => {
+      fs.appendFileSync(logPath, `\nspawn failed: ${err.message}\n`);
+      resolve();
+    });
+  });
+  return { name, child, logPath, exited };
+}
+
+function tail(file: string, lines = 25): string {
+  try {
+    return fs.readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+function get(url: string, tls: { ca: string; cert: string; key: string }): Promise<number> {
+  return new Promise((resolve) => {
+    const req = https.get(url, { ...tls, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(0));
+  });
+}
+
+function findEtcd(explicit?: string): string {
+  if (explicit) return explicit;
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter).concat("/usr/bin")) {
+    const p = path.join(dir, "etcd");
+    if (dir && fs.existsSync(p)) return p;
+  }
+  throw new Error("etcd not found: install Debian's etcd-server (e2e/toolchain/build.sh etcd does)");
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const binDir = opts.binDir ?? process.env.E2E_TOOLCHAIN_BIN ?? DEFAULT_BIN_DIR;
+  const context = opts.context ?? "e2e";
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 90_000);
+  const etcdBin = findEtcd(opts.etcd);
+  for (const b of ["kube-apiserver", "kube-controller-manager"]) {
+    if (!fs.existsSync(path.join(binDir, b))) throw new Error(`${b} not in ${binDir}: run e2e/toolchain/build.sh kubernetes`);
+  }
+
+  const dir = fs.mkdtempSync(path.join(opts.tmpRoot ?? os.tmpdir(), "e2e-control-plane-"));
+  const procs: Proc[] = [];
+  const entry = { procs, dir };
+  live.add(entry);
+  installExitHandlers();
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      // Reverse start order: controllers first, etcd last.
+      for (const p of [...procs].reverse()) {
+        signalGroup(p, "SIGTERM");
+        const t = setTimeout(() => signalGroup(p, "SIGKILL"), 5_000);
+        await p.exited;
+        clearTimeout(t);
+        signalGroup(p, "SIGKILL"); // leftovers in the group, if any
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+      live.delete(entry);
+    })());
+
+  try {
+    makeCerts(dir);
+    const [etcdClient, etcdPeer, apiPort, kcmPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const server = `https://${HOST}:${apiPort}`;
+    const etcdUrl = `http://${HOST}:${etcdClient}`;
+    const peerUrl = `http://${HOST}:${etcdPeer}`;
+
+    procs.push(
+      startProc(dir, "etcd", etcdBin, [
+        "--name=e2e",
+        `--data-dir=${path.join(dir, "etcd")}`,
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=${peerUrl}`,
+        `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=e2e=${peerUrl}`,
+        "--initial-cluster-state=new",
+        "--logger=zap",
+        "--log-level=warn",
+      ]),
+    );
+
+    const f = (name: string) => path.join(dir, name);
+    procs.push(
+      startProc(dir, "kube-apiserver", path.join(binDir, "kube-apiserver"), [
+        `--etcd-servers=${etcdUrl}`,
+        `--bind-address=${HOST}`,
+        `--advertise-address=${HOST}`,
+        `--secure-port=${apiPort}`,
+        `--cert-dir=${f("apiserver-certs")}`,
+        `--tls-cert-file=${f("apiserver.crt")}`,
+        `--tls-private-key-file=${f("apiserver.key")}`,
+        `--client-ca-file=${f("ca.crt")}`,
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        `--service-account-key-file=${f("sa.pub")}`,
+        `--service-account-signing-key-file=${f("sa.key")}`,
+        "--service-cluster-ip-range=10.96.0.0/24",
+        "--authorization-mode=RBAC",
+        "--allow-privileged=true",
+        // The lease reconciler would publish 127.0.0.1 as the `kubernetes` Service's
+        // endpoint, which endpoint validation rejects; nothing here routes to it anyway.
+        "--endpoint-reconciler-type=none",
+        "--profiling=false",
+      ]),
+    );
+
+    const tls = {
+      ca: fs.readFileSync(f("ca.crt"), "utf8"),
+      cert: fs.readFileSync(f("admin.crt"), "utf8"),
+      key: fs.readFileSync(f("admin.key"), "utf8"),
+    };
+    const kcmKubeconfig = f("controller-manager.kubeconfig");
+    fs.writeFileSync(kcmKubeconfig, kubeconfig(dir, server, context, "controller-manager"));
+    const kubeconfigPath = f("admin.kubeconfig");
+    fs.writeFileSync(kubeconfigPath, kubeconfig(dir, server, context, "admin"));
+
+    const waitFor = async (what: string, check: () => Promise<boolean>) => {
+      while (!(await check())) {
+        const dead = procs.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
+        if (dead) throw new Error(`${dead.name} exited while waiting for ${what}`);
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    await waitFor("kube-apiserver /readyz", async () => (await get(`${server}/readyz`, tls)) === 200);
+
+    procs.push(
+      startProc(dir, "kube-controller-manager", path.join(binDir, "kube-controller-manager"), [
+        // No --authentication-kubeconfig: delegated authn would wait for a front-proxy
+        // CA that is never configured and log errors all along; /healthz stays open.
+        `--kubeconfig=${kcmKubeconfig}`,
+        `--bind-address=${HOST}`,
+        `--secure-port=${kcmPort}`,
+        `--cert-dir=${f("kcm-certs")}`,
+        // All default controllers: quota usage, namespace finalization, service
+        // account tokens and garbage collection among them.
+        "--controllers=*",
+        "--use-service-account-credentials=false",
+        "--leader-elect=false",
+        `--service-account-private-key-file=${f("sa.key")}`,
+        `--root-ca-file=${f("ca.crt")}`,
+        `--cluster-signing-cert-file=${f("ca.crt")}`,
+        `--cluster-signing-key-file=${f("ca.key")}`,
+        "--cluster-name=e2e",
+        "--profiling=false",
+      ]),
+    );
+    // The default ServiceAccount appears once the controllers run; pods need it.
+    await waitFor(
+      "kube-controller-manager (default ServiceAccount)",
+      async () => (await get(`${server}/api/v1/namespaces/default/serviceaccounts/default`, tls)) === 200,
+    );
+
+    return { kubeconfigPath, context, server, tls, dir, stop };
+  } catch (err) {
+    const logs = procs.map((p) => `--- ${p.name} log, last lines ---\n${tail(p.logPath)}`).join("\n");
+    await stop();
+    throw new Error(`control plane failed to start: ${(err as Error).message}\n${logs}`);
+  }
+}
