@@ -5,12 +5,13 @@
 //
 // Binaries come from e2e/toolchain/build.sh (.cache/toolchain/bin) and Debian's
 // etcd-server. Certificates are minted per run with the openssl CLI.
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as https from "node:https";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { kubeconfig, makeCerts } from "./certificates";
 
 export interface ControlPlaneOptions {
   /** Directory holding kube-apiserver and kube-controller-manager. */
@@ -89,61 +90,6 @@ async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-// Arguments are split on spaces: every name and subject used here has none.
-function openssl(dir: string, args: string): void {
-  execFileSync("openssl", args.split(" "), { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
-}
-
-const EC_KEY = "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out";
-
-// An EC P-256 key and a certificate signed by the run's CA.
-function issue(dir: string, name: string, subject: string, ext: string): void {
-  openssl(dir, `${EC_KEY} ${name}.key`);
-  openssl(dir, `req -new -key ${name}.key -subj ${subject} -out ${name}.csr`);
-  fs.writeFileSync(path.join(dir, `${name}.ext`), ext);
-  openssl(dir, `x509 -req -in ${name}.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ${name}.ext -out ${name}.crt`);
-}
-
-function makeCerts(dir: string): void {
-  openssl(dir, `${EC_KEY} ca.key`);
-  openssl(dir, "req -x509 -new -key ca.key -subj /CN=e2e-ca -days 2 -out ca.crt -addext basicConstraints=critical,CA:TRUE");
-  const leaf = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n";
-  // 10.96.0.1 is the in-cluster service IP of the apiserver; it is only a name in the cert.
-  const sans = "IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1";
-  issue(dir, "apiserver", "/CN=kube-apiserver", `${leaf}extendedKeyUsage=serverAuth\nsubjectAltName=${sans}\n`);
-  issue(dir, "admin", "/O=system:masters/CN=e2e-admin", `${leaf}extendedKeyUsage=clientAuth\n`);
-  // With --use-service-account-credentials=false every controller acts as this
-  // identity, so it needs to be able to do anything (namespace deletion included).
-  issue(dir, "controller-manager", "/O=system:masters/CN=system:kube-controller-manager", `${leaf}extendedKeyUsage=clientAuth\n`);
-  openssl(dir, `${EC_KEY} sa.key`);
-  openssl(dir, "pkey -in sa.key -pubout -out sa.pub");
-}
-
-function kubeconfig(dir: string, server: string, context: string, user: string): string {
-  const b64 = (f: string) => fs.readFileSync(path.join(dir, f)).toString("base64");
-  return [
-    "apiVersion: v1",
-    "kind: Config",
-    "clusters:",
-    `- name: ${context}`,
-    "  cluster:",
-    `    server: ${server}`,
-    `    certificate-authority-data: ${b64("ca.crt")}`,
-    "users:",
-    `- name: ${context}-${user}`,
-    "  user:",
-    `    client-certificate-data: ${b64(`${user}.crt`)}`,
-    `    client-key-data: ${b64(`${user}.key`)}`,
-    "contexts:",
-    `- name: ${context}`,
-    "  context:",
-    `    cluster: ${context}`,
-    `    user: ${context}-${user}`,
-    `current-context: ${context}`,
-    "",
-  ].join("\n");
 }
 
 function startProc(dir: string, name: string, bin: string, args: string[]): Proc {

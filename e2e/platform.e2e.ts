@@ -5,12 +5,10 @@
  * a quota edit and teardown. Steps run in order and share one cluster.
  */
 import type { Stack } from "@pulumi/pulumi/automation";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recipientOf } from "../components/sopsAgeKey";
 import { clusterForTests, TestCluster } from "./cluster";
-import { Engine, startEngine, TOOLCHAIN } from "./pulumiHarness";
+import { Engine, localStackOverrides, startEngine } from "./pulumiHarness";
 
 const ENVIRONMENT_KINDS = ["resourcequotas", "limitranges"] as const;
 const STAGING_QUOTA = { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" };
@@ -23,15 +21,7 @@ let staging: Stack;
 beforeAll(async () => {
   cluster = await clusterForTests();
   engine = await startEngine({ usePath: process.env.PULUMI_E2E_USE_PATH === "1" });
-  // Flux's release download is unreachable here: its CRDs come from the controllers' Go modules.
-  const manifestPath = path.join(engine.dir, "flux-install.yaml");
-  const namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n---\n";
-  fs.writeFileSync(manifestPath, namespace + fs.readFileSync(path.join(TOOLCHAIN, "flux-crds.yaml"), "utf8"));
-  const overrides = {
-    kubeconfig: cluster.kubeconfigPath,
-    kubeContext: cluster.context,
-    flux: { manifestPath, waitForControllers: false },
-  };
+  const overrides = localStackOverrides(engine, cluster);
   dev = await engine.stack("dev", overrides);
   staging = await engine.stack("local-staging", overrides);
 }, 120_000);

@@ -44,6 +44,19 @@ export interface Engine {
   dispose(): void;
 }
 
+/**
+ * The only stack config the e2e changes: the cluster (this kubeconfig and context) and Flux's
+ * install manifest. Flux's release download is unreachable here, so its CRDs come from the
+ * controllers' Go modules (built by e2e/toolchain), after the flux-system namespace. Nothing can
+ * schedule Flux's controllers on a node-less control plane, so `up` must not wait for them.
+ */
+export function localStackOverrides(engine: Engine, cluster: { kubeconfigPath: string; context: string }): Record<string, unknown> {
+  const manifestPath = path.join(engine.dir, "flux-install.yaml");
+  const namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n---\n";
+  fs.writeFileSync(manifestPath, namespace + fs.readFileSync(path.join(TOOLCHAIN, "flux-crds.yaml"), "utf8"));
+  return { kubeconfig: cluster.kubeconfigPath, kubeContext: cluster.context, flux: { manifestPath, waitForControllers: false } };
+}
+
 /** The real program, freshly evaluated on each engine run, as `pulumi up` would. */
 async function program(): Promise<Record<string, unknown>> {
   vi.resetModules();

@@ -3,11 +3,9 @@
  * next to a one-namespace baseline program, then no-op `up` and `refresh` against `preview`.
  */
 import * as k8s from "@pulumi/kubernetes";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { afterAll, beforeAll, it } from "vitest";
 import { clusterForTests, TestCluster } from "../cluster";
-import { Engine, startEngine, TOOLCHAIN } from "../pulumiHarness";
+import { Engine, localStackOverrides, startEngine } from "../pulumiHarness";
 import { report, seconds } from "./report";
 
 let cluster: TestCluster;
@@ -24,10 +22,7 @@ afterAll(async () => {
 });
 
 it("times preview, up, no-op up and refresh against a baseline", async () => {
-  const manifestPath = path.join(engine.dir, "flux-install.yaml");
-  const namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n---\n";
-  fs.writeFileSync(manifestPath, namespace + fs.readFileSync(path.join(TOOLCHAIN, "flux-crds.yaml"), "utf8"));
-  const overrides = { kubeconfig: cluster.kubeconfigPath, kubeContext: cluster.context, flux: { manifestPath, waitForControllers: false } };
+  const overrides = localStackOverrides(engine, cluster);
 
   // The smallest program with the same provider wiring: one namespace.
   const baselineProgram = () => {
