@@ -49,7 +49,6 @@ export class FluxBootstrap extends pulumi.ComponentResource {
     const ageKey = new SopsAgeKey(`${name}-sops-age`, { namespace }, { parent: this });
     this.ageRecipient = ageKey.recipient;
 
-    const sourceRef = { kind: "GitRepository", name: FLUX_SYNC_NAME };
     const source = new k8s.apiextensions.CustomResource(
       `${name}-source`,
       {
@@ -71,7 +70,7 @@ export class FluxBootstrap extends pulumi.ComponentResource {
           interval: args.interval,
           path: args.path,
           prune: true,
-          sourceRef,
+          sourceRef: { kind: "GitRepository", name: FLUX_SYNC_NAME },
           decryption: { provider: "sops", secretRef: { name: SOPS_SECRET_NAME } },
         },
       },
