@@ -4,6 +4,7 @@
  * a user would, then checks what landed in the cluster, idempotence, state secrecy, config errors,
  * a quota edit and teardown. Steps run in order and share one cluster.
  */
+import * as k8s from "@pulumi/kubernetes";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recipientOf } from "../components/sopsAgeKey";
@@ -104,6 +105,18 @@ describe("pulumi up", () => {
       decryption: { provider: "sops", secretRef: { name: "sops-age" } },
     });
   });
+});
+
+describe("the ambient kubeconfig", () => {
+  it("is never used: a Kubernetes resource without the explicit provider fails", async () => {
+    const stray = () => {
+      new k8s.core.v1.Namespace("stray", { metadata: { name: "stray" } });
+      return Promise.resolve({});
+    };
+    const guard = await engine.stack("guard", {}, { program: stray, config: { "k0s-platform:target": "local" } });
+    await expect(guard.up()).rejects.toThrow(/Default provider for 'kubernetes' disabled/);
+    expect((await api().request("GET", "/api/v1/namespaces/stray")).status).toBe(404);
+  }, 120_000);
 });
 
 describe("the quota is enforced", () => {

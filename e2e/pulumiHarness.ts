@@ -78,6 +78,8 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     PULUMI_CONFIG_PASSPHRASE: "e2e-only-passphrase",
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    // Should a default provider ever slip through, it finds no cluster rather than the user's.
+    KUBECONFIG: path.join(dir, "no-ambient-kubeconfig"),
     PATH: options.usePath ? (process.env.PATH ?? "") : `${bin}:${process.env.PATH ?? ""}`,
   };
   const pulumiBinary = options.usePath ? "pulumi" : path.join(bin, "pulumi");
