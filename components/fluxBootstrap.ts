@@ -26,8 +26,6 @@ export interface FluxBootstrapArgs {
  * from there.
  */
 export class FluxBootstrap extends pulumi.ComponentResource {
-  /** Name of the root Kustomization in flux-system. */
-  public readonly kustomizationName: pulumi.Output<string>;
   /** The cluster's age recipient, for `.sops.yaml`. */
   public readonly ageRecipient: pulumi.Output<string>;
 
@@ -60,7 +58,7 @@ export class FluxBootstrap extends pulumi.ComponentResource {
       { parent: this, dependsOn: [install, ageKey] },
     );
 
-    const sync = new k8s.apiextensions.CustomResource(
+    new k8s.apiextensions.CustomResource(
       `${name}-sync`,
       {
         apiVersion: "kustomize.toolkit.fluxcd.io/v1",
@@ -77,7 +75,6 @@ export class FluxBootstrap extends pulumi.ComponentResource {
       { parent: this, dependsOn: [install, ageKey, source] },
     );
 
-    this.kustomizationName = sync.metadata.name;
-    this.registerOutputs({ kustomizationName: this.kustomizationName, ageRecipient: this.ageRecipient });
+    this.registerOutputs({ ageRecipient: this.ageRecipient });
   }
 }

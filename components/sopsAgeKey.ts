@@ -17,8 +17,6 @@ export interface SopsAgeKeyArgs {
  * `sops updatekeys` every encrypted file.
  */
 export class SopsAgeKey extends pulumi.ComponentResource {
-  /** The private identity (`AGE-SECRET-KEY-1…`); secret. */
-  public readonly identity: pulumi.Output<string>;
   /** The public recipient (`age1…`) that SOPS encrypts to; not secret. */
   public readonly recipient: pulumi.Output<string>;
 
@@ -38,8 +36,9 @@ export class SopsAgeKey extends pulumi.ComponentResource {
       { parent: this, ignoreChanges: ["data"] },
     );
 
-    this.identity = pulumi.secret(secret.data.apply((data) => Buffer.from(data[SOPS_AGE_KEY], "base64").toString("utf8")));
-    this.recipient = pulumi.unsecret(this.identity.apply(recipientOf));
+    // The stored identity, not the proposal: after the first run they differ.
+    const identity = pulumi.secret(secret.data.apply((data) => Buffer.from(data[SOPS_AGE_KEY], "base64").toString("utf8")));
+    this.recipient = pulumi.unsecret(identity.apply(recipientOf));
 
     this.registerOutputs({ recipient: this.recipient });
   }

@@ -33,6 +33,13 @@ afterAll(async () => {
 });
 
 const api = () => cluster.client;
+
+/** The age identity in flux-system/sops-age, decoded and as stored (base64). */
+async function storedAgeKey(): Promise<{ identity: string; stored: string }> {
+  const secret = await api().get("/api/v1/namespaces/flux-system/secrets/sops-age");
+  const stored: string = secret.data["age.agekey"];
+  return { identity: Buffer.from(stored, "base64").toString("utf8"), stored };
+}
 const outputsOf = async (stack: Stack) =>
   Object.fromEntries(Object.entries(await stack.outputs()).map(([key, output]) => [key, output.value]));
 
@@ -86,8 +93,7 @@ describe("pulumi up", () => {
   });
 
   it("stores the age identity in flux-system/sops-age, matching the recipient both stacks export", async () => {
-    const secret = await api().get("/api/v1/namespaces/flux-system/secrets/sops-age");
-    const identity = Buffer.from(secret.data["age.agekey"], "base64").toString("utf8");
+    const { identity } = await storedAgeKey();
     expect(identity).toMatch(/^AGE-SECRET-KEY-1/);
     const recipient = await recipientOf(identity);
     expect((await outputsOf(dev)).ageRecipient).toBe(recipient);
@@ -160,12 +166,11 @@ describe("a second run", () => {
 
 describe("the state", () => {
   it("holds neither the age identity nor any kubeconfig credential in plaintext", async () => {
-    const secret = await api().get("/api/v1/namespaces/flux-system/secrets/sops-age");
-    const identity = Buffer.from(secret.data["age.agekey"], "base64").toString("utf8");
+    const { identity, stored } = await storedAgeKey();
     for (const stack of [dev, staging]) {
       const exported = engine.exportedState(stack.name);
       if (stack === dev) expect(exported).toContain("ciphertext");
-      for (const credential of [identity, secret.data["age.agekey"], ...cluster.credentials]) {
+      for (const credential of [identity, stored, ...cluster.credentials]) {
         expect(exported.includes(credential), `${stack.name} state leaks a credential`).toBe(false);
       }
     }

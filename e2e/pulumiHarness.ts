@@ -26,7 +26,6 @@ export interface EngineOptions {
 
 export interface Engine {
   readonly dir: string;
-  readonly env: Record<string, string>;
   /**
    * Selects (creating on first use) a stack of the project, configured from the repository's
    * Pulumi.<name>.yaml with `overrides` merged in. `custom` swaps in another program and base config
@@ -126,7 +125,6 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
 
   return {
     dir,
-    env,
     readStackConfig,
     writeStackConfig,
     exportedState,

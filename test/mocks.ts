@@ -24,14 +24,11 @@ export interface RegistrationOptions {
   readonly additionalSecretOutputs: readonly string[];
   /** URNs of the resources this one explicitly or implicitly waits for. */
   readonly dependencies: readonly string[];
-  /** URN of the parent, empty at the root. */
-  readonly parent: string;
 }
 
 interface RegisterResourceRequest {
   getType(): string;
   getName(): string;
-  getParent(): string;
   getProtect(): boolean | undefined;
   getIgnorechangesList(): string[];
   getAdditionalsecretoutputsList(): string[];
@@ -132,23 +129,32 @@ function recordOptions(options: Map<string, RegistrationOptions>): void {
       ignoreChanges: request.getIgnorechangesList(),
       additionalSecretOutputs: request.getAdditionalsecretoutputsList(),
       dependencies: request.getDependenciesList(),
-      parent: request.getParent(),
     });
     register(request, callback);
   };
 }
 
+/** Deeply replaces the SDK's secret wrappers with the values they hold. */
+export function reveal(value: unknown): unknown {
+  if (isSecret(value)) return reveal((value as { value: unknown }).value);
+  if (Array.isArray(value)) return value.map(reveal);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([key]) => key !== SECRET_SIG)
+        .map(([key, inner]) => [key, reveal(inner)]),
+    );
+  }
+  return value;
+}
+
 /** What the API server reports as a Secret's `data`: base64 `data` as given, plus `stringData` encoded. */
 function secretData(inputs: Record<string, unknown>, cloud: MockCloud): Record<string, string> {
   const base64 = (value: string) => Buffer.from(value).toString("base64");
-  const data = (unwrapSecret(inputs.data) ?? {}) as Record<string, string>;
-  const stringData = (unwrapSecret(inputs.stringData) ?? {}) as Record<string, string>;
+  const data = (reveal(inputs.data) ?? {}) as Record<string, string>;
+  const stringData = (reveal(inputs.stringData) ?? {}) as Record<string, string>;
   const stored: Record<string, string> = cloud.storedAgeIdentity === undefined ? {} : { "age.agekey": base64(cloud.storedAgeIdentity) };
   return { ...data, ...Object.fromEntries(Object.entries(stringData).map(([key, value]) => [key, base64(value)])), ...stored };
-}
-
-function unwrapSecret(value: unknown): unknown {
-  return isSecret(value) ? (value as { value: unknown }).value : value;
 }
 
 /** The URN of every registration, from the mock monitor (URNs encode `ParentType$Type`). */

@@ -4,10 +4,10 @@ import { generateIdentity, recipientOf } from "../components/sopsAgeKey";
 import { isSecret, promiseOf } from "./mocks";
 import { mockCloud } from "./lib/cloud";
 import { expectEnvironment, expectExplicitProvider, expectValidAgainstSchemas, graphOf, inputsOf, parentTypeOf, TYPES } from "./lib/graph";
-import { FLUX_FIXTURE, ProgramRun, runProgram, stackFileConfig } from "./lib/program";
+import { ProgramRun, runProgram, stackFileConfig, withFluxFixture } from "./lib/program";
 
 const config = stackFileConfig("dev");
-const devConfig = { ...config, flux: { ...(config.flux as object), manifestPath: FLUX_FIXTURE } };
+const devConfig = withFluxFixture(config);
 let run: ProgramRun;
 
 beforeAll(async () => {

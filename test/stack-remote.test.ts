@@ -13,7 +13,7 @@ import {
   TYPES,
 } from "./lib/graph";
 import { admitsIngress } from "./lib/networkPolicy";
-import { FLUX_FIXTURE, ProgramRun, runProgram, stackFileConfig } from "./lib/program";
+import { ProgramRun, runProgram, stackFileConfig, withFluxFixture } from "./lib/program";
 
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3mh9Dh1sZ0r0SBKyW9m2s3Kq2fI9rAx7Qh5oVtU2cJ ops@acme";
@@ -24,12 +24,7 @@ beforeAll(async () => {
   const config = stackFileConfig("remote");
   // What the README tells a user to set before the first `pulumi up --stack remote`.
   const userSettings = { adminCidrs: ADMIN, sshPublicKey: PUBLIC_KEY, sshPrivateKey: PRIVATE_KEY, domain: "example.com" };
-  run = await runProgram(
-    "remote",
-    { ...config, ...userSettings, flux: { ...(config.flux as object), manifestPath: FLUX_FIXTURE } },
-    mockCloud(),
-    ["sshPrivateKey"],
-  );
+  run = await runProgram("remote", withFluxFixture({ ...config, ...userSettings }), mockCloud(), ["sshPrivateKey"]);
 });
 
 const DO = {

@@ -4,7 +4,7 @@
  */
 import { it } from "vitest";
 import { mockCloud } from "../../test/lib/cloud";
-import { FLUX_FIXTURE, runProgram, stackFileConfig } from "../../test/lib/program";
+import { runProgram, stackFileConfig, withFluxFixture } from "../../test/lib/program";
 import { report, seconds } from "./report";
 
 it("evaluates the program for 1, 10 and 100 environments", async () => {
@@ -17,15 +17,11 @@ it("evaluates the program for 1, 10 and 100 environments", async () => {
       ]),
     );
   const rows: (string | number)[][] = [];
-  await runProgram("dev", { ...config, flux: { ...(config.flux as object), manifestPath: FLUX_FIXTURE } }, mockCloud()); // warm-up
+  await runProgram("dev", withFluxFixture(config), mockCloud()); // warm-up
   for (const count of [1, 10, 100]) {
     let resources = 0;
     const time = await seconds(async () => {
-      const run = await runProgram(
-        "dev",
-        { ...config, environments: environments(count), flux: { ...(config.flux as object), manifestPath: FLUX_FIXTURE } },
-        mockCloud(),
-      );
+      const run = await runProgram("dev", withFluxFixture({ ...config, environments: environments(count) }), mockCloud());
       resources = run.registrations.length;
     });
     rows.push([count, resources, time, (time * 1000) / resources]);

@@ -2,23 +2,9 @@
  * Assertions shared by the per-stack graph tests: providers, parentage, secrecy and the real schemas.
  */
 import { expect } from "vitest";
-import { SECRET_SIG, isSecret, Registration } from "../mocks";
+import { Registration, reveal } from "../mocks";
 import { validateObject } from "./manifests";
 import { ProgramRun } from "./program";
-
-/** Deeply replaces the SDK's secret wrappers with the values they hold. */
-export function reveal(value: unknown): unknown {
-  if (isSecret(value)) return reveal((value as { value: unknown }).value);
-  if (Array.isArray(value)) return value.map(reveal);
-  if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(
-      Object.entries(value)
-        .filter(([key]) => key !== SECRET_SIG)
-        .map(([key, inner]) => [key, reveal(inner)]),
-    );
-  }
-  return value;
-}
 
 /** Every Kubernetes object the program applies (not providers, not the ConfigFile component). */
 export function kubernetesObjects(run: ProgramRun): Registration[] {

@@ -18,6 +18,11 @@ export function stackFileConfig(stack: string): Record<string, unknown> {
   return Object.fromEntries(Object.entries(file.config).map(([key, value]) => [key.replace(/^k0s-platform:/, ""), value]));
 }
 
+/** Stack config with Flux installed from the test fixture instead of the release download. */
+export function withFluxFixture(config: Record<string, unknown>): Record<string, unknown> {
+  return { ...config, flux: { ...(config.flux as object), manifestPath: FLUX_FIXTURE } };
+}
+
 /** Pulumi hands a program strings; objects and lists arrive JSON-encoded. */
 export function asPulumiConfig(config: Record<string, unknown>): Record<string, string> {
   return Object.fromEntries(
