@@ -1,0 +1,104 @@
+# The Pulumi engine and the Kubernetes binaries (sourced by build.sh).
+
+PULUMI_VERSION=v3.248.0 # = @pulumi/pulumi in package-lock.json
+KUBE_VERSION=v1.35.4    # k8s.io/kubernetes in kubernetes/go.mod
+# What the provider plugin reports. @pulumi/kubernetes asks the engine for this exact plugin
+# version; the code is the only provider commit the module proxy serves (see README.md).
+K8S_PROVIDER_REPORTED_VERSION=${K8S_PROVIDER_REPORTED_VERSION:-4.34.2}
+FLUX_VERSION=v2.7.3
+# Flux v2.7.3's controllers (flux2 manifests/bases), in `flux install`'s order. The proxy refuses
+# notification-controller v1.7.4, so the kit's Flux is these three (see README.md).
+FLUX_CONTROLLERS=(source-controller@v1.7.3 kustomize-controller@v1.7.2 helm-controller@v1.4.3)
+
+# Debian's packages for both rungs: etcd for the bare API server; the container runtime,
+# iptables, ipset and CNI plugins the k0s node runs with; umoci to build images; socat, tini and
+# age for the node harness and the SOPS round trip.
+DEBIAN_PACKAGES=(etcd-server openssl containerd runc containernetworking-plugins iptables ipset conntrack
+  umoci busybox-static libcap2-bin socat tini age git curl iproute2 util-linux ca-certificates gcc libc6-dev)
+
+build_pulumi() {
+  go_tool pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
+}
+
+# The Node.js language host, so the real `pulumi` CLI runs index.ts as on a user's machine. Its
+# go.mod replaces pkg/sdk with monorepo paths; a scratch copy requires the released ones instead.
+build_language_nodejs() {
+  local source out=$BIN/pulumi-language-nodejs key
+  source=$(third_party_source pulumi-language-nodejs https://github.com/pulumi/pulumi.git \
+    "$PULUMI_VERSION" a88168d865b7fd428e5a929cc54aeceaf72d203f)/sdk/nodejs
+  key=$(stamp_key "$source/cmd/pulumi-language-nodejs/go.mod" "$source/cmd/pulumi-language-nodejs/go.sum" "$HERE/engine.sh" <<<"$PULUMI_VERSION")
+  if up_to_date language-nodejs "$key" "$out"; then log "language-nodejs: up to date"; return; fi
+  local t0 scratch=$SRC/pulumi-language-nodejs; t0=$(now)
+  rm -rf "$scratch" && cp -r "$source/cmd/pulumi-language-nodejs" "$scratch"
+  (
+    cd "$scratch"
+    go mod edit -dropreplace github.com/pulumi/pulumi/pkg/v3 -dropreplace github.com/pulumi/pulumi/sdk/v3 \
+      -require "github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION" -require "github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION"
+    GOFLAGS=-mod=mod go build -trimpath -o "$out" \
+      -ldflags "$LDFLAGS_BASE -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" .
+  )
+  # The language host runs dynamic providers through this shim, shipped beside it in releases.
+  install -m 0755 "$source/dist/pulumi-resource-pulumi-nodejs" "$BIN/"
+  mark_built language-nodejs "$key"
+  log "language-nodejs: built in $(elapsed "$t0")"
+}
+
+build_k8s_provider() {
+  local mod=$HERE/k8s-provider key out=$BIN/pulumi-resource-kubernetes
+  key=$(stamp_key "$mod/go.mod" "$mod/go.sum" "$mod/main.go" "$HERE/engine.sh" <<<"$K8S_PROVIDER_REPORTED_VERSION")
+  if up_to_date k8s-provider "$key" "$out"; then log "k8s-provider: up to date"; return; fi
+  local t0; t0=$(now)
+  # Upstream's main embeds a generated, version-stamped copy of schema.json that is not in the
+  # module zip. Generate it into a scratch copy of our module so the repo holds only our main.go.
+  local scratch=$SRC/k8s-provider dir
+  rm -rf "$scratch" && mkdir -p "$scratch"
+  cp "$mod/go.mod" "$mod/go.sum" "$mod/main.go" "$scratch/"
+  dir=$(cd "$scratch" && go mod download github.com/pulumi/pulumi-kubernetes/provider/v4 &&
+    go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
+  node - "$dir/cmd/pulumi-resource-kubernetes" "$scratch" "$K8S_PROVIDER_REPORTED_VERSION" <<'EOF'
+const fs = require("node:fs");
+const [from, to, version] = process.argv.slice(2);
+const schema = JSON.parse(fs.readFileSync(`${from}/schema.json`, "utf8"));
+schema.version = version;
+fs.writeFileSync(`${to}/schema-embed.json`, JSON.stringify(schema));
+const mapping = JSON.parse(fs.readFileSync(`${from}/terraform-mapping.json`, "utf8"));
+fs.writeFileSync(`${to}/terraform-mapping-embed.json`, JSON.stringify(mapping));
+EOF
+  (cd "$scratch" && go build -trimpath -o "$out" \
+    -ldflags "$LDFLAGS_BASE -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$K8S_PROVIDER_REPORTED_VERSION" .)
+  mark_built k8s-provider "$key"
+  log "k8s-provider: built in $(elapsed "$t0")"
+}
+
+# What hack/lib/version.sh would stamp; the apiserver derives its binary and emulation versions
+# from gitVersion, and v0.0.0 would break discovery.
+kube_version_ldflags() {
+  local pkg=k8s.io/component-base/version minor
+  minor=$(cut -d. -f2 <<<"$KUBE_VERSION")
+  echo "-X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean" \
+    "-X $pkg.buildDate=1970-01-01T00:00:00Z -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION"
+}
+
+build_kubernetes() {
+  local cmd
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
+    go_tool kubernetes "k8s.io/kubernetes/cmd/$cmd" "$(kube_version_ldflags)"
+  done
+}
+
+# Flux's install manifest, assembled offline by flux2's own code (see flux-install/main.go).
+build_flux_install() {
+  local out=$CACHE/flux/install.yaml mod=$HERE/flux-install key args=() controller
+  key=$(stamp_key "$mod/go.mod" "$mod/go.sum" "$mod/main.go" "$HERE/engine.sh" <<<"$FLUX_VERSION ${FLUX_CONTROLLERS[*]}")
+  if up_to_date flux-install "$key" "$out"; then log "flux-install: up to date"; return; fi
+  local t0; t0=$(now)
+  for controller in "${FLUX_CONTROLLERS[@]}"; do
+    args+=(-controller "${controller%@*}=$(module_dir "github.com/fluxcd/$controller")")
+  done
+  mkdir -p "$CACHE/flux"
+  (cd "$mod" && go build -trimpath -o "$SRC/flux-install" .)
+  "$SRC/flux-install" -flux2 "$(module_dir "github.com/fluxcd/flux2/v2@$FLUX_VERSION")" -version "$FLUX_VERSION" -out "$out" "${args[@]}"
+  mark_built flux-install "$key"
+  log "flux-install: Flux $FLUX_VERSION ($(grep -c '^kind: Deployment' "$out") controllers) in $(elapsed "$t0")"
+}

@@ -1,0 +1,88 @@
+# Shared by the toolchain scripts (sourced, not run): where the cache lives, logging, input
+# stamps, Go builds of pinned modules, and the third-party sources the module proxy refuses.
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# Outside the clone, so a fresh clone on the same machine (CI clones afresh) reuses every build;
+# each target is still rebuilt when its inputs change. e2e/toolchain.ts resolves the same path.
+CACHE=${K0S_PLATFORM_TOOLCHAIN:-${XDG_CACHE_HOME:-$HOME/.cache}/k0s-platform/toolchain}
+BIN=$CACHE/bin
+STAMPS=$CACHE/stamps
+IMAGES=$CACHE/images
+SRC=$CACHE/src
+# Pristine upstream snapshots of what the module proxy refuses. Where they are absent (a user's
+# machine), third_party_source clones the same tag from its origin instead.
+THIRD_PARTY=${K0S_PLATFORM_THIRD_PARTY:-$ROOT/../shared/third_party}
+mkdir -p "$BIN" "$STAMPS" "$IMAGES" "$SRC"
+
+# Static, reproducible, lean binaries; never reach for another Go toolchain, and fail rather than
+# silently edit go.mod/go.sum.
+export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=readonly
+LDFLAGS_BASE="-s -w"
+
+log() { printf '[toolchain] %s\n' "$*" >&2; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+
+# stamp_key FILE... -> hash of the inputs that decide a build's output (stdin is hashed too).
+stamp_key() {
+  { go version; cat "$@" -; } | sha256sum | cut -d' ' -f1
+}
+
+# up_to_date NAME KEY OUTPUT... -> true if every output exists and NAME's stamp is KEY.
+up_to_date() {
+  local name=$1 key=$2; shift 2
+  local output
+  for output in "$@"; do [[ -e $output ]] || return 1; done
+  [[ -f $STAMPS/$name && $(cat "$STAMPS/$name") == "$key" ]]
+}
+
+mark_built() { echo "$2" >"$STAMPS/$1"; }
+
+# go_tool MODULE PACKAGE [LDFLAGS] -> builds the `tool` PACKAGE of the module e2e/toolchain/MODULE
+# into $BIN/<last path element of PACKAGE>, unless nothing it is built from changed.
+go_tool() {
+  local mod=$HERE/$1 package=$2 ldflags=${3:-} name key
+  name=${package##*/}
+  key=$(stamp_key "$mod/go.mod" "$mod/go.sum" "$HERE/lib.sh" <<<"$package $ldflags $CGO_ENABLED ${GO_TAGS:-}")
+  if up_to_date "$name" "$key" "$BIN/$name"; then log "$name: up to date"; return; fi
+  local t0; t0=$(now)
+  (cd "$mod" && go build -trimpath ${GO_TAGS:+-tags "$GO_TAGS"} -ldflags "$LDFLAGS_BASE $ldflags" -o "$BIN/$name" "$package")
+  mark_built "$name" "$key"
+  log "$name: built in $(elapsed "$t0")"
+}
+
+# module_dir MODULE@VERSION -> the module's directory in the module cache (downloading it first).
+module_dir() {
+  (cd / && GOFLAGS= go mod download -json "$1") | node -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const j = JSON.parse(s); if (j.Error) throw new Error(j.Error); console.log(j.Dir);
+    })'
+}
+
+# third_party_source NAME ORIGIN TAG COMMIT -> a directory holding upstream's source at COMMIT:
+# the snapshot in $THIRD_PARTY/NAME when its SOURCE.md names that commit, else a clone of ORIGIN.
+third_party_source() {
+  local name=$1 origin=$2 tag=$3 commit=$4 snapshot=$THIRD_PARTY/$1 clone=$SRC/clones/$1
+  if [[ -f $snapshot/SOURCE.md ]]; then
+    grep -q "commit: $commit" "$snapshot/SOURCE.md" || { log "$snapshot is not $tag ($commit)"; return 1; }
+    echo "$snapshot"; return
+  fi
+  if [[ ! -d $clone/.git ]] || [[ $(git -C "$clone" rev-parse HEAD) != "$commit" ]]; then
+    log "$name: cloning $origin at $tag"
+    rm -rf "$clone"
+    git clone --quiet --depth 1 --branch "$tag" "$origin" "$clone" >&2
+    [[ $(git -C "$clone" rev-parse HEAD) == "$commit" ]] || { log "$origin $tag is not $commit"; return 1; }
+  fi
+  echo "$clone"
+}
+
+# ensure_debian_packages PACKAGE... -> installs the missing ones (as root, from Debian's archive).
+ensure_debian_packages() {
+  local missing=() package
+  for package in "$@"; do dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package"); done
+  [[ ${#missing[@]} -eq 0 ]] && return
+  if [[ $(id -u) != 0 ]]; then log "missing Debian packages: ${missing[*]} (install them as root)"; return 1; fi
+  log "installing Debian packages: ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

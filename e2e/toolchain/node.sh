@@ -1,0 +1,85 @@
+# The node kit: k0s, the binaries it runs, and the components its pods run (sourced by build.sh).
+
+K0S_VERSION=v1.35.4+k0s.0
+K0S_COMMIT=b42a7462a089bf6dd0a67b00d03b163ce842e87f
+PODINFO_VERSION=6.14.1
+TRAEFIK_CHART_VERSION=41.3.0
+
+# k0s without embedded binaries, the Makefile's way (EMBEDDED_BINS_BUILDMODE=none): it then runs
+# <data-dir>/bin/<name>, which the node harness fills from this kit.
+build_k0s() {
+  local source out=$BIN/k0s key
+  source=$(third_party_source k0s https://github.com/k0sproject/k0s.git "$K0S_VERSION" "$K0S_COMMIT")
+  key=$(stamp_key "$source/go.mod" "$source/go.sum" "$HERE/node.sh" <<<"$K0S_VERSION $K0S_COMMIT")
+  if up_to_date k0s "$key" "$out"; then log "k0s: up to date"; return; fi
+  local t0 build=github.com/k0sproject/k0s/pkg/build ldflags; t0=$(now)
+  ldflags="-X $build.Version=$K0S_VERSION -X $build.KubernetesVersion=${KUBE_VERSION#v} -X $build.KineVersion=0.14.16"
+  ldflags+=" $(kube_version_ldflags) -extldflags=-static"
+  (cd "$source" && go build -trimpath -tags osusergo,noembedbins -ldflags "$LDFLAGS_BASE $ldflags" -o "$out" main.go)
+  mark_built k0s "$key"
+  log "k0s: built in $(elapsed "$t0")"
+}
+
+# kine with SQLite (cgo), statically linked, as k0s's embedded-bins build makes it.
+build_kine() {
+  CGO_ENABLED=1 CGO_CFLAGS=-DSQLITE_USE_ALLOCA=1 GO_TAGS=nats \
+    go_tool kine github.com/k3s-io/kine "-X github.com/k3s-io/kine/pkg/version.Version=v0.14.16 -extldflags=-static"
+}
+
+# What k0s's system pods run: CoreDNS, kube-router (the CNI and NetworkPolicy enforcer) and
+# metrics-server.
+build_node_components() {
+  go_tool coredns github.com/coredns/coredns
+  go_tool kube-router github.com/cloudnativelabs/kube-router/v2/cmd/kube-router \
+    "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v2.1.0"
+  go_tool metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server
+}
+
+build_flux_controllers() {
+  local controller
+  for controller in "${FLUX_CONTROLLERS[@]}"; do
+    go_tool "flux-${controller%@*}" "github.com/fluxcd/${controller%@*}"
+  done
+}
+
+build_traefik() {
+  go_tool traefik github.com/traefik/traefik/v3/cmd/traefik \
+    "-X github.com/traefik/traefik/v3/pkg/version.Version=v3.6.12 -X github.com/traefik/traefik/v3/pkg/version.Codename=test"
+}
+
+build_podinfo() {
+  local source key
+  source=$(third_party_source podinfo https://github.com/stefanprodan/podinfo.git "$PODINFO_VERSION" eec06d1ea459af4cb4e10e806f8be7c7bd58b361)
+  key=$(stamp_key "$source/go.mod" "$source/go.sum" "$HERE/node.sh" <<<"$PODINFO_VERSION")
+  if up_to_date podinfo "$key" "$BIN/podinfo" "$BIN/podcli"; then log "podinfo: up to date"; return; fi
+  local t0 cmd; t0=$(now)
+  for cmd in podinfo podcli; do
+    (cd "$source" && go build -trimpath -ldflags "$LDFLAGS_BASE" -o "$BIN/$cmd" "./cmd/$cmd")
+  done
+  rm -rf "$CACHE/podinfo-ui" && cp -r "$source/ui" "$CACHE/podinfo-ui"
+  mark_built podinfo "$key"
+  log "podinfo: built in $(elapsed "$t0")"
+}
+
+build_sops() {
+  go_tool sops github.com/getsops/sops/v3/cmd/sops
+}
+
+build_helm() {
+  go_tool helm helm.sh/helm/v3/cmd/helm
+}
+
+# The Helm repository the node's helm-controller pulls from: Traefik's chart packaged from its
+# snapshot, behind an index.yaml whose URLs are relative, so any server can serve the directory.
+build_charts() {
+  local source out=$CACHE/charts key
+  source=$(third_party_source traefik-helm-chart https://github.com/traefik/traefik-helm-chart.git \
+    "v$TRAEFIK_CHART_VERSION" a8a66d0098703627b2cf352c66b1725c196a734a)
+  key=$(stamp_key "$source/traefik/Chart.yaml" "$HERE/node.sh" <<<"$TRAEFIK_CHART_VERSION $(stamp_key "$BIN/helm" </dev/null)")
+  if up_to_date charts "$key" "$out/index.yaml"; then log "charts: up to date"; return; fi
+  rm -rf "$out" && mkdir -p "$out"
+  "$BIN/helm" package "$source/traefik" --destination "$out" >/dev/null
+  "$BIN/helm" repo index "$out"
+  mark_built charts "$key"
+  log "charts: $(cd "$out" && echo *.tgz)"
+}
