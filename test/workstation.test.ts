@@ -1,12 +1,40 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { ROOT } from "./lib/program";
 
-it("k0s/workstation.yaml keeps the API, NodePorts and metrics on 127.0.0.1", () => {
-  const config = parse(fs.readFileSync(path.join(ROOT, "k0s/workstation.yaml"), "utf8"));
-  expect(config).toMatchObject({ apiVersion: "k0s.k0sproject.io/v1beta1", kind: "ClusterConfig" });
-  expect(config.spec.api).toMatchObject({ address: "127.0.0.1", onlyBindToAddress: true, sans: expect.arrayContaining(["127.0.0.1"]) });
-  expect(config.spec.network.kubeProxy).toMatchObject({ nodePortAddresses: ["127.0.0.1/32"], metricsBindAddress: "127.0.0.1:10249" });
+const read = (file: string) => fs.readFileSync(path.join(ROOT, file), "utf8");
+const config = parse(read("k0s/workstation.yaml"));
+const networkScript = read("k0s/workstation-network.sh");
+const hostOnly = /ADDRESS=\$\{K0S_HOST_ADDRESS:-([0-9.]+)\}/.exec(networkScript)![1];
+
+describe("k0s/workstation.yaml", () => {
+  it("is a k0s ClusterConfig", () => {
+    expect(config).toMatchObject({ apiVersion: "k0s.k0sproject.io/v1beta1", kind: "ClusterConfig" });
+  });
+
+  // The apiserver publishes its address as the kubernetes Service's endpoint and refuses loopback,
+  // link-local and unspecified ones; with such an address pods cannot reach the API and k0s's worker
+  // never starts (found on the real node: 127.0.0.1 did exactly that).
+  it("puts the API on an address Kubernetes accepts as the kubernetes Service's endpoint", () => {
+    const address: string = config.spec.api.address;
+    expect(address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(address).not.toMatch(/^(127\.|169\.254\.|0\.)/);
+  });
+
+  it("binds the API and the kubelet to the host-only address, and NodePorts and metrics to 127.0.0.1", () => {
+    expect(config.spec.api).toMatchObject({ address: hostOnly, onlyBindToAddress: true, sans: expect.arrayContaining([hostOnly]) });
+    const kubelet = config.spec.workerProfiles.find((profile: { name: string }) => profile.name === "default").values;
+    expect(kubelet).toMatchObject({ address: hostOnly, healthzBindAddress: "127.0.0.1" });
+    expect(config.spec.network.kubeProxy).toMatchObject({ nodePortAddresses: ["127.0.0.1/32"], metricsBindAddress: "127.0.0.1:10249" });
+    expect(config.spec.network.kuberouter.extraArgs).toEqual({ "metrics-addr": "127.0.0.1" });
+    expect(config.spec.storage.kine.extraArgs).toEqual({ "metrics-bind-address": "127.0.0.1:2380" });
+  });
+
+  it("agrees with the install line it documents, the README's, and the network script on the host-only address", () => {
+    const installLine = `sudo k0s install controller --single -c k0s/workstation.yaml --kubelet-extra-args=--node-ip=${hostOnly}`;
+    expect(read("k0s/workstation.yaml")).toContain(installLine);
+    expect(read("README.md")).toContain(installLine);
+  });
 });
