@@ -268,7 +268,10 @@ function abbreviate(value: string): string {
   return value.length > 24 ? `${value.slice(0, 24)}…` : value;
 }
 
-/** Reads this project's keys from the stack config and validates them; the only config reader. */
+/**
+ * Reads this project's keys from the stack config and validates them; the only config reader. A bad
+ * value ends the run as a RunError, so `pulumi up` prints the messages alone, not a stack trace.
+ */
 export function loadConfig(): PlatformConfig {
   const prefix = `${PROJECT}:`;
   const raw = Object.fromEntries(
@@ -276,10 +279,15 @@ export function loadConfig(): PlatformConfig {
       .filter(([key]) => key.startsWith(prefix))
       .map(([key, value]) => [key.slice(prefix.length), value]),
   );
-  const config = parseConfig(pulumi.getStack(), raw);
+  let config: PlatformConfig;
+  try {
+    config = parseConfig(pulumi.getStack(), raw);
+  } catch (error) {
+    throw new pulumi.RunError((error as Error).message);
+  }
   const manifestPath = config.flux.manifestPath;
   if (manifestPath !== undefined && !fs.existsSync(manifestPath)) {
-    throw new Error(
+    throw new pulumi.RunError(
       `${PROJECT}:flux.manifestPath: "${manifestPath}" does not exist; point it at a Flux install manifest or remove it to use the release`,
     );
   }
