@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import { parse } from "yaml";
 import { startControlPlane } from "./controlPlane";
-import { KubeClient } from "./kubeClient";
+import { KubeClient } from "../harness/kubeClient";
 
 export interface TestCluster {
   readonly kubeconfigPath: string;

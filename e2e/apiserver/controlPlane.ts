@@ -3,14 +3,15 @@
 // admitted, quota-checked and garbage-collected, but no pod ever runs, so nothing
 // reaches the service range or any address other than loopback.
 //
-// Binaries come from e2e/toolchain/build.sh (.cache/toolchain/bin) and Debian's
-// etcd-server. Certificates are minted per run with the openssl CLI.
-import { spawn, type ChildProcess } from "node:child_process";
+// Binaries come from e2e/toolchain/build.sh and Debian's etcd-server. Certificates are minted per
+// run with the openssl CLI.
 import * as fs from "node:fs";
 import * as https from "node:https";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { onTermination, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
+import { TOOLCHAIN_BIN } from "../harness/toolchain";
 import { kubeconfig, makeCerts } from "./certificates";
 
 export interface ControlPlaneOptions {
@@ -20,7 +21,7 @@ export interface ControlPlaneOptions {
   etcd?: string;
   /** Kubeconfig context (and cluster) name. */
   context?: string;
-  /** Bound on the whole start-up, etcd to controllers. */
+  /** Bound on each start-up wait, apiserver then controllers. */
   startTimeoutMs?: number;
   /** Parent of the per-run temp dir. */
   tmpRoot?: string;
@@ -37,49 +38,7 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-const DEFAULT_BIN_DIR = path.resolve(__dirname, "..", ".cache", "toolchain", "bin");
 const HOST = "127.0.0.1";
-
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  logPath: string;
-  exited: Promise<void>;
-}
-
-// Every live control plane, so that exit and signal handlers can clean up.
-const live = new Set<{ procs: Proc[]; dir: string }>();
-let handlersInstalled = false;
-
-function installExitHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  // 'exit' allows only synchronous work: SIGKILL the groups and remove the dirs.
-  process.on("exit", () => {
-    for (const cp of live) killAllSync(cp.procs, cp.dir);
-  });
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.once(sig, () => {
-      for (const cp of live) killAllSync(cp.procs, cp.dir);
-      // A listener suppresses the default exit, so exit as the signal would have.
-      process.exit(128 + os.constants.signals[sig]);
-    });
-  }
-}
-
-function killAllSync(procs: Proc[], dir: string): void {
-  for (const p of procs) signalGroup(p, "SIGKILL");
-  fs.rmSync(dir, { recursive: true, force: true });
-}
-
-function signalGroup(p: Proc, sig: NodeJS.Signals): void {
-  if (p.child.pid === undefined || p.child.exitCode !== null || p.child.signalCode !== null) return;
-  try {
-    process.kill(-p.child.pid, sig); // negative pid: the whole process group
-  } catch {
-    // Already gone.
-  }
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -90,30 +49,6 @@ async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-function startProc(dir: string, name: string, bin: string, args: string[]): Proc {
-  const logPath = path.join(dir, `${name}.log`);
-  const fd = fs.openSync(logPath, "a");
-  // detached: its own process group, so stop() also reaches anything it forks.
-  const child = spawn(bin, args, { cwd: dir, detached: true, stdio: ["ignore", fd, fd] });
-  fs.closeSync(fd);
-  const exited = new Promise<void>((resolve) => {
-    child.once("exit", () => resolve());
-    child.once("error", (err) => {
-      fs.appendFileSync(logPath, `\nspawn failed: ${err.message}\n`);
-      resolve();
-    });
-  });
-  return { name, child, logPath, exited };
-}
-
-function tail(file: string, lines = 25): string {
-  try {
-    return fs.readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "(no log)";
-  }
 }
 
 function get(url: string, tls: { ca: string; cert: string; key: string }): Promise<number> {
@@ -137,34 +72,33 @@ function findEtcd(explicit?: string): string {
 }
 
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
-  const binDir = opts.binDir ?? process.env.E2E_TOOLCHAIN_BIN ?? DEFAULT_BIN_DIR;
+  const binDir = opts.binDir ?? TOOLCHAIN_BIN;
   const context = opts.context ?? "e2e";
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 90_000);
+  const startTimeoutMs = opts.startTimeoutMs ?? 90_000;
   const etcdBin = findEtcd(opts.etcd);
   for (const b of ["kube-apiserver", "kube-controller-manager"]) {
     if (!fs.existsSync(path.join(binDir, b))) throw new Error(`${b} not in ${binDir}: run e2e/toolchain/build.sh kubernetes`);
   }
 
   const dir = fs.mkdtempSync(path.join(opts.tmpRoot ?? os.tmpdir(), "e2e-control-plane-"));
-  const procs: Proc[] = [];
-  const entry = { procs, dir };
-  live.add(entry);
-  installExitHandlers();
+  const procs: Daemon[] = [];
+  const start = (name: string, command: string, args: string[]) => procs.push(startDaemon(name, command, args, { logDir: dir }));
 
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
       // Reverse start order: controllers first, etcd last.
-      for (const p of [...procs].reverse()) {
-        signalGroup(p, "SIGTERM");
-        const t = setTimeout(() => signalGroup(p, "SIGKILL"), 5_000);
-        await p.exited;
-        clearTimeout(t);
-        signalGroup(p, "SIGKILL"); // leftovers in the group, if any
-      }
+      for (const p of [...procs].reverse()) await p.stop();
       fs.rmSync(dir, { recursive: true, force: true });
-      live.delete(entry);
+      deregister();
     })());
+  const deregister = onTermination({
+    async: stop,
+    sync: () => {
+      for (const p of procs) if (!p.dead() && p.child.pid !== undefined) process.kill(-p.child.pid, "SIGKILL");
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  });
 
   try {
     makeCerts(dir);
@@ -173,44 +107,40 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     const etcdUrl = `http://${HOST}:${etcdClient}`;
     const peerUrl = `http://${HOST}:${etcdPeer}`;
 
-    procs.push(
-      startProc(dir, "etcd", etcdBin, [
-        "--name=e2e",
-        `--data-dir=${path.join(dir, "etcd")}`,
-        `--listen-client-urls=${etcdUrl}`,
-        `--advertise-client-urls=${etcdUrl}`,
-        `--listen-peer-urls=${peerUrl}`,
-        `--initial-advertise-peer-urls=${peerUrl}`,
-        `--initial-cluster=e2e=${peerUrl}`,
-        "--initial-cluster-state=new",
-        "--logger=zap",
-        "--log-level=warn",
-      ]),
-    );
+    start("etcd", etcdBin, [
+      "--name=e2e",
+      `--data-dir=${path.join(dir, "etcd")}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=e2e=${peerUrl}`,
+      "--initial-cluster-state=new",
+      "--logger=zap",
+      "--log-level=warn",
+    ]);
 
     const f = (name: string) => path.join(dir, name);
-    procs.push(
-      startProc(dir, "kube-apiserver", path.join(binDir, "kube-apiserver"), [
-        `--etcd-servers=${etcdUrl}`,
-        `--bind-address=${HOST}`,
-        `--advertise-address=${HOST}`,
-        `--secure-port=${apiPort}`,
-        `--cert-dir=${f("apiserver-certs")}`,
-        `--tls-cert-file=${f("apiserver.crt")}`,
-        `--tls-private-key-file=${f("apiserver.key")}`,
-        `--client-ca-file=${f("ca.crt")}`,
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        `--service-account-key-file=${f("sa.pub")}`,
-        `--service-account-signing-key-file=${f("sa.key")}`,
-        "--service-cluster-ip-range=10.96.0.0/24",
-        "--authorization-mode=RBAC",
-        "--allow-privileged=true",
-        // The lease reconciler would publish 127.0.0.1 as the `kubernetes` Service's
-        // endpoint, which endpoint validation rejects; nothing here routes to it anyway.
-        "--endpoint-reconciler-type=none",
-        "--profiling=false",
-      ]),
-    );
+    start("kube-apiserver", path.join(binDir, "kube-apiserver"), [
+      `--etcd-servers=${etcdUrl}`,
+      `--bind-address=${HOST}`,
+      `--advertise-address=${HOST}`,
+      `--secure-port=${apiPort}`,
+      `--cert-dir=${f("apiserver-certs")}`,
+      `--tls-cert-file=${f("apiserver.crt")}`,
+      `--tls-private-key-file=${f("apiserver.key")}`,
+      `--client-ca-file=${f("ca.crt")}`,
+      "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+      `--service-account-key-file=${f("sa.pub")}`,
+      `--service-account-signing-key-file=${f("sa.key")}`,
+      "--service-cluster-ip-range=10.96.0.0/24",
+      "--authorization-mode=RBAC",
+      "--allow-privileged=true",
+      // The lease reconciler would publish 127.0.0.1 as the `kubernetes` Service's
+      // endpoint, which endpoint validation rejects; nothing here routes to it anyway.
+      "--endpoint-reconciler-type=none",
+      "--profiling=false",
+    ]);
 
     const tls = {
       ca: fs.readFileSync(f("ca.crt"), "utf8"),
@@ -222,42 +152,40 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     const kubeconfigPath = f("admin.kubeconfig");
     fs.writeFileSync(kubeconfigPath, kubeconfig(dir, server, context, "admin"));
 
-    const waitFor = async (what: string, check: () => Promise<boolean>) => {
-      while (!(await check())) {
-        const dead = procs.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
-        if (dead) throw new Error(`${dead.name} exited while waiting for ${what}`);
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    };
-    await waitFor("kube-apiserver /readyz", async () => (await get(`${server}/readyz`, tls)) === 200);
+    const serving = (what: string, url: string) =>
+      waitFor(
+        what,
+        async () => {
+          const dead = procs.find((p) => p.dead());
+          if (dead) throw new StopWaiting(`${dead.name} exited while waiting for ${what}`);
+          return (await get(url, tls)) === 200 || undefined;
+        },
+        startTimeoutMs,
+        250,
+      );
+    await serving("kube-apiserver /readyz", `${server}/readyz`);
 
-    procs.push(
-      startProc(dir, "kube-controller-manager", path.join(binDir, "kube-controller-manager"), [
-        // No --authentication-kubeconfig: delegated authn would wait for a front-proxy
-        // CA that is never configured and log errors all along; /healthz stays open.
-        `--kubeconfig=${kcmKubeconfig}`,
-        `--bind-address=${HOST}`,
-        `--secure-port=${kcmPort}`,
-        `--cert-dir=${f("kcm-certs")}`,
-        // All default controllers: quota usage, namespace finalization, service
-        // account tokens and garbage collection among them.
-        "--controllers=*",
-        "--use-service-account-credentials=false",
-        "--leader-elect=false",
-        `--service-account-private-key-file=${f("sa.key")}`,
-        `--root-ca-file=${f("ca.crt")}`,
-        `--cluster-signing-cert-file=${f("ca.crt")}`,
-        `--cluster-signing-key-file=${f("ca.key")}`,
-        "--cluster-name=e2e",
-        "--profiling=false",
-      ]),
-    );
+    start("kube-controller-manager", path.join(binDir, "kube-controller-manager"), [
+      // No --authentication-kubeconfig: delegated authn would wait for a front-proxy
+      // CA that is never configured and log errors all along; /healthz stays open.
+      `--kubeconfig=${kcmKubeconfig}`,
+      `--bind-address=${HOST}`,
+      `--secure-port=${kcmPort}`,
+      `--cert-dir=${f("kcm-certs")}`,
+      // All default controllers: quota usage, namespace finalization, service
+      // account tokens and garbage collection among them.
+      "--controllers=*",
+      "--use-service-account-credentials=false",
+      "--leader-elect=false",
+      `--service-account-private-key-file=${f("sa.key")}`,
+      `--root-ca-file=${f("ca.crt")}`,
+      `--cluster-signing-cert-file=${f("ca.crt")}`,
+      `--cluster-signing-key-file=${f("ca.key")}`,
+      "--cluster-name=e2e",
+      "--profiling=false",
+    ]);
     // The default ServiceAccount appears once the controllers run; pods need it.
-    await waitFor(
-      "kube-controller-manager (default ServiceAccount)",
-      async () => (await get(`${server}/api/v1/namespaces/default/serviceaccounts/default`, tls)) === 200,
-    );
+    await serving("kube-controller-manager (default ServiceAccount)", `${server}/api/v1/namespaces/default/serviceaccounts/default`);
 
     return { kubeconfigPath, context, server, tls, dir, stop };
   } catch (err) {

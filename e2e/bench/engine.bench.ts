@@ -1,72 +1,83 @@
 /**
- * Wall time of the real engine on the throwaway control plane: `preview` and `up` of each local stack
- * next to a one-namespace baseline program, then no-op `up` and `refresh` against `preview`.
+ * Wall time of the real pulumi CLI on the throwaway API server: `preview` and `up` of each local
+ * stack next to a one-namespace baseline program, then no-op `up` and `refresh` against `preview`.
+ * Each CLI run includes starting the Node.js language host and the provider, as a user's does.
  */
-import * as k8s from "@pulumi/kubernetes";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { afterAll, beforeAll, it } from "vitest";
-import { clusterForTests, TestCluster } from "../cluster";
-import { Engine, localStackOverrides, startEngine } from "../pulumiHarness";
+import { clusterForTests, type TestCluster } from "../apiserver/cluster";
+import { pulumiCli, type PulumiCli } from "../harness/pulumiCli";
+import { FLUX_INSTALL_MANIFEST } from "../harness/toolchain";
 import { report, seconds } from "./report";
 
 let cluster: TestCluster;
-let engine: Engine;
+let cli: PulumiCli;
+let workDir: string;
 
 beforeAll(async () => {
   cluster = await clusterForTests();
-  engine = await startEngine({ usePath: process.env.PULUMI_E2E_USE_PATH === "1" });
+  workDir = fs.mkdtempSync(path.join(os.tmpdir(), "k0s-platform-bench-"));
+  cli = pulumiCli(workDir);
 }, 300_000);
 
 afterAll(async () => {
-  engine?.dispose();
   await cluster?.stop();
+  if (workDir !== undefined) fs.rmSync(workDir, { recursive: true, force: true });
 });
 
 it("times preview, up, no-op up and refresh against a baseline", async () => {
-  const overrides = localStackOverrides(engine, cluster);
-
   // The smallest program with the same provider wiring: one namespace.
-  const baselineProgram = () => {
-    const provider = new k8s.Provider("baseline", { kubeconfig: cluster.kubeconfigPath, context: cluster.context });
-    new k8s.core.v1.Namespace("baseline", { metadata: { name: "baseline" } }, { provider });
-    return Promise.resolve({});
-  };
-  const stacks = [
+  const baseline = cli.sideProject(
+    "baseline",
     [
-      "baseline (1 namespace)",
-      await engine.stack("baseline", {}, { program: baselineProgram, config: { "k0s-platform:target": "local" } }),
-    ],
-    ["dev", await engine.stack("dev", overrides)],
-    ["local-staging", await engine.stack("local-staging", overrides)],
-  ] as const;
-
-  // The first engine run pays for loading the program's modules and starting the plugin: keep that
-  // out of whichever stack happens to go first. (local-staging cannot preview before dev is up.)
-  for (const [, stack] of stacks.slice(0, 2)) await stack.preview();
+      'import * as k8s from "@pulumi/kubernetes";',
+      'import * as pulumi from "@pulumi/pulumi";',
+      "const config = new pulumi.Config();",
+      'const provider = new k8s.Provider("baseline", { kubeconfig: config.require("kubeconfig"), context: config.require("kubeContext") });',
+      'new k8s.core.v1.Namespace("baseline", { metadata: { name: "baseline" } }, { provider });',
+      "",
+    ].join("\n"),
+  );
+  const stacks: [label: string, stack: string, cwd: string][] = [
+    ["baseline (1 namespace)", "baseline", baseline],
+    ["dev (Flux, age key, dev)", "dev", cli.projectDir],
+    ["local-staging (staging only)", "local-staging", cli.projectDir],
+  ];
+  for (const [, stack, cwd] of stacks) {
+    const set = (...args: string[]) => cli.pulumi("config", "set", "--stack", stack, "--cwd", cwd, ...args);
+    cli.pulumi("stack", "init", stack, "--cwd", cwd);
+    set("target", "local");
+    set("kubeconfig", cluster.kubeconfigPath);
+    set("kubeContext", cluster.context);
+    if (stack !== "baseline") {
+      set("--path", "flux.manifestPath", FLUX_INSTALL_MANIFEST);
+      set("--path", "flux.waitForControllers", "false");
+    }
+  }
+  const pulumi = (stack: string, cwd: string, ...args: string[]) => seconds(() => cli.pulumi(...args, "--stack", stack, "--cwd", cwd));
   const rows: (string | number)[][] = [];
-  for (const [label, stack] of stacks) {
-    const preview = await seconds(() => stack.preview());
-    const up = await seconds(() => stack.up());
-    const noopPreview = await seconds(() => stack.preview());
-    const noopUp = await seconds(() => stack.up());
-    const refresh = await seconds(() => stack.refresh());
+  for (const [label, stack, cwd] of stacks) {
+    const preview = await pulumi(stack, cwd, "preview");
+    const up = await pulumi(stack, cwd, "up", "--yes", "--skip-preview");
+    const noopPreview = await pulumi(stack, cwd, "preview");
+    const noopUp = await pulumi(stack, cwd, "up", "--yes", "--skip-preview");
+    const refresh = await pulumi(stack, cwd, "refresh", "--yes", "--skip-preview");
     rows.push([label, preview, up, noopPreview, noopUp, refresh]);
   }
-  const [baseline] = rows;
-  report(
-    "Engine wall time on the throwaway control plane (seconds)",
-    ["stack", "preview", "up", "no-op preview", "no-op up", "refresh"],
-    rows,
-  );
+  const [baselineRow] = rows;
+  report("pulumi CLI on the throwaway API server (seconds)", ["stack", "preview", "up", "no-op preview", "no-op up", "refresh"], rows);
   report(
     "Ratios",
     ["stack", "preview ÷ baseline", "up ÷ baseline", "no-op up ÷ no-op preview", "refresh ÷ no-op preview"],
     rows.map((row) => [
       row[0],
-      Number(row[1]) / Number(baseline[1]),
-      Number(row[2]) / Number(baseline[2]),
+      Number(row[1]) / Number(baselineRow[1]),
+      Number(row[2]) / Number(baselineRow[2]),
       Number(row[4]) / Number(row[3]),
       Number(row[5]) / Number(row[3]),
     ]),
   );
-  for (const [, stack] of [...stacks].reverse()) await stack.destroy();
+  for (const [, stack, cwd] of [...stacks].reverse()) cli.pulumi("destroy", "--yes", "--skip-preview", "--stack", stack, "--cwd", cwd);
 }, 900_000);

@@ -16,7 +16,7 @@ export function report(title: string, header: readonly string[], rows: readonly 
 }
 
 /** Wall time of `action` in seconds. */
-export async function seconds(action: () => Promise<unknown>): Promise<number> {
+export async function seconds(action: () => unknown): Promise<number> {
   const start = process.hrtime.bigint();
   await action();
   return Number(process.hrtime.bigint() - start) / 1e9;

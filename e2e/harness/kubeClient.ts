@@ -1,6 +1,7 @@
 /**
- * A minimal Kubernetes API client for the e2e assertions: JSON over HTTPS with the control plane's
- * admin certificate, to 127.0.0.1 only. Small enough to read at a glance, and it keeps the test
+ * A minimal Kubernetes API client for the e2e assertions: JSON over HTTPS with the cluster's admin
+ * certificate, to 127.0.0.1 only (directly, or through a Unix socket forwarded into the network
+ * namespace a test node listens in). Small enough to read at a glance, and it keeps the test
  * independent of any client library's notion of the cluster.
  */
 import * as https from "node:https";
@@ -13,6 +14,8 @@ export interface ApiResponse<T = any> {
 export interface KubeClientOptions {
   readonly server: string;
   readonly tls: { readonly ca: string; readonly cert: string; readonly key: string };
+  /** A Unix socket that leads to `server`'s 127.0.0.1 (see e2e/node/node.ts). */
+  readonly socketPath?: string;
 }
 
 export class KubeClient {
@@ -20,7 +23,10 @@ export class KubeClient {
 
   constructor(private readonly options: KubeClientOptions) {
     this.url = new URL(options.server);
-    if (this.url.hostname !== "127.0.0.1") throw new Error(`refusing to talk to ${this.url.hostname}: the e2e only uses 127.0.0.1`);
+    // Through a socket, the server's address lives in a network namespace the test created.
+    if (options.socketPath === undefined && this.url.hostname !== "127.0.0.1") {
+      throw new Error(`refusing to talk to ${this.url.hostname}: the e2e only uses 127.0.0.1 or a test node's own addresses`);
+    }
   }
 
   request<T = any>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
@@ -28,8 +34,10 @@ export class KubeClient {
     return new Promise((resolve, reject) => {
       const request = https.request(
         {
+          // With a socket path, host and port only name the server (Host header, TLS identity).
           host: this.url.hostname,
           port: this.url.port,
+          socketPath: this.options.socketPath,
           method,
           path,
           ca: this.options.tls.ca,
@@ -43,7 +51,9 @@ export class KubeClient {
           response.on("data", (chunk: Buffer) => chunks.push(chunk));
           response.on("end", () => {
             const text = Buffer.concat(chunks).toString("utf8");
-            resolve({ status: response.statusCode ?? 0, body: (text === "" ? undefined : JSON.parse(text)) as T });
+            // Health endpoints (/readyz, /livez) answer in plain text.
+            const json = (response.headers["content-type"] ?? "").includes("json");
+            resolve({ status: response.statusCode ?? 0, body: (text === "" ? undefined : json ? JSON.parse(text) : text) as T });
           });
         },
       );
@@ -66,16 +76,5 @@ export class KubeClient {
     if (response.status === 404) return [];
     if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${JSON.stringify(response.body)}`);
     return response.body.items;
-  }
-
-  /** Polls until `check` returns a value, or fails after `timeoutMs`. */
-  async waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await check();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
   }
 }
