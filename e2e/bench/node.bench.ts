@@ -1,0 +1,107 @@
+/**
+ * Figures on the real k0s node, as ratios measured in one run: the node's start; Flux's install by
+ * `pulumi up --stack dev` against `kubectl apply -f install.yaml` plus `kubectl wait` on the same node;
+ * `pulumi up` on the node against the same stack on the bare API server; `pulumi up` to every
+ * Kustomization Ready; and a warm no-op `pulumi up`.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, it } from "vitest";
+import { clusterForTests } from "../apiserver/cluster";
+import { waitFor } from "../harness/processes";
+import { pulumiCli } from "../harness/pulumiCli";
+import { FLUX_INSTALL_MANIFEST } from "../harness/toolchain";
+import { startWorkstation, type Workstation } from "../node/workstation";
+import { report, seconds } from "./report";
+
+let workstation: Workstation | undefined;
+
+afterAll(async () => {
+  await workstation?.stop();
+});
+
+const KUSTOMIZATIONS = ["flux-system", "infra-controllers", "infra-configs", "apps-dev", "apps-staging"];
+
+it("times the node, Flux's install, pulumi up and Flux's convergence", async () => {
+  const started = Date.now();
+  workstation = await startWorkstation();
+  const { node, cli } = workstation;
+  const apiReady = (Date.now() - started) / 1000;
+  await waitFor(
+    "the node Ready",
+    () => node.kubectl(["get", "node", "-o", "jsonpath={.items[0].status.conditions[?(@.type=='Ready')].status}"]) === "True" || undefined,
+    300_000,
+    500,
+  );
+  const nodeReady = (Date.now() - started) / 1000;
+
+  // Flux's own way first, then removed again so that pulumi installs it on the same, warm node.
+  const kubectlInstall = await seconds(() => {
+    node.kubectl(["apply", "--server-side", "-f", FLUX_INSTALL_MANIFEST]);
+    node.kubectl(["wait", "--for=condition=Available", "deployment", "--all", "-n", "flux-system", "--timeout=300s"]);
+  });
+  node.kubectl(["delete", "--wait=true", "-f", FLUX_INSTALL_MANIFEST]);
+
+  const upStarted = Date.now();
+  const nodeUp = await seconds(() => workstation!.bringUp("dev"));
+  workstation.bringUp("local-staging");
+  await waitFor(
+    "every Kustomization Ready",
+    () => {
+      const ready = node.kubectl([
+        "get",
+        "kustomizations",
+        "-n",
+        "flux-system",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=='Ready')].status} {end}",
+      ]);
+      return KUSTOMIZATIONS.every((name) => ready.includes(`${name}=True`)) || undefined;
+    },
+    900_000,
+    1_000,
+  );
+  const converged = (Date.now() - upStarted) / 1000;
+  const noopUp = await seconds(() => cli.pulumi("up", "--stack", "dev", "--yes", "--skip-preview"));
+
+  // The same stack on the bare API server, where nothing can run Flux's controllers.
+  const apiServer = await clusterForTests();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k0s-platform-bench-"));
+  let bareUp: number;
+  try {
+    const bare = pulumiCli(dir);
+    bare.pulumi("stack", "init", "dev");
+    for (const [key, value] of [
+      ["kubeconfig", apiServer.kubeconfigPath],
+      ["kubeContext", apiServer.context],
+      ["flux.manifestPath", FLUX_INSTALL_MANIFEST],
+      ["flux.waitForControllers", "false"],
+    ]) {
+      bare.pulumi("config", "set", "--stack", "dev", "--path", key, value);
+    }
+    bareUp = await seconds(() => bare.pulumi("up", "--stack", "dev", "--yes", "--skip-preview"));
+  } finally {
+    await apiServer.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  report(
+    "The real k0s node (seconds)",
+    [
+      "node start to API ready",
+      "to node Ready",
+      "kubectl apply + wait (Flux)",
+      "pulumi up dev (Flux + age key + dev)",
+      "up dev to every Kustomization Ready",
+      "no-op up dev",
+      "up dev, bare API server",
+    ],
+    [[apiReady, nodeReady, kubectlInstall, nodeUp, converged, noopUp, bareUp]],
+  );
+  report(
+    "Ratios on the node",
+    ["pulumi up dev ÷ kubectl apply + wait (goal ≤ 1.5)", "up dev on the node ÷ on the bare API server", "no-op up ÷ up"],
+    [[nodeUp / kubectlInstall, nodeUp / bareUp, noopUp / nodeUp]],
+  );
+}, 1_800_000);

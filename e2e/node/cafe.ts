@@ -1,0 +1,59 @@
+/**
+ * The cafe test's tools: a TCP scan of the node from the LAN network namespace (what a stranger on
+ * the cafe's Wi-Fi can reach), and the list of every socket listening on the node.
+ */
+import { NODE_ADDRESS, type K0sNode } from "./node";
+
+/** Connects to every port (concurrently, with a short timeout) and prints the ones that accept. */
+const SCANNER = `
+const net = require("node:net");
+const [host, first, last] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+const open = [];
+let next = first;
+function probe(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (isOpen) => { if (isOpen) open.push(port); socket.destroy(); resolve(); };
+    socket.setTimeout(700, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+async function worker() { while (next <= last) await probe(next++); }
+Promise.all(Array.from({ length: 512 }, worker)).then(() => console.log(JSON.stringify(open)));
+`;
+
+/** The TCP ports of `address` that accept a connection from the LAN (all 65535 by default). */
+export function scanFromLan(node: K0sNode, address = NODE_ADDRESS, ports: [number, number] = [1, 65535]): number[] {
+  const output = node.execOnLan(process.execPath, ["-e", SCANNER, address, String(ports[0]), String(ports[1])]);
+  return (JSON.parse(output) as number[]).sort((a, b) => a - b);
+}
+
+export interface ListeningSocket {
+  readonly protocol: "tcp" | "udp";
+  readonly address: string;
+  readonly port: number;
+  readonly process: string;
+}
+
+/** Every listening TCP and bound UDP socket in the node's network namespace, with its process. */
+export function listeningSockets(node: K0sNode): ListeningSocket[] {
+  return node
+    .exec("ss", ["-Hlntup"])
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [protocol, , , , local, , users = ""] = line.split(/\s+/);
+      const separator = local.lastIndexOf(":");
+      return {
+        protocol: protocol as "tcp" | "udp",
+        address: local
+          .slice(0, separator)
+          .replace(/^\[|\]$/g, "")
+          .replace(/%.*$/, ""),
+        port: Number(local.slice(separator + 1)),
+        process: /\(\("([^"]+)"/.exec(users)?.[1] ?? "?",
+      };
+    });
+}

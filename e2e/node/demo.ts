@@ -1,0 +1,110 @@
+/**
+ * `npm run demo`: the whole workflow on one machine, left running. The node rung's workstation (k0s,
+ * the Git and chart servers, the pulumi CLI) with dev and local-staging brought up as the README
+ * says, Flux converged, and the isolation table printed. The API and Traefik's NodePort are
+ * forwarded to 127.0.0.1 on this machine, so a browser and kubectl can reach them. Ctrl-C stops it
+ * all and cleans up.
+ */
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { parse, stringify } from "yaml";
+import { onTermination, startDaemon, waitFor, type Daemon } from "../harness/processes";
+import { TOOLCHAIN_BIN } from "../harness/toolchain";
+import { deployProbes, isolationTable, probeAll } from "./isolation";
+import { ADMIN_KUBECONFIG } from "./node";
+import { startWorkstation } from "./workstation";
+
+const KUSTOMIZATIONS = ["flux-system", "infra-controllers", "infra-configs", "apps-dev", "apps-staging"];
+
+async function freePort(preferred: number): Promise<number> {
+  const tryPort = (port: number) =>
+    new Promise<number | undefined>((resolve) => {
+      const server = net.createServer();
+      server.once("error", () => resolve(undefined));
+      server.listen(port, "127.0.0.1", () => {
+        const { port: bound } = server.address() as net.AddressInfo;
+        server.close(() => resolve(bound));
+      });
+    });
+  return (await tryPort(preferred)) ?? (await tryPort(0))!;
+}
+
+async function main(): Promise<void> {
+  console.log("Starting a k0s node with k0s/workstation.yaml (about a minute)...");
+  const workstation = await startWorkstation();
+  const { node, cli, repo } = workstation;
+  const forwards: Daemon[] = [];
+  const stop = async () => {
+    for (const forward of forwards) await forward.stop(1_000);
+    await workstation.stop();
+  };
+  // Ctrl-C (SIGINT) or SIGTERM runs this; the node itself also dies with this process.
+  onTermination({ async: stop, sync: () => undefined });
+
+  /** Publishes a TCP address inside the node on 127.0.0.1 of this machine. */
+  const publish = async (name: string, target: string, preferred: number) => {
+    const socket = await node.forward(name, target);
+    const port = await freePort(preferred);
+    forwards.push(
+      startDaemon(`host-${name}`, "socat", [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${socket}`], {
+        logDir: node.dir,
+      }),
+    );
+    return port;
+  };
+
+  console.log("pulumi up --stack dev, then --stack local-staging...");
+  workstation.bringUp("dev");
+  workstation.bringUp("local-staging");
+  console.log("Waiting for Flux to sync the GitOps repository...");
+  await waitFor(
+    "every Kustomization Ready",
+    () => {
+      const ready = node.kubectl([
+        "get",
+        "kustomizations",
+        "-n",
+        "flux-system",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=='Ready')].status} {end}",
+      ]);
+      return KUSTOMIZATIONS.every((name) => ready.includes(`${name}=True`)) || undefined;
+    },
+    900_000,
+    2_000,
+  );
+  deployProbes(node, ["dev", "staging", "traefik"]);
+  const table = isolationTable(probeAll(node, ["dev", "staging", "traefik"], ["dev", "staging"]));
+
+  const admin = parse(fs.readFileSync(path.join(`/proc/${node.pid}/root`, ADMIN_KUBECONFIG), "utf8"));
+  const apiServer = new URL(admin.clusters[0].cluster.server);
+  const apiPort = await publish("demo-api", apiServer.host, 16443);
+  admin.clusters[0].cluster.server = `https://127.0.0.1:${apiPort}`;
+  const kubeconfig = path.join(node.dir, "demo.kubeconfig");
+  fs.writeFileSync(kubeconfig, stringify(admin), { mode: 0o600 });
+  const webPort = await publish("demo-web", "127.0.0.1:30080", 30080);
+
+  console.log(`
+The platform is running. Everything stays on this machine (its own namespaces; forwards on 127.0.0.1).
+
+  kubeconfig       ${kubeconfig}
+                   ${path.join(TOOLCHAIN_BIN, "k0s")} kubectl --kubeconfig ${kubeconfig} get pods -A
+  podinfo dev      http://podinfo.dev.localtest.me:${webPort}
+  podinfo staging  http://podinfo.staging.localtest.me:${webPort}
+                   (offline: curl -H 'Host: podinfo.dev.localtest.me' http://127.0.0.1:${webPort})
+  GitOps repo      ${repo.workDir}   (commit, then git push origin main: Flux applies it within a minute)
+  pulumi           cd ${cli.projectDir}
+                   export PULUMI_BACKEND_URL=${cli.env.PULUMI_BACKEND_URL} PULUMI_CONFIG_PASSPHRASE=${cli.env.PULUMI_CONFIG_PASSPHRASE}
+
+Isolation, probed by kube-router's enforcement:
+${table}
+
+Ctrl-C stops the node and removes everything.`);
+  setInterval(() => undefined, 60_000);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,59 @@
+/**
+ * A workstation as the README sets one up, on a real k0s node: k0s from k0s/workstation.yaml (with
+ * the test drop-in), the starter GitOps repository on a Git server with a chart repository beside it,
+ * and the pulumi CLI running on the node. The node story, the benchmark and the demo start from it.
+ */
+import * as path from "node:path";
+import { pulumiCli, ROOT, type PulumiCli } from "../harness/pulumiCli";
+import { FLUX_INSTALL_MANIFEST, TOOLCHAIN } from "../harness/toolchain";
+import { createGitopsRepo, type GitopsRepo } from "./gitopsRepo";
+import { startGitopsServer, type GitopsServer } from "./gitopsServer";
+import { startNode, type K0sNode } from "./node";
+
+export interface Workstation {
+  readonly node: K0sNode;
+  readonly server: GitopsServer;
+  readonly repo: GitopsRepo;
+  readonly cli: PulumiCli;
+  /** `pulumi config set` for each entry (with --path), as the README's quickstart does. */
+  configure(stack: string, settings: Record<string, string>): void;
+  /** The README's quickstart for a local stack: select it, point Flux at the repository, `pulumi up`. */
+  bringUp(stack: "dev" | "local-staging"): string;
+  stop(): Promise<void>;
+}
+
+export async function startWorkstation(): Promise<Workstation> {
+  const node = await startNode({
+    k0sConfigPath: path.join(ROOT, "k0s", "workstation.yaml"),
+    testConfigPath: path.join(__dirname, "k0s-test.yaml"),
+  });
+  try {
+    const server = await startGitopsServer(node, { chartsDir: path.join(TOOLCHAIN, "charts") });
+    const repo = createGitopsRepo(server, `${server.url}/charts`);
+    // The CLI runs on the workstation: inside the node's mount and network namespaces.
+    const cli = pulumiCli(path.join(node.dir, "pulumi"), (argv, cwd) => node.onNode(argv, cwd));
+    const configure = (stack: string, settings: Record<string, string>) => {
+      cli.pulumi("stack", "select", "--create", stack);
+      for (const [key, value] of Object.entries(settings)) cli.pulumi("config", "set", "--stack", stack, "--path", key, value);
+    };
+    return {
+      node,
+      server,
+      repo,
+      cli,
+      configure,
+      bringUp(stack) {
+        // Offline, Flux's release download is out of reach: dev (which installs Flux) takes the kit's.
+        configure(stack, { "flux.url": repo.url, ...(stack === "dev" ? { "flux.manifestPath": FLUX_INSTALL_MANIFEST } : {}) });
+        return cli.pulumi("up", "--stack", stack, "--yes", "--skip-preview");
+      },
+      async stop() {
+        await server.stop();
+        await node.stop();
+      },
+    };
+  } catch (error) {
+    await node.stop();
+    throw error;
+  }
+}
