@@ -1,6 +1,14 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { enableControllerDecryption, FLUX_NAMESPACE, FLUX_SYNC_NAME, fluxInstallManifestUrl, SOPS_SECRET_NAME } from "./lib/flux";
+import {
+  enableControllerDecryption,
+  FLUX_NAMESPACE,
+  FLUX_SYNC_NAME,
+  fluxInstallManifestUrl,
+  onlyNamespace,
+  SOPS_SECRET_NAME,
+  withoutNamespace,
+} from "./lib/flux";
 import { SopsAgeKey } from "./sopsAgeKey";
 
 export interface FluxBootstrapArgs {
@@ -32,18 +40,38 @@ export class FluxBootstrap extends pulumi.ComponentResource {
   constructor(name: string, args: FluxBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
     super("k0s-platform:index:FluxBootstrap", name, {}, opts);
 
+    // The manifest's Namespace is applied first, and every other object of the manifest waits for
+    // it: ConfigFile creates its objects all at once, and a component's dependsOn does not reach its
+    // children (found on a bare API server: "namespaces \"flux-system\" not found").
+    const manifest = args.manifestPath ?? fluxInstallManifestUrl(args.version);
+    const namespaceFile = new k8s.yaml.ConfigFile(
+      `${name}-namespace`,
+      { file: manifest, transformations: [onlyNamespace] },
+      { parent: this },
+    );
+    const namespaceObject = namespaceFile.getResource("v1/Namespace", FLUX_NAMESPACE);
     const install = new k8s.yaml.ConfigFile(
       `${name}-install`,
       {
-        file: args.manifestPath ?? fluxInstallManifestUrl(args.version),
-        transformations: [enableControllerDecryption],
+        file: manifest,
+        transformations: [
+          withoutNamespace,
+          enableControllerDecryption,
+          (_obj: unknown, objectOpts: pulumi.CustomResourceOptions) => {
+            objectOpts.dependsOn = [namespaceObject];
+          },
+        ],
         skipAwait: !(args.waitForControllers ?? true),
       },
       { parent: this },
     );
+    // The sync objects need Flux's CRDs, which are children of `install`: depend on them directly.
+    const crds = ["gitrepositories.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io"].map((crd) =>
+      install.getResource("apiextensions.k8s.io/v1/CustomResourceDefinition", crd),
+    );
 
     // Taking the namespace from the installed Namespace object makes the Secret wait for it.
-    const namespace = install.getResource("v1/Namespace", FLUX_NAMESPACE).metadata.name;
+    const namespace = namespaceObject.metadata.name;
     const ageKey = new SopsAgeKey(`${name}-sops-age`, { namespace }, { parent: this });
     this.ageRecipient = ageKey.recipient;
 
@@ -55,7 +83,7 @@ export class FluxBootstrap extends pulumi.ComponentResource {
         metadata: { name: FLUX_SYNC_NAME, namespace: FLUX_NAMESPACE },
         spec: { interval: args.interval, url: args.url, ref: { branch: args.branch } },
       },
-      { parent: this, dependsOn: [install, ageKey] },
+      { parent: this, dependsOn: [namespaceObject, ...crds, ageKey] },
     );
 
     new k8s.apiextensions.CustomResource(
@@ -72,7 +100,7 @@ export class FluxBootstrap extends pulumi.ComponentResource {
           decryption: { provider: "sops", secretRef: { name: SOPS_SECRET_NAME } },
         },
       },
-      { parent: this, dependsOn: [install, ageKey, source] },
+      { parent: this, dependsOn: [namespaceObject, ...crds, ageKey, source] },
     );
 
     this.registerOutputs({ ageRecipient: this.ageRecipient });

@@ -1,7 +1,13 @@
 import * as fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { enableControllerDecryption, fluxInstallManifestUrl, SOPS_AGE_SECRET_FLAG } from "../components/lib/flux";
+import {
+  enableControllerDecryption,
+  fluxInstallManifestUrl,
+  onlyNamespace,
+  SOPS_AGE_SECRET_FLAG,
+  withoutNamespace,
+} from "../components/lib/flux";
 import { FLUX_FIXTURE } from "./lib/program";
 
 type Manifest = {
@@ -45,6 +51,27 @@ describe("enableControllerDecryption", () => {
         spec: { template: { spec: { containers: [] } } },
       }),
     ).toThrow(/no container/);
+  });
+});
+
+describe("onlyNamespace and withoutNamespace", () => {
+  const applied = (transformation: (obj: never) => void) =>
+    fixture()
+      .map((obj) => (transformation(obj as never), obj))
+      .filter((obj) => obj.kind !== "List");
+
+  it("split the manifest into its Namespace and everything else, losing and repeating nothing", () => {
+    const namespaces = applied(onlyNamespace);
+    const rest = applied(withoutNamespace);
+    expect(namespaces.map((obj) => `${obj.kind}/${obj.metadata.name}`)).toEqual(["Namespace/flux-system"]);
+    expect(rest.length + namespaces.length).toBe(fixture().length);
+    expect(rest.some((obj) => obj.kind === "Namespace")).toBe(false);
+  });
+
+  it("leave an omitted object as an empty List, which ConfigFile applies as nothing", () => {
+    const deployment = fixture().find((obj) => obj.kind === "Deployment")!;
+    onlyNamespace(deployment);
+    expect(deployment).toEqual({ apiVersion: "v1", kind: "List", items: [] });
   });
 });
 

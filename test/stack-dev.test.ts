@@ -27,6 +27,7 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
         "pulumi:providers:kubernetes local-provider",
         "k0s-platform:index:FluxBootstrap flux",
         "kubernetes:yaml:ConfigFile flux-install",
+        "kubernetes:yaml:ConfigFile flux-namespace",
         "kubernetes:core/v1:Namespace flux-system",
         "kubernetes:core/v1:ServiceAccount flux-system/kustomize-controller",
         "kubernetes:apps/v1:Deployment flux-system/source-controller",
@@ -116,6 +117,22 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
   it("lets kustomize-controller decrypt for the repository's own Kustomizations", () => {
     const deployment = inputsOf(run, "kubernetes:apps/v1:Deployment", "flux-system/kustomize-controller");
     expect(deployment.spec.template.spec.containers[0].args).toContain("--sops-age-secret=sops-age");
+  });
+
+  it("creates Flux's namespace before anything of Flux that lives in it", () => {
+    const namespaceObject = run.find("kubernetes:core/v1:Namespace", "flux-system");
+    expect(parentTypeOf(run, namespaceObject)).toBe("kubernetes:yaml:ConfigFile");
+    expect(run.urns.get(namespaceObject.id)).toContain("ConfigFile$kubernetes:core/v1:Namespace");
+    const namespaceUrn = run.urns.get(namespaceObject.id)!;
+    const inNamespace = run.registrations.filter((entry) => (entry.inputs as any).metadata?.namespace === "flux-system");
+    expect(inNamespace.map((entry) => entry.name)).toEqual(
+      expect.arrayContaining(["flux-system/kustomize-controller", "flux-sops-age-secret", "flux-source", "flux-sync"]),
+    );
+    for (const entry of inNamespace.filter((candidate) => candidate.name !== "flux-sops-age-secret")) {
+      expect(entry.options.dependencies, entry.name).toContain(namespaceUrn);
+    }
+    // The Secret waits through its namespace field, which is the Namespace object's output.
+    expect(inputsOf(run, "kubernetes:core/v1:Secret", "flux-sops-age-secret").metadata.namespace).toBe("flux-system");
   });
 
   it("keeps every child under its component", () => {

@@ -30,6 +30,8 @@ interface Container {
 }
 
 interface ManifestObject {
+  [field: string]: unknown;
+  apiVersion?: string;
   kind?: string;
   metadata?: { name?: string; namespace?: string };
   spec?: { template?: { spec?: { containers?: Container[] } } };
@@ -48,4 +50,27 @@ export function enableControllerDecryption(obj: ManifestObject): void {
   }
   const args = manager.args ?? [];
   if (!args.some((arg) => arg.startsWith("--sops-age-secret"))) manager.args = [...args, SOPS_AGE_SECRET_FLAG];
+}
+
+/**
+ * Turns an object of the manifest into an empty List, which ConfigFile applies as nothing: the way
+ * to leave an object out of a manifest that is only read at run time (the release's URL).
+ */
+function omit(obj: ManifestObject): void {
+  for (const field of Object.keys(obj)) delete obj[field];
+  Object.assign(obj, { apiVersion: "v1", kind: "List", items: [] });
+}
+
+/**
+ * The install manifest is applied in two parts, its Namespace first: ConfigFile creates every
+ * object at once, and a namespaced object that reaches the API server before its Namespace fails
+ * (seen on a bare API server: "namespaces \"flux-system\" not found").
+ */
+export function onlyNamespace(obj: ManifestObject): void {
+  if (obj.kind !== "Namespace") omit(obj);
+}
+
+/** The rest of the install manifest, applied once its Namespace exists. */
+export function withoutNamespace(obj: ManifestObject): void {
+  if (obj.kind === "Namespace") omit(obj);
 }
