@@ -4,29 +4,41 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./components/config";
+import { DigitalOceanHost } from "./components/digitalOceanHost";
 import { EnvironmentNamespace } from "./components/environmentNamespace";
 import { FluxBootstrap } from "./components/fluxBootstrap";
+import { K0sOverSsh } from "./components/k0sOverSsh";
 import { LocalCluster } from "./components/localCluster";
-import { RemoteK0sCluster } from "./components/remoteK0sCluster";
 
 const config = loadConfig();
 const target = config.cluster;
 
-const cluster =
+const droplet =
   target.target === "remote"
-    ? new RemoteK0sCluster("remote", {
+    ? new DigitalOceanHost("remote", {
         region: target.region,
         size: target.dropletSize,
         image: target.dropletImage,
-        k0sVersion: target.k0sVersion,
         adminCidrs: target.adminCidrs,
         sshPublicKey: target.sshPublicKey,
-        sshPrivateKey: target.sshPrivateKey,
         domain: target.domain,
         protect: target.protectDroplet,
       })
-    : new LocalCluster("local", { kubeconfigPath: target.kubeconfigPath, context: target.context });
-const remote = cluster instanceof RemoteK0sCluster ? cluster : undefined;
+    : undefined;
+const cluster =
+  target.target === "local"
+    ? new LocalCluster("local", { kubeconfigPath: target.kubeconfigPath, context: target.context })
+    : target.target === "remote"
+      ? new K0sOverSsh("remote-k0s", {
+          host: droplet!.publicIp,
+          ssh: target.ssh,
+          k0s: target.k0s,
+          extraSans: target.domain === undefined ? [] : [`api.${target.domain}`],
+          machineId: droplet!.dropletId,
+          after: [droplet!],
+        })
+      : new K0sOverSsh("ssh-k0s", { host: target.host, ssh: target.ssh, k0s: target.k0s });
+const remote = cluster instanceof K0sOverSsh ? cluster : undefined;
 const onCluster = { providers: { kubernetes: cluster.provider } };
 
 /**
@@ -58,4 +70,4 @@ const environments = config.environments.map(
 export { ageRecipient };
 export const namespaces = pulumi.all(environments.map((environment) => environment.namespaceName));
 export const kubeconfig = remote?.kubeconfig;
-export const publicIp = remote?.publicIp;
+export const publicIp = droplet?.publicIp;

@@ -4,10 +4,22 @@
  * Pulumi config in the program.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import { asBoolean, asObject, asString, asStringList, asStringMap, ConfigErrors, fail, oneOf, optionalString } from "./lib/configReader";
+import {
+  asBoolean,
+  asInteger,
+  asObject,
+  asString,
+  asStringList,
+  asStringMap,
+  ConfigErrors,
+  fail,
+  oneOf,
+  optionalString,
+} from "./lib/configReader";
 import { quotaErrors } from "./lib/quota";
-import { cidrError, dns1123LabelError, domainError, durationError, labelValueError } from "./lib/validation";
+import { cidrError, dns1123LabelError, domainError, durationError, hostError, labelValueError, sshPublicKeyError } from "./lib/validation";
 
 /** The Pulumi project name, which prefixes every config key (`k0s-platform:<key>`). */
 export const PROJECT = "k0s-platform";
@@ -19,11 +31,20 @@ export const DEFAULTS = {
   region: "fra1",
   dropletSize: "s-2vcpu-4gb",
   dropletImage: "debian-12-x64",
-  k0sVersion: "v1.35.1+k0s.0",
+  k0sVersion: "v1.35.4+k0s.0",
+  k0sSha256: "",
+  k0sBinary: "",
+  k0sAirgapImages: "",
+  apiSans: [] as string[],
   adminCidrs: [] as string[],
+  sshHost: "",
+  sshPort: 22,
+  sshUser: "root",
+  sshHostKey: "",
   sshPublicKey: "",
   sshPrivateKey: "",
   sshUseAgent: false,
+  sshDialAttempts: 30,
   domain: "",
   protectDroplet: true,
   clusterOwnerStack: "",
@@ -36,8 +57,9 @@ export const DEFAULTS = {
 } as const;
 
 /** Namespaces the platform itself or Kubernetes owns; an environment must never take one over. */
+const K0S_VERSION = /^v[0-9]+\.[0-9]+\.[0-9]+\+k0s\.[0-9]+$/;
 const RESERVED_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease", "flux-system", "traefik"];
-const TARGETS = ["local", "remote"] as const;
+const TARGETS = ["local", "remote", "ssh"] as const;
 const OBJECT_KEYS = ["environments", "flux"];
 const KNOWN_KEYS = ["target", ...OBJECT_KEYS, ...Object.keys(DEFAULTS).filter((key) => key !== "flux")];
 const ENVIRONMENT_KEYS = ["client", "billingGroup", "quota", "networkIsolation", "protect"];
@@ -78,23 +100,57 @@ export interface LocalClusterConfig {
   readonly context: string;
 }
 
+/** How the program reaches a host over SSH. */
+export interface SshAccess {
+  readonly port: number;
+  readonly user: string;
+  /** Undefined when the SSH agent (SSH_AUTH_SOCK) authenticates instead. */
+  readonly privateKey?: pulumi.Output<string>;
+  /** The host's own public key line; when unset, any key is accepted (a droplet's first boot). */
+  readonly hostKey?: string;
+  /** How many times to dial before giving up (about 5 s apart once backed off). */
+  readonly dialAttempts: number;
+}
+
+/** Which k0s goes onto the host, and how. */
+export interface K0sInstall {
+  /** A pinned release, for example v1.35.4+k0s.0. */
+  readonly version: string;
+  /** The binary's pinned sha256; unset: the release's published sha256sums.txt decides. */
+  readonly sha256?: string;
+  /** A local k0s binary to upload instead of downloading on the host (air-gapped). */
+  readonly binaryPath?: string;
+  /** A local directory of image bundles (*.tar) to upload into k0s's images directory. */
+  readonly airgapImagesPath?: string;
+  /** Names and addresses the API certificate must cover besides the address the program dials. */
+  readonly extraSans: readonly string[];
+}
+
 export interface RemoteClusterConfig {
   readonly target: "remote";
   readonly region: string;
   readonly dropletSize: string;
   readonly dropletImage: string;
-  readonly k0sVersion: string;
   readonly adminCidrs: readonly string[];
   readonly sshPublicKey: string;
-  /** Undefined when the SSH agent authenticates instead. */
-  readonly sshPrivateKey?: pulumi.Output<string>;
   readonly domain?: string;
   readonly protectDroplet: boolean;
+  readonly ssh: SshAccess;
+  readonly k0s: K0sInstall;
+}
+
+/** k0s on a server the user already has (any VPS or bare-metal box), reached over SSH. */
+export interface SshClusterConfig {
+  readonly target: "ssh";
+  /** The server's address, as the program dials it and as the kubeconfig names it. */
+  readonly host: string;
+  readonly ssh: SshAccess;
+  readonly k0s: K0sInstall;
 }
 
 export interface PlatformConfig {
   readonly stack: string;
-  readonly cluster: LocalClusterConfig | RemoteClusterConfig;
+  readonly cluster: LocalClusterConfig | RemoteClusterConfig | SshClusterConfig;
   readonly environments: readonly EnvironmentConfig[];
   readonly flux: FluxConfig;
   /** Empty when this stack installs Flux and the age key; otherwise the stack that did, on the same cluster. */
@@ -114,7 +170,14 @@ export function parseConfig(stack: string, raw: Readonly<Record<string, string>>
   const environments = parseEnvironments(errors, raw.environments);
   const flux = parseFlux(errors, raw.flux, target);
   // With no valid target, which cluster keys apply is unknown: report the target alone.
-  const cluster = target === "remote" ? parseRemote(errors, raw) : target === "local" ? parseLocal(errors, raw) : undefined;
+  const cluster =
+    target === "remote"
+      ? parseRemote(errors, raw)
+      : target === "ssh"
+        ? parseSsh(errors, raw)
+        : target === "local"
+          ? parseLocal(errors, raw)
+          : undefined;
   const clusterOwnerStack = asString(errors, "clusterOwnerStack", raw.clusterOwnerStack) ?? DEFAULTS.clusterOwnerStack;
   if (clusterOwnerStack === stack)
     errors.add("clusterOwnerStack", `"${stack}" names this stack; leave it empty so this stack owns the bootstrap`);
@@ -141,10 +204,6 @@ function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, string>>
       fail(errors, key, value, "must be a DigitalOcean slug such as fra1, s-2vcpu-4gb or debian-12-x64");
     return value;
   };
-  const k0sVersion = asString(errors, "k0sVersion", raw.k0sVersion) ?? DEFAULTS.k0sVersion;
-  if (!/^v[0-9]+\.[0-9]+\.[0-9]+\+k0s\.[0-9]+$/.test(k0sVersion)) {
-    fail(errors, "k0sVersion", k0sVersion, "must be a pinned k0s release such as v1.35.1+k0s.0");
-  }
   const adminCidrs = asStringList(errors, "adminCidrs", raw.adminCidrs) ?? [...DEFAULTS.adminCidrs];
   if (adminCidrs.length === 0) errors.add("adminCidrs", "must list at least one CIDR allowed to reach SSH and the Kubernetes API");
   adminCidrs.forEach((cidr, index) => {
@@ -152,12 +211,58 @@ function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, string>>
     if (problem) fail(errors, `adminCidrs[${index}]`, cidr, problem);
   });
   const sshPublicKey = asString(errors, "sshPublicKey", raw.sshPublicKey) ?? DEFAULTS.sshPublicKey;
-  if (!/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$/.test(sshPublicKey)) {
-    fail(errors, "sshPublicKey", abbreviate(sshPublicKey), "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA... you@host'");
+  if (sshPublicKeyError(sshPublicKey)) fail(errors, "sshPublicKey", abbreviate(sshPublicKey), sshPublicKeyError(sshPublicKey)!);
+  const domain = optionalString(errors, "domain", raw.domain);
+  if (domain !== undefined) {
+    const problem = domainError(domain);
+    if (problem) fail(errors, "domain", domain, problem);
   }
-  const sshUseAgent = asBoolean(errors, "sshUseAgent", raw.sshUseAgent) ?? DEFAULTS.sshUseAgent;
+  // A droplet is reached as root on port 22; sshHost, sshPort and sshUser belong to the ssh target.
+  for (const key of ["sshHost", "sshPort", "sshUser"]) {
+    if (raw[key] !== undefined)
+      errors.add(key, "applies to the ssh target only; a droplet is reached as root on port 22 at its reserved IP");
+  }
+  return {
+    target: "remote",
+    region: slug("region"),
+    dropletSize: slug("dropletSize"),
+    dropletImage: slug("dropletImage"),
+    adminCidrs,
+    sshPublicKey,
+    domain,
+    protectDroplet: asBoolean(errors, "protectDroplet", raw.protectDroplet) ?? DEFAULTS.protectDroplet,
+    ssh: parseSshAccess(errors, raw, { port: DEFAULTS.sshPort, user: DEFAULTS.sshUser, hostKeyRequired: false }),
+    k0s: parseK0sInstall(errors, raw),
+  };
+}
+
+function parseSsh(errors: ConfigErrors, raw: Readonly<Record<string, string>>): SshClusterConfig {
+  const host = asString(errors, "sshHost", raw.sshHost) ?? DEFAULTS.sshHost;
+  if (host === "") errors.add("sshHost", "is required for the ssh target: the address of the server k0s goes onto");
+  else if (hostError(host)) fail(errors, "sshHost", host, hostError(host)!);
+  const port = asInteger(errors, "sshPort", raw.sshPort) ?? DEFAULTS.sshPort;
+  if (port < 1 || port > 65535) fail(errors, "sshPort", String(port), "must be a TCP port, 1 to 65535");
+  const user = asString(errors, "sshUser", raw.sshUser) ?? DEFAULTS.sshUser;
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) fail(errors, "sshUser", user, "must be a Unix user name such as root or admin");
+  for (const key of ["region", "dropletSize", "dropletImage", "adminCidrs", "sshPublicKey", "domain", "protectDroplet"]) {
+    if (raw[key] !== undefined) errors.add(key, "applies to the remote (DigitalOcean) target only");
+  }
+  return {
+    target: "ssh",
+    host,
+    ssh: parseSshAccess(errors, raw, { port, user, hostKeyRequired: true }),
+    k0s: parseK0sInstall(errors, raw),
+  };
+}
+
+function parseSshAccess(
+  errors: ConfigErrors,
+  raw: Readonly<Record<string, string>>,
+  fixed: { port: number; user: string; hostKeyRequired: boolean },
+): SshAccess {
+  const useAgent = asBoolean(errors, "sshUseAgent", raw.sshUseAgent) ?? DEFAULTS.sshUseAgent;
   const privateKey = raw.sshPrivateKey ?? DEFAULTS.sshPrivateKey;
-  if (!sshUseAgent && privateKey === "") {
+  if (!useAgent && privateKey === "") {
     errors.add(
       "sshPrivateKey",
       "is missing: set it with `pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519`, or set sshUseAgent to true",
@@ -165,23 +270,41 @@ function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, string>>
   } else if (privateKey !== "" && !/^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey.trim())) {
     errors.add("sshPrivateKey", "is not a PEM/OpenSSH private key (it must start with -----BEGIN ... PRIVATE KEY-----)");
   }
-  const domain = optionalString(errors, "domain", raw.domain);
-  if (domain !== undefined) {
-    const problem = domainError(domain);
-    if (problem) fail(errors, "domain", domain, problem);
+  const hostKey = optionalString(errors, "sshHostKey", raw.sshHostKey);
+  if (hostKey === undefined && fixed.hostKeyRequired) {
+    errors.add(
+      "sshHostKey",
+      "is required for the ssh target, so a changed or impostor host is refused: set it to the server's `ssh-keyscan -t ed25519 <host>` line without the host name",
+    );
+  } else if (hostKey !== undefined && sshPublicKeyError(hostKey)) {
+    fail(errors, "sshHostKey", abbreviate(hostKey), sshPublicKeyError(hostKey)!);
   }
+  const dialAttempts = asInteger(errors, "sshDialAttempts", raw.sshDialAttempts) ?? DEFAULTS.sshDialAttempts;
+  if (dialAttempts < 1 || dialAttempts > 1000) fail(errors, "sshDialAttempts", String(dialAttempts), "must be between 1 and 1000");
   return {
-    target: "remote",
-    region: slug("region"),
-    dropletSize: slug("dropletSize"),
-    dropletImage: slug("dropletImage"),
-    k0sVersion,
-    adminCidrs,
-    sshPublicKey,
-    sshPrivateKey: privateKey === "" ? undefined : pulumi.secret(privateKey),
-    domain,
-    protectDroplet: asBoolean(errors, "protectDroplet", raw.protectDroplet) ?? DEFAULTS.protectDroplet,
+    port: fixed.port,
+    user: fixed.user,
+    privateKey: privateKey === "" ? undefined : pulumi.secret(privateKey),
+    hostKey,
+    dialAttempts,
   };
+}
+
+function parseK0sInstall(errors: ConfigErrors, raw: Readonly<Record<string, string>>): K0sInstall {
+  const version = asString(errors, "k0sVersion", raw.k0sVersion) ?? DEFAULTS.k0sVersion;
+  if (!K0S_VERSION.test(version)) fail(errors, "k0sVersion", version, "must be a pinned k0s release such as v1.35.4+k0s.0");
+  const sha256 = optionalString(errors, "k0sSha256", raw.k0sSha256);
+  if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256))
+    fail(errors, "k0sSha256", sha256, "must be a sha256 in lower-case hex (64 characters)");
+  const binaryPath = optionalString(errors, "k0sBinary", raw.k0sBinary);
+  if (binaryPath !== undefined && sha256 === undefined) {
+    errors.add("k0sBinary", "needs k0sSha256: an uploaded binary is checked against a pinned checksum before it is installed");
+  }
+  const extraSans = asStringList(errors, "apiSans", raw.apiSans) ?? [...DEFAULTS.apiSans];
+  extraSans.forEach((san, index) => {
+    if (hostError(san)) fail(errors, `apiSans[${index}]`, san, hostError(san)!);
+  });
+  return { version, sha256, binaryPath, airgapImagesPath: optionalString(errors, "k0sAirgapImages", raw.k0sAirgapImages), extraSans };
 }
 
 function parseEnvironments(errors: ConfigErrors, rawValue: string | undefined): EnvironmentConfig[] {
@@ -285,11 +408,33 @@ export function loadConfig(): PlatformConfig {
   } catch (error) {
     throw new pulumi.RunError((error as Error).message);
   }
+  const problems = localFileErrors(config);
+  if (problems.length > 0) throw new pulumi.RunError(`Invalid stack configuration:\n  - ${problems.join("\n  - ")}`);
+  return config;
+}
+
+/** The files the config names on this machine: they must exist, and an upload must match its pin. */
+function localFileErrors(config: PlatformConfig): string[] {
+  const problems: string[] = [];
   const manifestPath = config.flux.manifestPath;
   if (manifestPath !== undefined && !fs.existsSync(manifestPath)) {
-    throw new pulumi.RunError(
+    problems.push(
       `${PROJECT}:flux.manifestPath: "${manifestPath}" does not exist; point it at a Flux install manifest or remove it to use the release`,
     );
   }
-  return config;
+  if (config.cluster.target === "local") return problems;
+  const { binaryPath, sha256, airgapImagesPath } = config.cluster.k0s;
+  if (binaryPath !== undefined) {
+    if (!fs.existsSync(binaryPath)) problems.push(`${PROJECT}:k0sBinary: "${binaryPath}" does not exist`);
+    else {
+      const actual = createHash("sha256").update(fs.readFileSync(binaryPath)).digest("hex");
+      if (actual !== sha256) {
+        problems.push(`${PROJECT}:k0sBinary: "${binaryPath}" has sha256 ${actual}, but k0sSha256 pins ${sha256}: refusing to install it`);
+      }
+    }
+  }
+  if (airgapImagesPath !== undefined && !(fs.existsSync(airgapImagesPath) && fs.statSync(airgapImagesPath).isDirectory())) {
+    problems.push(`${PROJECT}:k0sAirgapImages: "${airgapImagesPath}" is not a directory of image bundles`);
+  }
+  return problems;
 }

@@ -28,6 +28,15 @@ const remote = {
   sshPublicKey: PUBLIC_KEY,
   sshPrivateKey: PRIVATE_KEY,
 };
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPWbQ2mMtVr3fT0Gk6pWv0cZJ0f9c1y7pS2b7oZ2q8xK";
+const ssh = {
+  ...local,
+  target: "ssh",
+  kubeContext: "",
+  sshHost: "k0s.example.com",
+  sshHostKey: HOST_KEY,
+  sshPrivateKey: PRIVATE_KEY,
+};
 
 function errorOf(config: Record<string, unknown>): string {
   try {
@@ -46,8 +55,8 @@ const withQuota = (quota: Record<string, unknown>) => withEnv({ quota });
 
 describe("parseConfig refuses bad input with a message naming key, value and what is allowed", () => {
   it.each([
-    ["unknown target", { ...local, target: "cloud" }, 'k0s-platform:target: "cloud" is not allowed; allowed: local, remote'],
-    ["missing target", { ...local, target: undefined }, "k0s-platform:target is required; allowed: local, remote"],
+    ["unknown target", { ...local, target: "cloud" }, 'k0s-platform:target: "cloud" is not allowed; allowed: local, remote, ssh'],
+    ["missing target", { ...local, target: undefined }, "k0s-platform:target is required; allowed: local, remote, ssh"],
     ["unknown key", { ...local, enviroments: {} }, "k0s-platform:enviroments is not a setting of this program"],
     [
       "namespace not DNS-1123",
@@ -167,6 +176,31 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
       'k0s-platform:sshPublicKey: "AAAAC3Nza" must be an OpenSSH public key line',
     ],
     ["unpinned k0s", { ...remote, k0sVersion: "latest" }, 'k0s-platform:k0sVersion: "latest" must be a pinned k0s release'],
+    ["k0s checksum not hex", { ...ssh, k0sSha256: "abc" }, 'k0s-platform:k0sSha256: "abc" must be a sha256 in lower-case hex'],
+    ["uploaded k0s without a pin", { ...ssh, k0sBinary: "/tmp/k0s" }, "k0s-platform:k0sBinary needs k0sSha256"],
+    [
+      "SAN that is no name",
+      { ...ssh, apiSans: ["https://k0s"] },
+      'k0s-platform:apiSans[0]: "https://k0s" must be an IP address or a DNS name',
+    ],
+    ["ssh target without a host", { ...ssh, sshHost: undefined }, "k0s-platform:sshHost is required for the ssh target"],
+    ["ssh host with a scheme", { ...ssh, sshHost: "ssh://k0s" }, 'k0s-platform:sshHost: "ssh://k0s" must be an IP address or a DNS name'],
+    ["ssh port out of range", { ...ssh, sshPort: 70000 }, 'k0s-platform:sshPort: "70000" must be a TCP port'],
+    ["ssh port not a number", { ...ssh, sshPort: "twenty-two" }, 'k0s-platform:sshPort: "twenty-two" must be a whole number'],
+    ["ssh user that is no user name", { ...ssh, sshUser: "Ops Team" }, 'k0s-platform:sshUser: "Ops Team" must be a Unix user name'],
+    ["ssh target without a host key", { ...ssh, sshHostKey: undefined }, "k0s-platform:sshHostKey is required for the ssh target"],
+    [
+      "host key that is not a key",
+      { ...ssh, sshHostKey: "AAAAC3Nza" },
+      'k0s-platform:sshHostKey: "AAAAC3Nza" must be an OpenSSH public key line',
+    ],
+    ["no dial attempts", { ...ssh, sshDialAttempts: 0 }, 'k0s-platform:sshDialAttempts: "0" must be between 1 and 1000'],
+    [
+      "droplet settings on the ssh target",
+      { ...ssh, region: "fra1" },
+      "k0s-platform:region applies to the remote (DigitalOcean) target only",
+    ],
+    ["an ssh host for a droplet", { ...remote, sshHost: "203.0.113.9" }, "k0s-platform:sshHost applies to the ssh target only"],
     ["bad region slug", { ...remote, region: "Frankfurt 1" }, 'k0s-platform:region: "Frankfurt 1" must be a DigitalOcean slug'],
     ["bad domain", { ...remote, domain: "https://example.com" }, 'k0s-platform:domain: "https://example.com" must be a DNS name'],
     ["owner stack is itself", { ...local, clusterOwnerStack: "test" }, 'k0s-platform:clusterOwnerStack "test" names this stack'],
@@ -203,13 +237,31 @@ describe("parseConfig accepts good input", () => {
   it("keeps the SSH private key secret", async () => {
     const config = parseConfig("remote", raw(remote));
     const cluster = config.cluster as Extract<PlatformConfig["cluster"], { target: "remote" }>;
-    expect(await pulumi.isSecret(cluster.sshPrivateKey!)).toBe(true);
+    expect(await pulumi.isSecret(cluster.ssh.privateKey!)).toBe(true);
     expect(cluster.adminCidrs).toEqual(["203.0.113.7/32"]);
   });
 
   it("lets the SSH agent replace the private key", () => {
     const config = parseConfig("remote", raw({ ...remote, sshPrivateKey: undefined, sshUseAgent: true }));
-    expect((config.cluster as { sshPrivateKey?: unknown }).sshPrivateKey).toBeUndefined();
+    expect((config.cluster as Extract<PlatformConfig["cluster"], { target: "remote" }>).ssh.privateKey).toBeUndefined();
+  });
+
+  it("reads the ssh target: the server, how to reach it and which k0s, with defaults", () => {
+    const pin = "b".repeat(64);
+    const config = parseConfig("edge", raw({ ...ssh, sshPort: "2222", k0sSha256: pin, k0sBinary: "/opt/k0s", apiSans: ["k0s.internal"] }));
+    const { ssh: access, ...cluster } = config.cluster as Extract<PlatformConfig["cluster"], { target: "ssh" }>;
+    expect(cluster).toEqual({
+      target: "ssh",
+      host: "k0s.example.com",
+      k0s: { version: DEFAULTS.k0sVersion, sha256: pin, binaryPath: "/opt/k0s", airgapImagesPath: undefined, extraSans: ["k0s.internal"] },
+    });
+    expect({ ...access, privateKey: undefined }).toEqual({
+      port: 2222,
+      user: "root",
+      privateKey: undefined,
+      hostKey: HOST_KEY,
+      dialAttempts: 30,
+    });
   });
 });
 

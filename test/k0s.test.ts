@@ -13,32 +13,55 @@ describe("renderK0sConfig", () => {
 });
 
 describe("installK0sScript", () => {
-  const script = installK0sScript("v1.35.1+k0s.0");
+  const PIN = "a".repeat(64);
+  const download = installK0sScript({ version: "v1.35.4+k0s.0", uploaded: false });
+  const pinned = installK0sScript({ version: "v1.35.4+k0s.0", sha256: PIN, uploaded: false });
+  const uploaded = installK0sScript({ version: "v1.35.4+k0s.0", sha256: PIN, uploaded: true });
 
   it("downloads exactly the pinned release over HTTPS and fails on any error", () => {
-    expect(script.split("\n")[0]).toBe("set -euo pipefail");
-    expect(script).toContain("https://github.com/k0sproject/k0s/releases/download/v1.35.1+k0s.0/k0s-v1.35.1+k0s.0-amd64");
-    expect(script).not.toMatch(/get\.k0s\.sh|\| *sh\b/);
+    expect(download.split("\n")[0]).toBe("set -euo pipefail");
+    expect(download).toContain("https://github.com/k0sproject/k0s/releases/download/v1.35.4+k0s.0/k0s-v1.35.4+k0s.0-amd64");
+    expect(download).not.toMatch(/get\.k0s\.sh|\| *sh\b/);
+  });
+
+  it("checks the binary against the release's published sha256sums.txt, or the pin when one is set", () => {
+    expect(download).toContain("https://github.com/k0sproject/k0s/releases/download/v1.35.4+k0s.0/sha256sums.txt");
+    expect(pinned).toContain(`expected='${PIN}'`);
+    expect(pinned).not.toContain("sha256sums.txt");
+    for (const script of [download, pinned, uploaded]) {
+      const check = script.indexOf('if [ "$actual" != "$expected" ]');
+      expect(check, "the check comes before the binary is moved into place").toBeGreaterThan(0);
+      expect(check).toBeLessThan(script.indexOf('mv "$new" /usr/local/bin/k0s'));
+      expect(check).toBeLessThan(script.indexOf("k0s install controller"));
+    }
+  });
+
+  it("installs an uploaded binary, never downloading one", () => {
+    expect(uploaded).toContain("new=/usr/local/bin/k0s.upload");
+    expect(uploaded).not.toContain("curl");
   });
 
   it("installs the single-node service once, with our config, and waits a bounded time for the API", () => {
-    expect(script).toContain(`k0s install controller --single -c ${K0S_CONFIG_PATH}`);
-    expect(script).toMatch(/if \[ ! -e \/etc\/systemd\/system\/k0scontroller\.service \]; then\n {2}k0s install/);
-    expect(script).toMatch(/timeout \d+ bash -c 'until k0s kubectl get --raw=\/readyz/);
-    expect(script).toMatchSnapshot();
+    expect(download).toContain(`k0s install controller --single -c ${K0S_CONFIG_PATH}`);
+    expect(download).toMatch(/if \[ ! -e \/etc\/systemd\/system\/k0scontroller\.service \]; then\n {2}k0s install/);
+    expect(download).toMatch(/timeout \d+ bash -c 'until k0s kubectl get --raw=\/readyz/);
+    expect(pinned).toMatchSnapshot();
   });
 
   it("is valid bash, like every script sent over SSH", () => {
-    for (const text of [script, waitForHostScript()]) expect(() => execFileSync("bash", ["-n"], { input: text })).not.toThrow();
+    for (const text of [download, pinned, uploaded, waitForHostScript()])
+      expect(() => execFileSync("bash", ["-n"], { input: text })).not.toThrow();
   });
 
-  it("refuses an unpinned version rather than installing whatever is latest", () => {
-    expect(() => installK0sScript("latest")).toThrow(/\[k0sVersion\] "latest"/);
+  it("refuses an unpinned version, and an upload without a pinned sha256", () => {
+    expect(() => installK0sScript({ version: "latest", uploaded: false })).toThrow(/\[version\] "latest"/);
+    expect(() => installK0sScript({ version: "v1.35.4+k0s.0", uploaded: true })).toThrow(/needs a pinned sha256/);
   });
 
-  it("waits for cloud-init with a bound and prepares the config directory", () => {
-    expect(waitForHostScript()).toContain("timeout 300");
+  it("waits for cloud-init where it runs, with a bound, and prepares the config and images directories", () => {
+    expect(waitForHostScript()).toMatch(/if \[ -d \/var\/lib\/cloud \]; then\n {2}timeout 300/);
     expect(waitForHostScript()).toContain("install -d -m 0700 /etc/k0s");
+    expect(waitForHostScript()).toContain("install -d -m 0755 /var/lib/k0s/images");
   });
 });
 

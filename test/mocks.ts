@@ -101,7 +101,7 @@ function stateFor(type: string, name: string, inputs: Record<string, unknown>, c
     case "kubernetes:core/v1:Secret":
       return { data: secretData(inputs, cloud) };
     case "command:remote:Command":
-      return { stdout: name.endsWith("-admin-kubeconfig") ? cloud.adminKubeconfig : "v1.35.1+k0s.0", stderr: "" };
+      return { stdout: name.endsWith("-admin-kubeconfig") ? cloud.adminKubeconfig : "v1.35.4+k0s.0", stderr: "" };
     case "digitalocean:index/reservedIp:ReservedIp":
       return { ipAddress: cloud.reservedIp };
     case "digitalocean:index/droplet:Droplet":

@@ -36,10 +36,11 @@ const DO = {
 describe("remote stack (Pulumi.remote.yaml)", () => {
   it("declares the droplet, its address, firewall, DNS and the SSH steps, then Flux and both environments", () => {
     const graph = graphOf(run);
-    const remoteOnly = graph.filter((line) => /digitalocean:|command:remote|RemoteK0sCluster|remote-provider/.test(line));
+    const remoteOnly = graph.filter((line) => /digitalocean:|command:remote|DigitalOceanHost|K0sOverSsh|remote-k0s-provider/.test(line));
     expect(remoteOnly).toEqual(
       [
-        "k0s-platform:index:RemoteK0sCluster remote",
+        "k0s-platform:index:DigitalOceanHost remote",
+        "k0s-platform:index:K0sOverSsh remote-k0s",
         "digitalocean:index/sshKey:SshKey remote-ssh-key",
         `${DO.droplet} remote-droplet`,
         "digitalocean:index/reservedIp:ReservedIp remote-ip",
@@ -47,11 +48,11 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
         `${DO.firewall} remote-firewall`,
         `${DO.record} remote-dns-wildcard`,
         `${DO.record} remote-dns-staging-wildcard`,
-        "command:remote:Command remote-wait-for-host",
-        "command:remote:CopyToRemote remote-k0s-config",
-        "command:remote:Command remote-install-k0s",
-        "command:remote:Command remote-admin-kubeconfig",
-        "pulumi:providers:kubernetes remote-provider",
+        "command:remote:Command remote-k0s-wait-for-host",
+        "command:remote:CopyToRemote remote-k0s-k0s-config",
+        "command:remote:Command remote-k0s-install-k0s",
+        "command:remote:Command remote-k0s-admin-kubeconfig",
+        "pulumi:providers:kubernetes remote-k0s-provider",
       ].sort(),
     );
     expect(graph.filter((line) => line.startsWith(`${TYPES.environment} `))).toEqual([
@@ -103,32 +104,44 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
     }
   });
 
+  it("dials only once the droplet, its address and its firewall exist", () => {
+    const waitForHost = run.find("command:remote:Command", "remote-k0s-wait-for-host");
+    for (const [type, name] of [
+      [DO.droplet, "remote-droplet"],
+      ["digitalocean:index/reservedIpAssignment:ReservedIpAssignment", "remote-ip-assignment"],
+      [DO.firewall, "remote-firewall"],
+    ]) {
+      expect(waitForHost.options.dependencies, name).toContain(run.urns.get(run.find(type, name).id));
+    }
+    expect(waitForHost.inputs.triggers).toEqual([expect.stringMatching(/droplet/)]);
+  });
+
   it("runs the SSH steps in order, with the private key kept secret", () => {
     const step = (type: string, name: string) => run.find(type, name);
     const urn = (type: string, name: string) => run.urns.get(step(type, name).id)!;
     const order: [string, string][] = [
-      ["command:remote:Command", "remote-wait-for-host"],
-      ["command:remote:CopyToRemote", "remote-k0s-config"],
-      ["command:remote:Command", "remote-install-k0s"],
-      ["command:remote:Command", "remote-admin-kubeconfig"],
+      ["command:remote:Command", "remote-k0s-wait-for-host"],
+      ["command:remote:CopyToRemote", "remote-k0s-k0s-config"],
+      ["command:remote:Command", "remote-k0s-install-k0s"],
+      ["command:remote:Command", "remote-k0s-admin-kubeconfig"],
     ];
     order.slice(1).forEach(([type, name], index) => expect(step(type, name).options.dependencies).toContain(urn(...order[index])));
     for (const [type, name] of order) {
       const connection = step(type, name).inputs.connection as Record<string, unknown>;
       expect(isSecret(connection) || isSecret(connection.privateKey), name).toBe(true);
     }
-    expect(step("command:remote:Command", "remote-admin-kubeconfig").options.additionalSecretOutputs).toContain("stdout");
-    expect(step("command:remote:Command", "remote-admin-kubeconfig").inputs.logging).toBe("none");
+    expect(step("command:remote:Command", "remote-k0s-admin-kubeconfig").options.additionalSecretOutputs).toContain("stdout");
+    expect(step("command:remote:Command", "remote-k0s-admin-kubeconfig").inputs.logging).toBe("none");
   });
 
   it("writes a k0s config whose certificate covers the reserved IP and the API name", async () => {
-    const copy = run.find("command:remote:CopyToRemote", "remote-k0s-config").inputs as {
+    const copy = run.find("command:remote:CopyToRemote", "remote-k0s-k0s-config").inputs as {
       remotePath: string;
       source: pulumi.asset.StringAsset;
     };
     expect(copy.remotePath).toBe("/etc/k0s/k0s.yaml");
     expect(parse(await copy.source.text).spec.api.sans).toEqual(["203.0.113.10", "api.example.com"]);
-    expect(inputsOf(run, "command:remote:Command", "remote-install-k0s").triggers).toContain("v1.35.1+k0s.0");
+    expect(inputsOf(run, "command:remote:Command", "remote-k0s-install-k0s").triggers).toContain("v1.35.4+k0s.0");
   });
 
   it("exports a secret kubeconfig that points at the reserved IP", async () => {
@@ -136,10 +149,10 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
     expect(secret).toBe(true);
     expect(parse(value).clusters[0].cluster.server).toBe("https://203.0.113.10:6443");
     expect((await promiseOf(run.outputs.publicIp as pulumi.Output<string>)).value).toBe("203.0.113.10");
-    expect(isSecret(run.find("pulumi:providers:kubernetes", "remote-provider").inputs.kubeconfig)).toBe(true);
+    expect(isSecret(run.find("pulumi:providers:kubernetes", "remote-k0s-provider").inputs.kubeconfig)).toBe(true);
   });
 
-  it("applies every Kubernetes object through the droplet's provider", () => expectExplicitProvider(run, "remote-provider"));
+  it("applies every Kubernetes object through the droplet's provider", () => expectExplicitProvider(run, "remote-k0s-provider"));
 
   it("declares only objects the Kubernetes and Flux schemas accept", () => expectValidAgainstSchemas(run));
 

@@ -63,6 +63,15 @@ export function asBoolean(errors: ConfigErrors, key: string, value: unknown): bo
   return undefined;
 }
 
+/** A whole number; top-level values arrive as strings, nested ones as JSON numbers. */
+export function asInteger(errors: ConfigErrors, key: string, value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const number = typeof value === "string" && /^-?[0-9]+$/.test(value) ? Number(value) : value;
+  if (typeof number === "number" && Number.isInteger(number)) return number;
+  errors.refuse(key, describe(value), `must be a whole number`);
+  return undefined;
+}
+
 export function oneOf<T extends string>(errors: ConfigErrors, key: string, value: unknown, allowed: readonly T[]): T | undefined {
   if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
   if (value === undefined) errors.add(key, `is required; allowed: ${allowed.join(", ")}`);

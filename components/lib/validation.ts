@@ -92,3 +92,18 @@ export function domainError(value: string): string | undefined {
 export function durationError(value: string): string | undefined {
   return /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/.test(value) ? undefined : "must be a duration such as 1m, 30s or 1h30m";
 }
+
+/** Where an SSH host or a certificate SAN may point: an IP address or a DNS name. */
+export function hostError(value: string): string | undefined {
+  if (isIPv4(value) || isIPv6(value)) return undefined;
+  const labels = value.split(".");
+  if (value.length <= 253 && labels.every((label) => dns1123LabelError(label) === undefined)) return undefined;
+  return "must be an IP address or a DNS name such as k0s.example.com";
+}
+
+/** An OpenSSH public key line, as ssh-keyscan prints a host key or ~/.ssh/*.pub holds a user's. */
+export function sshPublicKeyError(value: string): string | undefined {
+  return /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}( .*)?$/.test(value)
+    ? undefined
+    : "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA... comment'";
+}

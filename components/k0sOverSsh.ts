@@ -1,0 +1,150 @@
+import * as command from "@pulumi/command";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { K0sInstall, SshAccess } from "./config";
+import {
+  adminKubeconfigScript,
+  apiServerUrl,
+  installK0sScript,
+  K0S_CONFIG_PATH,
+  K0S_IMAGES_DIR,
+  K0S_UPLOAD_PATH,
+  renderK0sConfig,
+  rewriteKubeconfigServer,
+  sha256,
+  waitForHostScript,
+} from "./lib/k0s";
+
+export interface K0sOverSshArgs {
+  /** The address the program dials, and the one the kubeconfig and the API certificate name. */
+  readonly host: pulumi.Input<string>;
+  /** How to reach the host: port, user, key (or agent), pinned host key, dial attempts. */
+  readonly ssh: SshAccess;
+  /** Which k0s to install: pinned version and sha256, optional uploads for air-gapped hosts. */
+  readonly k0s: K0sInstall;
+  /** Names the API certificate must cover besides `host` and `k0s.extraSans` (api.<domain>). */
+  readonly extraSans?: readonly string[];
+  /** What identifies the machine (a droplet's id): a new machine reruns every step. Defaults to `host`. */
+  readonly machineId?: pulumi.Input<string>;
+  /** Resources the host needs before the first dial (a droplet, its firewall and address). */
+  readonly after?: pulumi.Input<pulumi.Resource>[];
+}
+
+/**
+ * k0s as a single-node controller+worker on any SSH host: wait for the host's first boot, upload
+ * the binary and image bundles where air-gapped, write the k0s config, install the k0s release whose
+ * sha256 matches its pin, start it, and fetch the admin kubeconfig pointed at `host`. Every step runs
+ * only when its inputs change, so a second `pulumi up` opens no SSH session; a changed config or
+ * version is re-applied in place.
+ */
+export class K0sOverSsh extends pulumi.ComponentResource {
+  /** Kubernetes provider for this cluster, built from the fetched admin kubeconfig. */
+  public readonly provider: k8s.Provider;
+  /** Admin kubeconfig pointing at `host`; secret. */
+  public readonly kubeconfig: pulumi.Output<string>;
+
+  constructor(name: string, args: K0sOverSshArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("k0s-platform:index:K0sOverSsh", name, {}, opts);
+    const { ssh, k0s } = args;
+    if (k0s.binaryPath !== undefined && k0s.sha256 === undefined) {
+      throw new pulumi.ResourceError(
+        "[k0s.binaryPath] needs k0s.sha256: an uploaded binary is installed only once it matches its pin",
+        this,
+      );
+    }
+
+    const connection: command.types.input.remote.ConnectionArgs = {
+      host: args.host,
+      port: ssh.port,
+      user: ssh.user,
+      privateKey: ssh.privateKey === undefined ? undefined : pulumi.secret(ssh.privateKey),
+      hostKey: ssh.hostKey,
+      // A fresh host refuses SSH for its first minute or so: keep dialling (about 5 s apart).
+      dialErrorLimit: ssh.dialAttempts,
+      perDialTimeout: 10,
+    };
+    const machineId = pulumi.output(args.machineId ?? args.host);
+    const sans = [...k0s.extraSans, ...(args.extraSans ?? [])];
+    const k0sConfig = pulumi.output(args.host).apply((host) => renderK0sConfig({ sans: [host, ...sans] }));
+    const configHash = k0sConfig.apply(sha256);
+    const step = { parent: this };
+
+    const waitForHost = new command.remote.Command(
+      `${name}-wait-for-host`,
+      { connection, create: waitForHostScript(), triggers: [machineId] },
+      { ...step, dependsOn: args.after },
+    );
+    const uploads: pulumi.Resource[] = [waitForHost];
+    if (k0s.binaryPath !== undefined) {
+      uploads.push(
+        new command.remote.CopyToRemote(
+          `${name}-k0s-binary`,
+          {
+            connection,
+            source: new pulumi.asset.FileAsset(k0s.binaryPath),
+            remotePath: K0S_UPLOAD_PATH,
+            triggers: [machineId, k0s.version, k0s.sha256],
+          },
+          { ...step, dependsOn: [waitForHost] },
+        ),
+      );
+    }
+    if (k0s.airgapImagesPath !== undefined) {
+      uploads.push(
+        new command.remote.CopyToRemote(
+          `${name}-airgap-images`,
+          {
+            connection,
+            // The trailing slash copies the bundles themselves, not their folder.
+            source: new pulumi.asset.FileArchive(`${path.resolve(k0s.airgapImagesPath)}/`),
+            remotePath: K0S_IMAGES_DIR,
+            triggers: [machineId, bundleDigest(k0s.airgapImagesPath)],
+          },
+          { ...step, dependsOn: [waitForHost] },
+        ),
+      );
+    }
+    const config = new command.remote.CopyToRemote(
+      `${name}-k0s-config`,
+      {
+        connection,
+        source: k0sConfig.apply((text) => new pulumi.asset.StringAsset(text)),
+        remotePath: K0S_CONFIG_PATH,
+        triggers: [machineId, configHash],
+      },
+      { ...step, dependsOn: [waitForHost] },
+    );
+    const script = installK0sScript({ version: k0s.version, sha256: k0s.sha256, uploaded: k0s.binaryPath !== undefined });
+    const install = new command.remote.Command(
+      `${name}-install-k0s`,
+      { connection, create: script, update: script, triggers: [machineId, configHash, k0s.version, k0s.sha256 ?? ""] },
+      { ...step, dependsOn: [config, ...uploads] },
+    );
+    const adminKubeconfig = new command.remote.Command(
+      `${name}-admin-kubeconfig`,
+      { connection, create: adminKubeconfigScript(), triggers: [machineId, install.stdout], logging: "none" },
+      { ...step, dependsOn: [install], additionalSecretOutputs: ["stdout"] },
+    );
+    this.kubeconfig = pulumi.secret(
+      pulumi
+        .all([adminKubeconfig.stdout, args.host])
+        .apply(([kubeconfig, host]) => rewriteKubeconfigServer(kubeconfig, apiServerUrl(host))),
+    );
+    this.provider = new k8s.Provider(`${name}-provider`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, step);
+
+    this.registerOutputs({ kubeconfig: this.kubeconfig });
+  }
+}
+
+/** A digest of a bundle directory's file names and contents: a changed bundle is uploaded again. */
+function bundleDigest(dir: string): string {
+  const hash = createHash("sha256");
+  for (const file of fs.readdirSync(dir).sort()) {
+    hash.update(file);
+    hash.update(fs.readFileSync(path.join(dir, file)));
+  }
+  return hash.digest("hex");
+}

@@ -1,0 +1,111 @@
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { mockCloud } from "./lib/cloud";
+import { expectExplicitProvider, graphOf, inputsOf } from "./lib/graph";
+import { ProgramRun, runProgram, stackFileConfig, withFluxFixture } from "./lib/program";
+import { isSecret, promiseOf } from "./mocks";
+
+const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPWbQ2mMtVr3fT0Gk6pWv0cZJ0f9c1y7pS2b7oZ2q8xK";
+let run: ProgramRun;
+let bundles: string;
+let binary: string;
+let pin: string;
+
+beforeAll(async () => {
+  // An air-gapped server: the operator's k0s binary and image bundles are uploaded, not downloaded.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-ssh-"));
+  binary = path.join(dir, "k0s");
+  fs.writeFileSync(binary, "k0s binary stand-in for the mock rung");
+  pin = createHash("sha256").update(fs.readFileSync(binary)).digest("hex");
+  bundles = path.join(dir, "images");
+  fs.mkdirSync(bundles);
+  fs.writeFileSync(path.join(bundles, "pause.tar"), "bundle");
+  // The remote stack's environments on a server the user already has.
+  const { environments, flux } = stackFileConfig("remote");
+  const config = {
+    target: "ssh",
+    sshHost: "198.51.100.7",
+    sshPort: 2222,
+    sshUser: "root",
+    sshHostKey: HOST_KEY,
+    sshPrivateKey: PRIVATE_KEY,
+    k0sSha256: pin,
+    k0sBinary: binary,
+    k0sAirgapImages: bundles,
+    apiSans: ["k0s.example.com"],
+    environments,
+    flux,
+  };
+  run = await runProgram("edge", withFluxFixture(config), mockCloud(), ["sshPrivateKey"]);
+});
+
+const STEP = { command: "command:remote:Command", copy: "command:remote:CopyToRemote" };
+
+describe("ssh target (k0s on a server the user already has)", () => {
+  it("declares no cloud resources, only the SSH steps, then Flux and the environments", () => {
+    const graph = graphOf(run);
+    expect(graph.filter((line) => line.startsWith("digitalocean:"))).toEqual([]);
+    expect(graph.filter((line) => /command:remote|K0sOverSsh|ssh-k0s-provider/.test(line))).toEqual(
+      [
+        "k0s-platform:index:K0sOverSsh ssh-k0s",
+        `${STEP.command} ssh-k0s-wait-for-host`,
+        `${STEP.copy} ssh-k0s-k0s-binary`,
+        `${STEP.copy} ssh-k0s-airgap-images`,
+        `${STEP.copy} ssh-k0s-k0s-config`,
+        `${STEP.command} ssh-k0s-install-k0s`,
+        `${STEP.command} ssh-k0s-admin-kubeconfig`,
+        "pulumi:providers:kubernetes ssh-k0s-provider",
+      ].sort(),
+    );
+  });
+
+  it("dials the server as configured, refusing any host key but the pinned one, with the private key secret", () => {
+    for (const [type, name] of [
+      [STEP.command, "ssh-k0s-wait-for-host"],
+      [STEP.copy, "ssh-k0s-k0s-binary"],
+      [STEP.command, "ssh-k0s-install-k0s"],
+    ]) {
+      const connection = run.find(type, name).inputs.connection as Record<string, unknown>;
+      const plain = isSecret(connection) ? (connection as { value: Record<string, unknown> }).value : connection;
+      expect(plain, name).toMatchObject({ host: "198.51.100.7", port: 2222, user: "root", hostKey: HOST_KEY, dialErrorLimit: 30 });
+      expect(isSecret(connection) || isSecret(plain.privateKey), name).toBe(true);
+    }
+  });
+
+  it("uploads the operator's k0s binary and image bundles, and installs only what matches the pin", async () => {
+    // Raw inputs: assets keep their promises there.
+    const upload = run.find(STEP.copy, "ssh-k0s-k0s-binary").inputs as { remotePath: string; source: pulumi.asset.FileAsset };
+    expect(upload.remotePath).toBe("/usr/local/bin/k0s.upload");
+    expect(await upload.source.path).toBe(binary);
+    const images = run.find(STEP.copy, "ssh-k0s-airgap-images").inputs as { remotePath: string; source: pulumi.asset.FileArchive };
+    expect(images.remotePath).toBe("/var/lib/k0s/images");
+    expect(await images.source.path).toBe(`${bundles}/`);
+    const install = inputsOf(run, STEP.command, "ssh-k0s-install-k0s") as { create: string; triggers: string[] };
+    expect(install.create).toContain("new=/usr/local/bin/k0s.upload");
+    expect(install.create).toContain(`expected='${pin}'`);
+    expect(install.triggers).toEqual(expect.arrayContaining(["v1.35.4+k0s.0", pin]));
+    const dependencies = run.find(STEP.command, "ssh-k0s-install-k0s").options.dependencies;
+    for (const name of ["ssh-k0s-k0s-binary", "ssh-k0s-airgap-images", "ssh-k0s-k0s-config"]) {
+      expect(dependencies).toContain(run.urns.get(run.find(STEP.copy, name).id));
+    }
+  });
+
+  it("writes a k0s config whose certificate covers the server's address and the extra SANs", async () => {
+    const copy = run.find(STEP.copy, "ssh-k0s-k0s-config").inputs as { source: pulumi.asset.StringAsset };
+    expect(parse(await copy.source.text).spec.api.sans).toEqual(["198.51.100.7", "k0s.example.com"]);
+  });
+
+  it("exports a secret kubeconfig pointing at the server, through which every object is applied", async () => {
+    const { value, secret } = await promiseOf(run.outputs.kubeconfig as pulumi.Output<string>);
+    expect(secret).toBe(true);
+    expect(parse(value).clusters[0].cluster.server).toBe("https://198.51.100.7:6443");
+    expect(run.outputs.publicIp).toBeUndefined();
+    expectExplicitProvider(run, "ssh-k0s-provider");
+  });
+});
