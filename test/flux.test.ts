@@ -71,7 +71,7 @@ describe("onlyNamespace and withoutNamespace", () => {
   it("leave an omitted object as an empty List, which ConfigFile applies as nothing", () => {
     const deployment = fixture().find((obj) => obj.kind === "Deployment")!;
     onlyNamespace(deployment);
-    expect(deployment).toEqual({ apiVersion: "v1", kind: "List", items: [] });
+    expect(deployment).toEqual({ apiVersion: "v1", kind: "List", metadata: {}, items: [] });
   });
 });
 

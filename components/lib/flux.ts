@@ -54,11 +54,12 @@ export function enableControllerDecryption(obj: ManifestObject): void {
 
 /**
  * Turns an object of the manifest into an empty List, which ConfigFile applies as nothing: the way
- * to leave an object out of a manifest that is only read at run time (the release's URL).
+ * to leave an object out of a manifest that is only read at run time (the release's URL). It keeps
+ * a metadata field, which ConfigFile's own skipAwait transformation annotates.
  */
 function omit(obj: ManifestObject): void {
   for (const field of Object.keys(obj)) delete obj[field];
-  Object.assign(obj, { apiVersion: "v1", kind: "List", items: [] });
+  Object.assign(obj, { apiVersion: "v1", kind: "List", metadata: {}, items: [] });
 }
 
 /**
