@@ -4,7 +4,7 @@
  * node_modules linked), a local file backend and passphrase-encrypted secrets in a work directory,
  * and the engine, the Node.js language host and the Kubernetes provider from the toolchain.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { TOOLCHAIN_BIN } from "./toolchain";
@@ -37,6 +37,8 @@ export interface PulumiCli {
   readonly env: NodeJS.ProcessEnv;
   /** Runs `pulumi <args>` in the project; never throws. */
   run(args: readonly string[], options?: { input?: string }): CliResult;
+  /** The same, without blocking this process (for what must happen while the CLI runs). */
+  runAsync(args: readonly string[]): Promise<CliResult>;
   /** Runs `pulumi <args>` and returns stdout; throws with the whole output when it fails. */
   pulumi(...args: string[]): string;
   /**
@@ -77,11 +79,22 @@ export function pulumiCli(dir: string, wrap: (argv: string[], cwd: string) => st
     const stderr = result.stderr ?? "";
     return { status: result.status ?? -1, stdout, stderr, output: `${stdout}\n${stderr}` };
   };
+  const runAsync = (args: readonly string[]) =>
+    new Promise<CliResult>((resolve) => {
+      const [command, ...rest] = wrap([path.join(TOOLCHAIN_BIN, "pulumi"), ...args], projectDir);
+      const child = spawn(command, rest, { cwd: projectDir, env, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+      child.on("close", (status) => resolve({ status: status ?? -1, stdout, stderr, output: `${stdout}\n${stderr}` }));
+    });
   const cli: PulumiCli = {
     projectDir,
     stateDir,
     env,
     run,
+    runAsync,
     pulumi(...args) {
       const result = run(args);
       if (result.status !== 0) throw new Error(`pulumi ${args.join(" ")} failed (${result.status}):\n${result.output}`);

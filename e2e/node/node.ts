@@ -15,7 +15,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
+import { cgroupsNamed, createCgroup, IN_CGROUPS, removeCgroups } from "../harness/cgroups";
 import { KubeClient } from "../harness/kubeClient";
+import { startNetworkNamespace } from "../harness/network";
 import { onTermination, run, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
 import { TOOLCHAIN_BIN, TOOLCHAIN_IMAGES } from "../harness/toolchain";
 
@@ -98,7 +100,7 @@ export async function startNode(options: NodeOptions): Promise<K0sNode> {
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k0s-platform-node-"));
   const id = path.basename(dir).slice("k0s-platform-node-".length);
-  const cgroups = nodeCgroups(`${CGROUP_PREFIX}${id}`);
+  const cgroups = cgroupsNamed(`${CGROUP_PREFIX}${id}`);
   const daemons: Daemon[] = [];
 
   const removeEverything = () => {
@@ -118,21 +120,37 @@ export async function startNode(options: NodeOptions): Promise<K0sNode> {
   const k0sConfig = mergedConfig(options);
   try {
     prepareNodeFiles(dir, k0sConfig);
-    const lan = startDaemon("lan", "unshare", ["--net", "--", "sleep", "infinity"], { logDir: dir });
-    daemons.push(lan);
+    const lan = startNetworkNamespace("lan", dir);
+    daemons.push(lan.daemon);
     // boot.sh mounts these v1 controllers itself, and the systemd and unified hierarchies besides.
     const v1Controllers = cgroups
       .map((cgroup) => cgroup.controller)
       .filter((controller) => !["name=systemd", "unified"].includes(controller));
     fs.writeFileSync(path.join(dir, "cgroup-controllers"), v1Controllers.join("\n") + "\n");
     for (const cgroup of cgroups) createCgroup(cgroup);
+    // The cgroup namespace makes the node's cgroups the root it sees, so what the kubelet and
+    // containerd create stays beneath them.
     const node = startDaemon(
       "node",
       "bash",
       [
-        path.join(HERE, "enter.sh"),
+        IN_CGROUPS,
         ...cgroups.flatMap((cgroup) => ["--cgroup", cgroup.path]),
         "--",
+        ...[
+          "unshare",
+          "--cgroup",
+          "--mount",
+          "--net",
+          "--uts",
+          "--pid",
+          "--fork",
+          "--kill-child",
+          "--mount-proc",
+          "--propagation",
+          "private",
+          "--",
+        ],
         path.join(HERE, "boot.sh"),
         dir,
         `${NODE_ADDRESS}/${PREFIX}`,
@@ -150,13 +168,10 @@ export async function startNode(options: NodeOptions): Promise<K0sNode> {
     );
     daemons.push(node);
     const pid = await waitFor("the node's PID 1", () => childOf(node), 10_000, 50);
-    const lanPid = lan.child.pid!;
     // One veth, one end in each namespace: the machine's own network namespace never sees it.
-    run("ip", ["link", "add", "eth0", "netns", String(pid), "type", "veth", "peer", "lan0", "netns", String(lanPid)]);
-    const onLan = (...args: string[]) => run("nsenter", ["-t", String(lanPid), "-n", "--", ...args]);
-    onLan("ip", "link", "set", "lo", "up");
-    onLan("ip", "addr", "add", `${LAN_ADDRESS}/${PREFIX}`, "dev", "lan0");
-    onLan("ip", "link", "set", "lan0", "up");
+    run("ip", ["link", "add", "eth0", "netns", String(pid), "type", "veth", "peer", "lan0", "netns", String(lan.pid)]);
+    lan.run("ip", "addr", "add", `${LAN_ADDRESS}/${PREFIX}`, "dev", "lan0");
+    lan.run("ip", "link", "set", "lan0", "up");
 
     // cd once inside: a working directory opened before entering the mount namespace is unreachable.
     const onNode = (argv: readonly string[], cwd = "/") => [
@@ -205,14 +220,14 @@ export async function startNode(options: NodeOptions): Promise<K0sNode> {
     return {
       dir,
       pid,
-      lanPid,
+      lanPid: lan.pid,
       client,
       k0sConfig,
       exec,
       onNode,
       kubectl: (args, kubectlOptions) =>
         exec(path.join(TOOLCHAIN_BIN, "k0s"), ["kubectl", `--kubeconfig=${ADMIN_KUBECONFIG}`, ...args], kubectlOptions),
-      execOnLan: (command, args) => onLan(command, ...args),
+      execOnLan: (command, args) => lan.run(command, ...args),
       forward,
       diagnostics: () => `--- k0s (last lines) ---\n${tail(node.logPath, 80)}`,
       stop,
@@ -324,63 +339,5 @@ function killGroup(daemon: Daemon): void {
     process.kill(-daemon.child.pid, "SIGKILL");
   } catch {
     // Already gone.
-  }
-}
-
-interface Cgroup {
-  readonly controller: string;
-  /** Absolute path of the node's cgroup in this controller's hierarchy. */
-  readonly path: string;
-}
-
-/** The node's cgroup in every cgroup v1 hierarchy mounted on this machine. */
-function nodeCgroups(name: string): Cgroup[] {
-  return fs
-    .readdirSync("/sys/fs/cgroup")
-    .filter((controller) => !["systemd", "unified"].includes(controller) && fs.existsSync(`/sys/fs/cgroup/${controller}/cgroup.procs`))
-    .map((controller) => ({ controller, path: `/sys/fs/cgroup/${controller}/${name}` }))
-    .concat([
-      { controller: "name=systemd", path: `/sys/fs/cgroup/systemd/${name}` },
-      { controller: "unified", path: `/sys/fs/cgroup/unified/${name}` },
-    ]);
-}
-
-function createCgroup(cgroup: Cgroup): void {
-  fs.mkdirSync(cgroup.path);
-  if (cgroup.controller === "cpuset") {
-    // A new cpuset has no CPUs or memory nodes until given its parent's.
-    for (const file of ["cpuset.cpus", "cpuset.mems"]) {
-      fs.writeFileSync(path.join(cgroup.path, file), fs.readFileSync(path.join(path.dirname(cgroup.path), file)));
-    }
-  }
-}
-
-/** Kills whatever is left in the node's cgroups and removes them, deepest first. */
-function removeCgroups(cgroups: readonly Cgroup[]): void {
-  for (const cgroup of cgroups) {
-    if (!fs.existsSync(cgroup.path)) continue;
-    const tree = [
-      cgroup.path,
-      ...fs.readdirSync(cgroup.path, { recursive: true, encoding: "utf8" }).map((entry) => path.join(cgroup.path, entry)),
-    ]
-      .filter((entry) => fs.existsSync(path.join(entry, "cgroup.procs")))
-      .sort((a, b) => b.length - a.length);
-    for (let attempt = 0; attempt < 50 && fs.existsSync(cgroup.path); attempt++) {
-      for (const entry of tree) {
-        for (const pid of fs.readFileSync(path.join(entry, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
-          try {
-            process.kill(Number(pid), "SIGKILL");
-          } catch {
-            // Already gone.
-          }
-        }
-        try {
-          fs.rmdirSync(entry);
-        } catch {
-          // Busy until its processes are reaped; retried below.
-        }
-      }
-      if (fs.existsSync(cgroup.path)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-    }
   }
 }
