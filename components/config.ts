@@ -36,6 +36,7 @@ export const DEFAULTS = {
   k0sBinary: "",
   k0sAirgapImages: "",
   apiSans: [] as string[],
+  k0sSpec: {} as Record<string, unknown>,
   adminCidrs: [] as string[],
   sshHost: "",
   sshPort: 22,
@@ -60,8 +61,8 @@ export const DEFAULTS = {
 const K0S_VERSION = /^v[0-9]+\.[0-9]+\.[0-9]+\+k0s\.[0-9]+$/;
 const RESERVED_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease", "flux-system", "traefik"];
 const TARGETS = ["local", "remote", "ssh"] as const;
-const OBJECT_KEYS = ["environments", "flux"];
-const KNOWN_KEYS = ["target", ...OBJECT_KEYS, ...Object.keys(DEFAULTS).filter((key) => key !== "flux")];
+const OBJECT_KEYS = ["environments", "flux", "k0sSpec"];
+const KNOWN_KEYS = [...new Set(["target", ...OBJECT_KEYS, ...Object.keys(DEFAULTS).filter((key) => key !== "flux")])];
 const ENVIRONMENT_KEYS = ["client", "billingGroup", "quota", "networkIsolation", "protect"];
 const FLUX_KEYS = ["version", "url", "branch", "path", "interval", "manifestPath", "waitForControllers"];
 
@@ -124,6 +125,8 @@ export interface K0sInstall {
   readonly airgapImagesPath?: string;
   /** Names and addresses the API certificate must cover besides the address the program dials. */
   readonly extraSans: readonly string[];
+  /** More of k0s's ClusterConfig spec (images, network...), merged under what the program sets. */
+  readonly spec: Readonly<Record<string, unknown>>;
 }
 
 export interface RemoteClusterConfig {
@@ -304,7 +307,18 @@ function parseK0sInstall(errors: ConfigErrors, raw: Readonly<Record<string, stri
   extraSans.forEach((san, index) => {
     if (hostError(san)) fail(errors, `apiSans[${index}]`, san, hostError(san)!);
   });
-  return { version, sha256, binaryPath, airgapImagesPath: optionalString(errors, "k0sAirgapImages", raw.k0sAirgapImages), extraSans };
+  const spec =
+    raw.k0sSpec === undefined
+      ? { ...DEFAULTS.k0sSpec }
+      : (asObject(errors, "k0sSpec", raw.k0sSpec, "a map of k0s ClusterConfig spec fields such as { images: ... }") ?? {});
+  return {
+    version,
+    sha256,
+    binaryPath,
+    airgapImagesPath: optionalString(errors, "k0sAirgapImages", raw.k0sAirgapImages),
+    extraSans,
+    spec,
+  };
 }
 
 function parseEnvironments(errors: ConfigErrors, rawValue: string | undefined): EnvironmentConfig[] {

@@ -68,7 +68,7 @@ export class K0sOverSsh extends pulumi.ComponentResource {
     };
     const machineId = pulumi.output(args.machineId ?? args.host);
     const sans = [...k0s.extraSans, ...(args.extraSans ?? [])];
-    const k0sConfig = pulumi.output(args.host).apply((host) => renderK0sConfig({ sans: [host, ...sans] }));
+    const k0sConfig = pulumi.output(args.host).apply((host) => renderK0sConfig({ sans: [host, ...sans], spec: k0s.spec }));
     const configHash = k0sConfig.apply(sha256);
     const step = { parent: this };
 

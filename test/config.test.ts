@@ -196,6 +196,11 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
     ],
     ["no dial attempts", { ...ssh, sshDialAttempts: 0 }, 'k0s-platform:sshDialAttempts: "0" must be between 1 and 1000'],
     [
+      "k0s spec that is not a map",
+      { ...ssh, k0sSpec: ["images"] },
+      'k0s-platform:k0sSpec: ["images"] must be a map of k0s ClusterConfig spec fields',
+    ],
+    [
       "droplet settings on the ssh target",
       { ...ssh, region: "fra1" },
       "k0s-platform:region applies to the remote (DigitalOcean) target only",
@@ -253,7 +258,14 @@ describe("parseConfig accepts good input", () => {
     expect(cluster).toEqual({
       target: "ssh",
       host: "k0s.example.com",
-      k0s: { version: DEFAULTS.k0sVersion, sha256: pin, binaryPath: "/opt/k0s", airgapImagesPath: undefined, extraSans: ["k0s.internal"] },
+      k0s: {
+        version: DEFAULTS.k0sVersion,
+        sha256: pin,
+        binaryPath: "/opt/k0s",
+        airgapImagesPath: undefined,
+        extraSans: ["k0s.internal"],
+        spec: {},
+      },
     });
     expect({ ...access, privateKey: undefined }).toEqual({
       port: 2222,
@@ -300,7 +312,7 @@ describe("Pulumi.yaml", () => {
   });
 
   it("declares every scalar key with a type, a description and the code's default", () => {
-    const { flux: _flux, ...scalarDefaults } = DEFAULTS;
+    const { flux: _flux, k0sSpec: _k0sSpec, ...scalarDefaults } = DEFAULTS;
     expect(declared.map(([key]) => key).sort()).toEqual(["target", ...Object.keys(scalarDefaults)].sort());
     for (const [key, declaration] of declared) {
       expect(declaration.type, key).toMatch(/^(string|boolean|array|integer)$/);

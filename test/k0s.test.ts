@@ -5,6 +5,18 @@ import { installK0sScript, K0S_CONFIG_PATH, renderK0sConfig, rewriteKubeconfigSe
 import { K0S_ADMIN_KUBECONFIG } from "./lib/cloud";
 
 describe("renderK0sConfig", () => {
+  it("merges more of the spec under the API port and SANs, which stay the program's", () => {
+    const images = { kuberouter: { cni: { image: "registry.example/kube-router", version: "v2.1.0" } } };
+    const config = parse(
+      renderK0sConfig({ sans: ["203.0.113.10"], spec: { images, api: { port: 1, sans: ["x"], extraArgs: { a: "b" } } } }),
+    );
+    expect(config.spec).toEqual({
+      telemetry: { enabled: false },
+      images,
+      api: { extraArgs: { a: "b" }, port: 6443, sans: ["203.0.113.10"] },
+    });
+  });
+
   it("puts the reserved IP and the API name into the certificate SANs", () => {
     const config = parse(renderK0sConfig({ sans: ["203.0.113.10", "api.example.com"] }));
     expect(config).toMatchObject({ apiVersion: "k0s.k0sproject.io/v1beta1", kind: "ClusterConfig" });

@@ -20,6 +20,8 @@ const K0S_VERSION = /^v[0-9]+\.[0-9]+\.[0-9]+\+k0s\.[0-9]+$/;
 export interface K0sConfigOptions {
   /** Names and addresses the API server certificate must cover besides the host's own. */
   readonly sans: readonly string[];
+  /** More of the ClusterConfig's spec (images, network...); the API port and SANs stay these. */
+  readonly spec?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -28,13 +30,16 @@ export interface K0sConfigOptions {
  * refuses the certificate.
  */
 export function renderK0sConfig(options: K0sConfigOptions): string {
+  const extra = options.spec ?? {};
+  const api = typeof extra.api === "object" && extra.api !== null ? extra.api : {};
   return stringify({
     apiVersion: "k0s.k0sproject.io/v1beta1",
     kind: "ClusterConfig",
     metadata: { name: "k0s" },
     spec: {
-      api: { port: KUBE_API_PORT, sans: [...new Set(options.sans)] },
       telemetry: { enabled: false },
+      ...extra,
+      api: { ...api, port: KUBE_API_PORT, sans: [...new Set(options.sans)] },
     },
   });
 }
