@@ -221,9 +221,8 @@ function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, string>>
     if (problem) fail(errors, "domain", domain, problem);
   }
   // A droplet is reached as root on port 22; sshHost, sshPort and sshUser belong to the ssh target.
-  for (const key of ["sshHost", "sshPort", "sshUser"]) {
-    if (raw[key] !== undefined)
-      errors.add(key, "applies to the ssh target only; a droplet is reached as root on port 22 at its reserved IP");
+  for (const key of setOtherThanDefault(raw, ["sshHost", "sshPort", "sshUser"])) {
+    errors.add(key, "applies to the ssh target only; a droplet is reached as root on port 22 at its reserved IP");
   }
   return {
     target: "remote",
@@ -247,8 +246,16 @@ function parseSsh(errors: ConfigErrors, raw: Readonly<Record<string, string>>): 
   if (port < 1 || port > 65535) fail(errors, "sshPort", String(port), "must be a TCP port, 1 to 65535");
   const user = asString(errors, "sshUser", raw.sshUser) ?? DEFAULTS.sshUser;
   if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) fail(errors, "sshUser", user, "must be a Unix user name such as root or admin");
-  for (const key of ["region", "dropletSize", "dropletImage", "adminCidrs", "sshPublicKey", "domain", "protectDroplet"]) {
-    if (raw[key] !== undefined) errors.add(key, "applies to the remote (DigitalOcean) target only");
+  for (const key of setOtherThanDefault(raw, [
+    "region",
+    "dropletSize",
+    "dropletImage",
+    "adminCidrs",
+    "sshPublicKey",
+    "domain",
+    "protectDroplet",
+  ])) {
+    errors.add(key, "applies to the remote (DigitalOcean) target only");
   }
   return {
     target: "ssh",
@@ -256,6 +263,15 @@ function parseSsh(errors: ConfigErrors, raw: Readonly<Record<string, string>>): 
     ssh: parseSshAccess(errors, raw, { port, user, hostKeyRequired: true }),
     k0s: parseK0sInstall(errors, raw),
   };
+}
+
+/**
+ * The keys among `keys` set to something other than their default. Pulumi hands the program every
+ * key Pulumi.yaml declares, defaults included, so "set at all" cannot tell a user's mistake apart.
+ */
+function setOtherThanDefault(raw: Readonly<Record<string, string>>, keys: readonly (keyof typeof DEFAULTS)[]): string[] {
+  const asRaw = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value));
+  return keys.filter((key) => raw[key] !== undefined && raw[key] !== asRaw(DEFAULTS[key]));
 }
 
 function parseSshAccess(

@@ -202,7 +202,7 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
     ],
     [
       "droplet settings on the ssh target",
-      { ...ssh, region: "fra1" },
+      { ...ssh, region: "nyc3" },
       "k0s-platform:region applies to the remote (DigitalOcean) target only",
     ],
     ["an ssh host for a droplet", { ...remote, sshHost: "203.0.113.9" }, "k0s-platform:sshHost applies to the ssh target only"],
@@ -277,6 +277,14 @@ describe("parseConfig accepts good input", () => {
   });
 });
 
+/** What Pulumi hands the program besides the stack file: every default Pulumi.yaml declares. */
+function projectDefaults(): Record<string, unknown> {
+  const project = parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as { config: Record<string, { default?: unknown }> };
+  return Object.fromEntries(
+    Object.entries(project.config).flatMap(([key, declaration]) => ("default" in declaration ? [[key, declaration.default]] : [])),
+  );
+}
+
 describe("stack files", () => {
   const stacks = fs.readdirSync(ROOT).flatMap((file) => /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1] ?? []);
   const secretsForRemote = { adminCidrs: ["203.0.113.7/32"], sshPublicKey: PUBLIC_KEY, sshPrivateKey: PRIVATE_KEY };
@@ -285,9 +293,19 @@ describe("stack files", () => {
     expect(stacks.sort()).toEqual(["dev", "local-staging", "remote"]);
   });
 
-  it.each(stacks)("Pulumi.%s.yaml parses", (stack) => {
-    const file = stackFileConfig(stack);
+  it.each(stacks)("Pulumi.%s.yaml parses, with the project's defaults as Pulumi passes them", (stack) => {
+    const file = { ...projectDefaults(), ...stackFileConfig(stack) };
     expect(() => parseConfig(stack, raw(file.target === "remote" ? { ...file, ...secretsForRemote } : file))).not.toThrow();
+  });
+
+  it("an ssh stack parses with the project's defaults, and a droplet setting changed from its default is refused", () => {
+    expect(() => parseConfig("edge", raw({ ...projectDefaults(), ...ssh }))).not.toThrow();
+    expect(() => parseConfig("edge", raw({ ...projectDefaults(), ...ssh, region: "nyc3" }))).toThrow(
+      "k0s-platform:region applies to the remote",
+    );
+    expect(() => parseConfig("remote", raw({ ...projectDefaults(), ...remote, sshPort: 2222 }))).toThrow(
+      "k0s-platform:sshPort applies to the ssh target only",
+    );
   });
 
   it("local staging carries exactly the remote staging quota and isolation", () => {
