@@ -120,7 +120,7 @@ export async function startNode(options: NodeOptions): Promise<K0sNode> {
   const k0sConfig = mergedConfig(options);
   try {
     prepareNodeFiles(dir, k0sConfig);
-    const lan = startNetworkNamespace("lan", dir);
+    const lan = await startNetworkNamespace("lan", dir);
     daemons.push(lan.daemon);
     // boot.sh mounts these v1 controllers itself, and the systemd and unified hierarchies besides.
     const v1Controllers = cgroups

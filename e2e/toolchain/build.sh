@@ -5,22 +5,26 @@
 # rebuilt only when its stamp (a hash of its inputs) changes, so a warm run takes seconds.
 #
 # Usage: e2e/toolchain/build.sh [target|group...]
-#   groups:  engine (the API-server rung), node (the k0s-node rung; includes engine), all
-#   targets: see TARGETS below
+#   groups:  engine (the API-server rung), node (the k0s-node rung; includes engine),
+#            ssh (the SSH-host rung; includes node), all
+#   targets: the names in the case statement below
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$HERE/engine.sh"
 source "$HERE/node.sh"
 source "$HERE/images.sh"
+source "$HERE/ssh.sh"
 
 ENGINE=(debian-packages pulumi language-nodejs k8s-provider kubernetes flux-install)
 NODE=("${ENGINE[@]}" k0s kine node-components flux-controllers traefik podinfo sops helm charts images)
+SSH=("${NODE[@]}" command-provider k0s-embedded droplet-rootfs)
 
 targets=()
 for arg in "${@:-engine}"; do
   case $arg in
     engine) targets+=("${ENGINE[@]}") ;;
-    node | all) targets+=("${NODE[@]}") ;;
+    node) targets+=("${NODE[@]}") ;;
+    ssh | all) targets+=("${SSH[@]}") ;;
     *) targets+=("$arg") ;;
   esac
 done
@@ -44,6 +48,9 @@ for target in "${targets[@]}"; do
     helm) build_helm ;;
     charts) build_charts ;;
     images) build_images ;;
+    command-provider) build_command_provider ;;
+    k0s-embedded) build_k0s_embedded ;;
+    droplet-rootfs) build_droplet_rootfs ;;
     *) log "unknown target: $target"; exit 2 ;;
   esac
 done

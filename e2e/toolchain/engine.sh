@@ -10,11 +10,13 @@ FLUX_VERSION=v2.7.3
 # notification-controller v1.7.4, so the kit's Flux is these three (see README.md).
 FLUX_CONTROLLERS=(source-controller@v1.7.3 kustomize-controller@v1.7.2 helm-controller@v1.4.3)
 
-# Debian's packages for both rungs: etcd for the bare API server; the container runtime,
-# iptables, ipset and CNI plugins the k0s node runs with; umoci to build images; socat, tini and
-# age for the node harness and the SOPS round trip.
+# Debian's packages for every rung: etcd for the bare API server; the container runtime, iptables,
+# ipset and CNI plugins the k0s node runs with; umoci to build images; socat, tini and age for the
+# node harness and the SOPS round trip; debootstrap, systemd-nspawn and the OpenSSH client for the
+# rehearsal droplet.
 DEBIAN_PACKAGES=(etcd-server openssl containerd runc containernetworking-plugins iptables ipset conntrack
-  umoci busybox-static libcap2-bin socat tini age git curl iproute2 util-linux ca-certificates gcc libc6-dev)
+  umoci busybox-static libcap2-bin socat tini age git curl iproute2 util-linux ca-certificates gcc libc6-dev
+  debootstrap systemd-container openssh-client)
 
 build_pulumi() {
   go_tool pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \

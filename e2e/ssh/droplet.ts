@@ -1,0 +1,236 @@
+/**
+ * A rehearsal host that behaves like a fresh DigitalOcean droplet: Debian 12 booted with systemd as
+ * PID 1 (systemd-nspawn) from a root filesystem debootstrap made from Debian's packages, OpenSSH
+ * with the admin's key for root, a static address on its own network, and cloud-init's completion
+ * marker written late in its boot, as a droplet's cloud-init does.
+ *
+ * It lives on a private "internet" network namespace; the pulumi CLI runs there too. Its cgroups,
+ * mounts and network disappear when it stops. What this machine needs and a droplet does not (cgroup
+ * v1 controllers that nspawn mounts read-only, a k0s preflight check and a kubelet flag for cgroup
+ * v1, containerd's oom_score_adj) is a rehearsal-only drop-in, listed in REHEARSAL_WORKAROUNDS.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { cgroupsNamed, createCgroup, IN_CGROUPS, removeCgroups } from "../harness/cgroups";
+import { startNetworkNamespace, type NetworkNamespace } from "../harness/network";
+import { onTermination, run, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
+
+/** The droplet's address, and the internet side's (its gateway, where the CLI dials from). */
+export const DROPLET_ADDRESS = "10.214.0.2";
+export const INTERNET_ADDRESS = "10.214.0.1";
+const MACHINE = "droplet";
+/** systemd-nspawn exits with this status when the container asked to reboot. */
+const REBOOT_STATUS = 133;
+
+/**
+ * Files written into the root filesystem for this machine only (cgroup v1, no CAP_SYS_RESOURCE),
+ * never by the program: the same three workarounds the node rung needs, in a droplet's own terms.
+ */
+const REHEARSAL_WORKAROUNDS: Record<string, string> = {
+  // nspawn mounts the cgroup v1 controllers read-only; the kubelet and containerd must write them.
+  "etc/systemd/system/rehearsal-cgroups.service": [
+    "[Unit]",
+    "Description=Rehearsal only: writable cgroup v1 controllers for k0s inside systemd-nspawn",
+    "DefaultDependencies=no",
+    "After=local-fs.target",
+    "Before=k0scontroller.service",
+    "[Service]",
+    "Type=oneshot",
+    "RemainAfterExit=yes",
+    "ExecStart=/bin/sh -c 'for c in /sys/fs/cgroup/*/; do mount -o remount,bind,rw \"$c\"; done'",
+    "[Install]",
+    "WantedBy=sysinit.target",
+    "",
+  ].join("\n"),
+  // k0s's only failing preflight check is "cgroup v1 is not supported"; kubelet 1.35 refuses cgroup
+  // v1 unless told otherwise. Applies to whatever unit `k0s install controller` writes.
+  "etc/systemd/system/k0scontroller.service.d/10-rehearsal.conf": [
+    "[Service]",
+    "ExecStart=",
+    "ExecStart=/usr/local/bin/k0s controller --config=/etc/k0s/k0s.yaml --single=true --ignore-pre-flight-checks --kubelet-extra-args=--fail-cgroupv1=false",
+    "",
+  ].join("\n"),
+  // This VM lacks CAP_SYS_RESOURCE (see e2e/node/containerd-test.toml).
+  "etc/k0s/containerd.d/10-rehearsal.toml": 'version = 2\n\n[plugins."io.containerd.grpc.v1.cri"]\n  restrict_oom_score_adj = true\n',
+};
+
+/** What makes the root filesystem a droplet: its network, the admin's key, cloud-init's marker. */
+function dropletFiles(authorizedKey: string): Record<string, string> {
+  return {
+    "etc/hostname": `${MACHINE}\n`,
+    "etc/hosts": `127.0.0.1 localhost\n${DROPLET_ADDRESS} ${MACHINE}\n`,
+    "etc/resolv.conf": `nameserver ${INTERNET_ADDRESS}\n`,
+    // Sorts before nspawn's vendor 80-container-host0.network, which would ask for DHCP.
+    "etc/systemd/network/10-host0.network": `[Match]\nName=host0\n\n[Network]\nAddress=${DROPLET_ADDRESS}/24\nGateway=${INTERNET_ADDRESS}\n`,
+    "root/.ssh/authorized_keys": `${authorizedKey.trim()}\n`,
+    // A droplet's cloud-init writes this at the end of its first boot, well after sshd is up.
+    "etc/systemd/system/cloud-boot-finished.service": [
+      "[Unit]",
+      "Description=Rehearsal of cloud-init's final stage: boot-finished",
+      "After=network-online.target",
+      "[Service]",
+      "Type=oneshot",
+      "ExecStart=/bin/sh -c 'sleep 5; mkdir -p /var/lib/cloud/instance; date > /var/lib/cloud/instance/boot-finished'",
+      "[Install]",
+      "WantedBy=multi-user.target",
+      "",
+    ].join("\n"),
+  };
+}
+
+export interface Droplet {
+  readonly dir: string;
+  readonly rootfs: string;
+  readonly internet: NetworkNamespace;
+  /** Runs a command on the droplet, as root, and returns its stdout. */
+  exec(...argv: string[]): string;
+  /** The host key sshd presents, as an OpenSSH public key line without a comment. */
+  hostKey(): string;
+  /** Starts sshd now and at every later boot (the first boot comes up without it). */
+  startSsh(): void;
+  /** SSH sessions sshd has accepted since the droplet was created. */
+  sshSessions(): number;
+  /** Reboots the droplet and waits until systemd reports it running again. */
+  reboot(): Promise<void>;
+  diagnostics(): string;
+  stop(): Promise<void>;
+}
+
+export async function startDroplet(options: { rootfsTar: string; authorizedKey: string }): Promise<Droplet> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k0s-platform-droplet-"));
+  const rootfs = path.join(dir, "rootfs");
+  const cgroups = cgroupsNamed(path.basename(dir));
+  const internet = await startNetworkNamespace("internet", dir);
+  let machine: Daemon | undefined;
+  let sessionsBefore = 0;
+
+  const removeEverything = () => {
+    for (const daemon of [machine, internet.daemon]) {
+      if (daemon?.child.pid !== undefined && !daemon.dead()) process.kill(-daemon.child.pid, "SIGKILL");
+    }
+    removeCgroups(cgroups);
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      // SIGTERM makes nspawn power the container off cleanly.
+      await machine?.stop(30_000);
+      await internet.daemon.stop(1_000);
+      removeEverything();
+      deregister();
+    })());
+  const deregister = onTermination({ async: stop, sync: removeEverything });
+
+  const containerInit = () => {
+    const pid = machine?.child.pid;
+    if (pid === undefined) return undefined;
+    const descendants = (parent: number): number[] => {
+      try {
+        const children = fs.readFileSync(`/proc/${parent}/task/${parent}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+        return children.flatMap((child) => [child, ...descendants(child)]);
+      } catch {
+        return [];
+      }
+    };
+    return descendants(pid).find((candidate) => /^NSpid:.*\s1$/m.test(fs.readFileSync(`/proc/${candidate}/status`, "utf8")));
+  };
+  const exec = (...argv: string[]) => {
+    const pid = containerInit();
+    if (pid === undefined) throw new Error("the droplet is not running");
+    return run("nsenter", ["-t", String(pid), "-a", "--", ...argv]);
+  };
+
+  const boot = async () => {
+    machine = startDaemon(
+      `${MACHINE}-${Date.now()}`,
+      "bash",
+      [
+        IN_CGROUPS,
+        ...cgroups.flatMap((cgroup) => ["--cgroup", cgroup.path]),
+        "--",
+        ...internet.wrap(["unshare", "--mount", "--propagation", "private", "--"]),
+        ...["systemd-nspawn", "--boot", `--directory=${rootfs}`, `--machine=${MACHINE}`, "--register=no", "--keep-unit"],
+        ...["--network-veth", "--capability=all", "--bind=/dev/kmsg", "--console=passive"],
+        // nspawn's seccomp filter refuses the keyring calls runc makes for every container.
+        "--system-call-filter=@keyring",
+      ],
+      { logDir: dir },
+    );
+    const alive = () => {
+      if (machine!.dead()) throw new StopWaiting(`systemd-nspawn exited:\n${tail(machine!.logPath)}`);
+    };
+    const link = `ve-${MACHINE}`;
+    await waitFor("the droplet's veth", () => (alive(), internet.run("ip", "-o", "link").includes(link) || undefined), 30_000, 100);
+    if (!internet.run("ip", "-o", "addr", "show", "dev", link).includes(INTERNET_ADDRESS)) {
+      internet.run("ip", "addr", "add", `${INTERNET_ADDRESS}/24`, "dev", link);
+    }
+    internet.run("ip", "link", "set", link, "up");
+    await waitFor(
+      "systemd on the droplet to finish booting",
+      () => {
+        alive();
+        const state = exec("systemctl", "is-system-running").trim();
+        return ["running", "degraded"].includes(state) ? state : undefined;
+      },
+      120_000,
+      500,
+    );
+  };
+
+  try {
+    for (const cgroup of cgroups) createCgroup(cgroup);
+    fs.mkdirSync(rootfs);
+    run("tar", ["-xpf", options.rootfsTar, "-C", rootfs, "--numeric-owner"]);
+    for (const [file, text] of Object.entries({ ...dropletFiles(options.authorizedKey), ...REHEARSAL_WORKAROUNDS })) {
+      const target = path.join(rootfs, file);
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.writeFileSync(target, text, { mode: file.includes(".ssh/") ? 0o600 : 0o644 });
+    }
+    fs.chmodSync(path.join(rootfs, "root/.ssh"), 0o700);
+    fs.mkdirSync(path.join(rootfs, "var/lib/cloud"), { recursive: true });
+    const enable = (unit: string, target: string) => {
+      const wants = path.join(rootfs, "etc/systemd/system", `${target}.wants`);
+      fs.mkdirSync(wants, { recursive: true });
+      const vendor = ["lib/systemd/system", "etc/systemd/system"]
+        .map((dir) => path.join("/", dir, unit))
+        .find((candidate) => fs.existsSync(path.join(rootfs, candidate)))!;
+      fs.symlinkSync(vendor, path.join(wants, unit));
+    };
+    enable("systemd-networkd.service", "multi-user.target");
+    enable("cloud-boot-finished.service", "multi-user.target");
+    enable("rehearsal-cgroups.service", "sysinit.target");
+    // The first boot comes up without sshd: startSsh() brings it up later, as a slow droplet would.
+    for (const unit of ["ssh.service", "sshd.service"])
+      fs.rmSync(path.join(rootfs, "etc/systemd/system/multi-user.target.wants", unit), { force: true });
+    fs.rmSync(path.join(rootfs, "etc/systemd/system/sshd.service"), { force: true });
+    await boot();
+  } catch (error) {
+    const logs = machine === undefined ? "" : tail(machine.logPath, 60);
+    await stop();
+    throw new Error(`the droplet failed to start: ${(error as Error).message}\n${logs}`);
+  }
+
+  const sessions = () => Number(exec("sh", "-c", "journalctl -u ssh -o cat --no-pager | grep -c 'Accepted publickey' || true").trim());
+  return {
+    dir,
+    rootfs,
+    internet,
+    exec,
+    hostKey: () => fs.readFileSync(path.join(rootfs, "etc/ssh/ssh_host_ed25519_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" "),
+    startSsh: () => exec("systemctl", "enable", "--now", "ssh"),
+    sshSessions: () => sessionsBefore + sessions(),
+    async reboot() {
+      // The journal lives on until the next boot's; sessions counted so far are kept.
+      sessionsBefore += sessions();
+      const previous = machine!;
+      exec("systemctl", "reboot");
+      await previous.exited;
+      if (previous.child.exitCode !== REBOOT_STATUS) throw new Error(`systemd-nspawn exited with ${previous.child.exitCode}, not a reboot`);
+      await boot();
+    },
+    diagnostics: () => `--- droplet console (last lines) ---\n${machine === undefined ? "" : tail(machine.logPath, 80)}`,
+    stop,
+  };
+}
