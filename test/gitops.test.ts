@@ -197,9 +197,19 @@ describe.each(Object.keys(HOSTS))("apps/overlays/%s", (env) => {
   const rendered = (): Obj[] => build(path.join(GITOPS, "apps/overlays", env));
   const find = (kind: string): Obj | undefined => rendered().find((obj) => obj.kind === kind);
 
-  it("leaves the namespace to Flux's targetNamespace", () => {
-    const namespaced = rendered().filter((obj) => (obj.metadata as Obj).namespace !== undefined);
-    expect(namespaced.map(idOf)).toEqual([]);
+  it(`puts everything in ${env}, as Flux's targetNamespace does, and creates no Namespace`, () => {
+    // What `kubectl apply -k apps/overlays/${env}` applies, with no Flux involved.
+    expect(
+      rendered()
+        .filter((obj) => (obj.metadata as Obj).namespace !== env)
+        .map(idOf),
+    ).toEqual([]);
+    expect(rendered().filter((obj) => obj.kind === "Namespace")).toEqual([]);
+    const flux = Object.keys(CLUSTERS)
+      .flatMap((cluster) => fluxKustomizations(cluster))
+      .filter((ks) => nameOf(ks) === `apps-${env}`);
+    expect(flux.length).toBeGreaterThan(0);
+    for (const ks of flux) expect((ks.spec as Obj).targetNamespace).toBe(env);
   });
 
   it("sets cpu and memory requests and limits on every container", () => {
@@ -246,7 +256,12 @@ describe("test helpers catch what they exist to catch", () => {
     ["a missing resource", tree("resources: [gone.yaml]"), /resource gone.yaml does not exist/],
     ["a missing patch", tree("resources: [a.yaml]\npatches: [{path: gone.yaml}]"), /patch gone.yaml does not exist/],
     ["a patch matching nothing", tree(unmatched, { "p.yaml": "[]" }), /targets ConfigMap\/b, which no resource/],
-    ["a field it would skip", tree("resources: [a.yaml]\nnamespace: dev"), /unsupported field\(s\) namespace/],
+    ["a field it would skip", tree("resources: [a.yaml]\nnamePrefix: dev-"), /unsupported field\(s\) namePrefix/],
+    [
+      "an image no container runs",
+      tree("resources: [a.yaml]\nimages: [{name: registry.invalid/app, newTag: '2'}]"),
+      /images entry registry.invalid\/app matches no container/,
+    ],
   ])("build rejects %s", (_case, dir, message) => {
     expect(() => build(dir)).toThrow(message);
   });

@@ -460,6 +460,37 @@ describe("isolation, as kube-router enforces it", () => {
   );
 });
 
+describe("the dev fast loop", () => {
+  step(
+    "kubectl apply -k apps/overlays/dev, with no commit and no Flux, lands in dev and only there",
+    async () => {
+      // A developer's uncommitted edit, applied straight from the working clone on the workstation.
+      editYaml(path.join(repo.workDir, "apps/overlays/dev/podinfo-deployment.yaml"), (patch) => {
+        patch.spec.template.spec.containers[0].env[0].value = "dev, straight from my editor";
+      });
+      try {
+        const applied = node.kubectl(["apply", "-k", path.join(repo.workDir, "apps/overlays/dev")]);
+        expect(applied).not.toMatch(/namespace\/dev (created|configured)/);
+        await waitFor(
+          "dev's podinfo to answer with the uncommitted banner",
+          () => throughTraefik("podinfo.dev.localtest.me").message === "dev, straight from my editor" || undefined,
+          120_000,
+          2_000,
+        );
+        expect(
+          node
+            .kubectl(["get", "deployments,services,ingresses", "-n", "default", "-l", "app.kubernetes.io/name=podinfo", "-o", "name"])
+            .trim(),
+        ).toBe("");
+        expect(repo.head()).toBe(repo.git("rev-parse", "HEAD"));
+      } finally {
+        repo.git("checkout", "--", ".");
+      }
+    },
+    300_000,
+  );
+});
+
 describe("the cafe test", () => {
   /**
    * Sockets not on loopback, each with why it is acceptable. Everything else must be on 127.0.0.1.

@@ -33,11 +33,14 @@ const scalar = (value: unknown, fallback: string): string =>
 export const nameOf = (obj: Obj): string => String(field(obj, "metadata", "name"));
 export const idOf = (obj: Obj): string => `${String(obj.kind)}/${nameOf(obj)}`;
 
-/** Every YAML file under `root`, sorted so test names are stable. */
+/**
+ * Every YAML file under `root` that Flux could apply, sorted so test names are stable: the repository's
+ * own tooling (its CI workflows under .github, node_modules) is not for the cluster.
+ */
 export function yamlFiles(root: string): string[] {
   return fs
     .readdirSync(root, { recursive: true, encoding: "utf8" })
-    .filter((file) => /\.ya?ml$/.test(file))
+    .filter((file) => /\.ya?ml$/.test(file) && !file.split(path.sep).some((part) => part.startsWith(".") || part === "node_modules"))
     .map((file) => path.join(root, file))
     .sort();
 }
@@ -118,12 +121,28 @@ interface PatchEntry {
 }
 
 /** Keys the renderer understands; anything else would be applied by Flux but skipped here. */
-const SUPPORTED_KEYS = ["apiVersion", "kind", "resources", "patches"];
+const SUPPORTED_KEYS = ["apiVersion", "kind", "namespace", "resources", "patches", "images"];
+/** Kinds without a namespace, which kustomize's namespace field leaves alone. */
+const CLUSTER_SCOPED = [
+  "Namespace",
+  "ClusterRole",
+  "ClusterRoleBinding",
+  "CustomResourceDefinition",
+  "ClusterIssuer",
+  "PriorityClass",
+  "StorageClass",
+];
+
+interface ImageEntry {
+  readonly name: string;
+  readonly newName?: string;
+  readonly newTag?: string;
+}
 
 /**
- * Renders a kustomize directory the way kustomize would for `resources` and `patches` (strategic
- * merge or JSON 6902), and throws on a missing path, a patch that matches nothing, or any other
- * kustomization field. Every file read is added to `visited`.
+ * Renders a kustomize directory the way kustomize would for `resources`, `patches` (strategic merge
+ * or JSON 6902), `images` and `namespace`, and throws on a missing path, a patch or image that
+ * matches nothing, or any other kustomization field. Every file read is added to `visited`.
  */
 export function build(dir: string, visited: Set<string> = new Set()): Obj[] {
   const file = kustomizationFile(dir);
@@ -159,6 +178,20 @@ export function build(dir: string, visited: Set<string> = new Set()): Obj[] {
       const patched = Array.isArray(patch) ? applyJsonPatch(obj, patch as JsonPatchOp[]) : strategicMerge(obj, patch);
       objects[objects.indexOf(obj)] = patched as Obj;
     }
+  }
+
+  for (const image of (config.images ?? []) as ImageEntry[]) {
+    const containers = podTemplates(objects).flatMap(({ spec }) => [
+      ...containersOf(spec, "initContainers"),
+      ...containersOf(spec, "containers"),
+    ]);
+    const matching = containers.filter((container) => String(container.image).replace(/[:@].*$/, "") === image.name);
+    if (matching.length === 0) throw new Error(`${file}: images entry ${image.name} matches no container`);
+    for (const container of matching)
+      container.image = `${image.newName ?? image.name}:${image.newTag ?? String(container.image).split(":")[1]}`;
+  }
+  if (typeof config.namespace === "string") {
+    for (const obj of objects) if (!CLUSTER_SCOPED.includes(String(obj.kind))) (obj.metadata as Obj).namespace = config.namespace;
   }
   return objects;
 }
