@@ -1,0 +1,203 @@
+/**
+ * The soak guard (gitops/scripts/promote.mjs) over real Git repositories whose commits are
+ * back-dated, as a week of soak would have dated them: promotion allowed at 7 days, refused at 6,
+ * refused for a tag that never ran in staging, refused on restarts, and the logged override.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ROOT } from "./lib/program";
+
+const SCRIPT = path.join(ROOT, "gitops/scripts/promote.mjs");
+const DAY = 24 * 60 * 60 * 1000;
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "promote-"));
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+const STAGING = "apps/overlays/staging/kustomization.yaml";
+const PRODUCTION = "apps/overlays/production/kustomization.yaml";
+
+interface Repo {
+  readonly dir: string;
+  git(...args: string[]): string;
+  /** Sets `app`'s tag in an overlay and commits it as of `daysAgo` days before now. */
+  pin(env: "staging" | "production", tag: string, daysAgo: number): string;
+  tag(env: "staging" | "production", at?: string): string;
+}
+
+/** A GitOps repository seeded from gitops/, with its first commit 30 days old. */
+function gitopsRepo(): Repo {
+  const dir = fs.mkdtempSync(path.join(scratch, "gitops-"));
+  fs.cpSync(path.join(ROOT, "gitops"), dir, { recursive: true });
+  const git = (...args: string[]) => {
+    const date = process.env.COMMIT_DATE ?? new Date().toISOString();
+    const env = {
+      ...process.env,
+      GIT_AUTHOR_NAME: "ops",
+      GIT_AUTHOR_EMAIL: "ops@acme.invalid",
+      GIT_COMMITTER_NAME: "ops",
+      GIT_COMMITTER_EMAIL: "ops@acme.invalid",
+      GIT_AUTHOR_DATE: date,
+      GIT_COMMITTER_DATE: date,
+    };
+    const result = spawnSync("git", ["-C", dir, ...args], { encoding: "utf8", env });
+    if (result.status !== 0) throw new Error(`git ${args.join(" ")}: ${result.stderr}`);
+    return result.stdout.trim();
+  };
+  const commitAt = (daysAgo: number, message: string) => {
+    process.env.COMMIT_DATE = new Date(Date.now() - daysAgo * DAY).toISOString();
+    try {
+      git("add", "--all");
+      git("commit", "--quiet", "-m", message);
+    } finally {
+      delete process.env.COMMIT_DATE;
+    }
+    return git("rev-parse", "HEAD");
+  };
+  git("init", "--quiet", "--initial-branch=main");
+  commitAt(30, "Seed from the starter");
+  const file = (env: string) => path.join(dir, env === "staging" ? STAGING : PRODUCTION);
+  return {
+    dir,
+    git,
+    pin(env, tag, daysAgo) {
+      const text = fs.readFileSync(file(env), "utf8").replace(/newTag: "[^"]*"/, `newTag: "${tag}"`);
+      fs.writeFileSync(file(env), text);
+      return commitAt(daysAgo, `Run podinfo ${tag} in ${env}`);
+    },
+    tag: (env, at) =>
+      /newTag: "?([^"\n]+)"?/.exec(
+        at === undefined ? fs.readFileSync(file(env), "utf8") : git("show", `${at}:${env === "staging" ? STAGING : PRODUCTION}`),
+      )![1],
+  };
+}
+
+function promote(repo: Repo, ...args: string[]): { status: number; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [SCRIPT, "--repo", repo.dir, ...args], { encoding: "utf8" });
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe("npm run promote -- podinfo", () => {
+  it("promotes what has been in staging on main for 7 days, as a commit that says why", () => {
+    const repo = gitopsRepo();
+    repo.pin("staging", "6.15.0", 7.01);
+    const result = promote(repo, "podinfo");
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    expect(repo.tag("production", "HEAD")).toBe("6.15.0");
+    expect(repo.git("log", "-1", "--format=%B")).toMatch(
+      /^Promote podinfo 6\.15\.0 to production\n\npodinfo 6\.15\.0 soaked 7\.0 days in staging/,
+    );
+  });
+
+  it("refuses at 6 days, saying which app, which tag and how many days are left, and commits nothing", () => {
+    const repo = gitopsRepo();
+    repo.pin("staging", "6.15.0", 6);
+    const head = repo.git("rev-parse", "HEAD");
+    const result = promote(repo, "podinfo");
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(
+      /refusing to promote: podinfo 6\.15\.0 has been in staging on main for 6\.0 days .*: 1\.0 more day\(s\) of the 7-day soak to go/,
+    );
+    expect(repo.git("rev-parse", "HEAD")).toBe(head);
+    expect(repo.tag("production")).toBe("6.14.1");
+  });
+
+  it("counts the soak from the tag's latest arrival in staging, not an earlier one", () => {
+    const repo = gitopsRepo();
+    repo.pin("staging", "6.15.0", 20);
+    repo.pin("staging", "6.14.1", 10);
+    repo.pin("staging", "6.15.0", 2);
+    expect(promote(repo, "podinfo").stderr).toMatch(/for 2\.0 days/);
+  });
+
+  it("takes a configurable soak period", () => {
+    const repo = gitopsRepo();
+    repo.pin("staging", "6.15.0", 2.5);
+    expect(promote(repo, "podinfo", "--soak-days", "2").status).toBe(0);
+  });
+
+  it("refuses when the app's containers restarted in staging during the soak, naming the pod", async () => {
+    const repo = gitopsRepo();
+    repo.pin("staging", "6.15.0", 8);
+    const queries: string[] = [];
+    const metrics = http.createServer((request, response) => {
+      queries.push(new URL(request.url!, "http://metrics").searchParams.get("query")!);
+      response.setHeader("content-type", "application/json");
+      response.end(
+        JSON.stringify({
+          status: "success",
+          data: { resultType: "vector", result: [{ metric: { pod: "podinfo-7d9f8-abcde" }, value: [0, "2"] }] },
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => metrics.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = metrics.address() as { port: number };
+      const result = await new Promise<{ status: number; stderr: string }>((resolve) => {
+        let stderr = "";
+        // Not spawnSync: this process must stay free to answer the metrics query.
+        const child = spawn(process.execPath, [SCRIPT, "--repo", repo.dir, "podinfo", "--metrics", `http://127.0.0.1:${port}`]);
+        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on("close", (status) => resolve({ status: status ?? -1, stderr }));
+      });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain("podinfo restarted in staging during the soak: podinfo-7d9f8-abcde (2 restarts)");
+      expect(queries).toEqual([
+        'max by (pod) (increase(kube_pod_container_status_restarts_total{namespace="staging",container="podinfo"}[7d]))',
+      ]);
+      expect(repo.tag("production")).toBe("6.14.1");
+    } finally {
+      metrics.close();
+    }
+  });
+
+  it("promotes anyway with an explicit override, and the commit records why and what was refused", () => {
+    const repo = gitopsRepo();
+    repo.pin("staging", "6.15.0", 1);
+    const result = promote(repo, "podinfo", "--override", "CVE-2026-1234 fix cannot wait");
+    expect(result.status).toBe(0);
+    expect(result.stderr).toContain("OVERRIDE: promoting podinfo 6.15.0 anyway: CVE-2026-1234 fix cannot wait");
+    const message = repo.git("log", "-1", "--format=%B");
+    expect(message).toContain("Soak-Override: CVE-2026-1234 fix cannot wait");
+    expect(message).toMatch(/Refused: podinfo 6\.15\.0 has been in staging on main for 1\.0 days/);
+    expect(repo.tag("production", "HEAD")).toBe("6.15.0");
+  });
+});
+
+describe("the pull-request check (promote --check)", () => {
+  /** A pull request's branch that changes production's tag by hand. */
+  const pullRequest = (repo: Repo, tag: string) => {
+    repo.git("checkout", "--quiet", "-b", "hurried");
+    repo.pin("production", tag, 0);
+  };
+
+  it("fails a pull request that puts in production a tag that never ran in staging", () => {
+    const repo = gitopsRepo();
+    pullRequest(repo, "6.16.0");
+    const result = promote(repo, "--check");
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain("podinfo 6.16.0 is not what staging runs on main (staging pins 6.14.1): it never soaked");
+  });
+
+  it("fails one whose tag has not soaked yet, and passes one whose tag has", () => {
+    const early = gitopsRepo();
+    early.pin("staging", "6.15.0", 3);
+    pullRequest(early, "6.15.0");
+    expect(promote(early, "--check").stderr).toMatch(/4\.0 more day\(s\)/);
+    const soaked = gitopsRepo();
+    soaked.pin("staging", "6.15.0", 9);
+    pullRequest(soaked, "6.15.0");
+    const result = promote(soaked, "--check");
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain("every production release soaked in staging");
+  });
+
+  it("passes a pull request that leaves production's releases alone", () => {
+    const repo = gitopsRepo();
+    repo.git("checkout", "--quiet", "-b", "docs");
+    expect(promote(repo, "--check").status).toBe(0);
+  });
+});
