@@ -36,12 +36,18 @@ it("times the node, Flux's install, pulumi up and Flux's convergence", async () 
   );
   const nodeReady = (Date.now() - started) / 1000;
 
-  // Flux's own way first, then removed again so that pulumi installs it on the same, warm node.
-  const kubectlInstall = await seconds(() => {
-    node.kubectl(["apply", "--server-side", "-f", FLUX_INSTALL_MANIFEST]);
-    node.kubectl(["wait", "--for=condition=Available", "deployment", "--all", "-n", "flux-system", "--timeout=300s"]);
-  });
-  node.kubectl(["delete", "--wait=true", "-f", FLUX_INSTALL_MANIFEST]);
+  // Flux's own way first, twice (the first pays for the containers' first start, which a user's
+  // node has paid long before), then removed again so that pulumi installs it on the same warm node.
+  const kubectlInstall = async () => {
+    const took = await seconds(() => {
+      node.kubectl(["apply", "--server-side", "-f", FLUX_INSTALL_MANIFEST]);
+      node.kubectl(["wait", "--for=condition=Available", "deployment", "--all", "-n", "flux-system", "--timeout=300s"]);
+    });
+    node.kubectl(["delete", "--wait=true", "-f", FLUX_INSTALL_MANIFEST]);
+    return took;
+  };
+  const kubectlCold = await kubectlInstall();
+  const kubectlWarm = await kubectlInstall();
 
   const upStarted = Date.now();
   const nodeUp = await seconds(() => workstation!.bringUp("dev"));
@@ -91,17 +97,17 @@ it("times the node, Flux's install, pulumi up and Flux's convergence", async () 
     [
       "node start to API ready",
       "to node Ready",
-      "kubectl apply + wait (Flux)",
+      "kubectl apply + wait (Flux), first / again",
       "pulumi up dev (Flux + age key + dev)",
       "up dev to every Kustomization Ready",
       "no-op up dev",
       "up dev, bare API server",
     ],
-    [[apiReady, nodeReady, kubectlInstall, nodeUp, converged, noopUp, bareUp]],
+    [[apiReady, nodeReady, `${kubectlCold.toFixed(1)} / ${kubectlWarm.toFixed(1)}`, nodeUp, converged, noopUp, bareUp]],
   );
   report(
     "Ratios on the node",
-    ["pulumi up dev ÷ kubectl apply + wait (goal ≤ 1.5)", "up dev on the node ÷ on the bare API server", "no-op up ÷ up"],
-    [[nodeUp / kubectlInstall, nodeUp / bareUp, noopUp / nodeUp]],
+    ["pulumi up dev ÷ kubectl apply + wait, again (goal ≤ 1.5)", "up dev on the node ÷ on the bare API server", "no-op up ÷ up"],
+    [[nodeUp / kubectlWarm, nodeUp / bareUp, noopUp / nodeUp]],
   );
 }, 1_800_000);
