@@ -26,12 +26,11 @@ build_pulumi() {
 # The Node.js language host, so the real `pulumi` CLI runs index.ts as on a user's machine. Its
 # go.mod replaces pkg/sdk with monorepo paths; a scratch copy requires the released ones instead.
 build_language_nodejs() {
-  local source out=$BIN/pulumi-language-nodejs key
-  source=$(third_party_source pulumi-language-nodejs https://github.com/pulumi/pulumi.git \
-    "$PULUMI_VERSION" a88168d865b7fd428e5a929cc54aeceaf72d203f)/sdk/nodejs
-  key=$(stamp_key "$source/cmd/pulumi-language-nodejs/go.mod" "$source/cmd/pulumi-language-nodejs/go.sum" "$HERE/engine.sh" <<<"$PULUMI_VERSION")
+  local out=$BIN/pulumi-language-nodejs key
+  key=$(stamp_key "$HERE/engine.sh" "$HERE/lib.sh" <<<"${THIRD_PARTY_SOURCES[pulumi-language-nodejs]} $PULUMI_VERSION")
   if up_to_date language-nodejs "$key" "$out"; then log "language-nodejs: up to date"; return; fi
-  local t0 scratch=$SRC/pulumi-language-nodejs; t0=$(now)
+  local t0 source scratch=$SRC/pulumi-language-nodejs; t0=$(now)
+  source=$(third_party_source pulumi-language-nodejs)/sdk/nodejs
   rm -rf "$scratch" && cp -r "$source/cmd/pulumi-language-nodejs" "$scratch"
   (
     cd "$scratch"

@@ -22,7 +22,7 @@ build_images() {
     image "$name" "ghcr.io/fluxcd/$name:${controller#*@}" 65534 "[\"/usr/local/bin/$name\"]" fill_flux_controller "$BIN/$name"
   done
   image traefik docker.io/library/traefik:v3.6.12 65532 '["/usr/local/bin/traefik"]' fill_traefik "$BIN/traefik"
-  image podinfo "ghcr.io/stefanprodan/podinfo:$PODINFO_VERSION" 100 '["./podinfo"]' fill_podinfo "$BIN/podinfo" "$BIN/podcli"
+  image podinfo "ghcr.io/stefanprodan/podinfo:6.14.1" 100 '["./podinfo"]' fill_podinfo "$BIN/podinfo" "$BIN/podcli"
 }
 
 # image NAME REF USER ENTRYPOINT FILL INPUT... -> $IMAGES/NAME.tar, unless its inputs are unchanged.

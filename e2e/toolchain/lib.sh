@@ -10,10 +10,19 @@ BIN=$CACHE/bin
 STAMPS=$CACHE/stamps
 IMAGES=$CACHE/images
 SRC=$CACHE/src
-# Pristine upstream snapshots of what the module proxy refuses. Where they are absent (a user's
-# machine), third_party_source clones the same tag from its origin instead.
-THIRD_PARTY=${K0S_PLATFORM_THIRD_PARTY:-$ROOT/../shared/third_party}
 mkdir -p "$BIN" "$STAMPS" "$IMAGES" "$SRC"
+
+# Upstream sources the module proxy refuses: origin, tag and commit of each. Builds are stamped with
+# these pins, so a warm cache needs none of the sources; a rebuild takes the pristine snapshot in
+# <ancestor>/shared/third_party/<name> (or $K0S_PLATFORM_THIRD_PARTY/<name>) where there is one, and
+# otherwise clones the same tag from its origin (a user's machine).
+declare -A THIRD_PARTY_SOURCES=(
+  [k0s]="https://github.com/k0sproject/k0s.git v1.35.4+k0s.0 b42a7462a089bf6dd0a67b00d03b163ce842e87f"
+  [podinfo]="https://github.com/stefanprodan/podinfo.git 6.14.1 eec06d1ea459af4cb4e10e806f8be7c7bd58b361"
+  [pulumi-language-nodejs]="https://github.com/pulumi/pulumi.git v3.248.0 a88168d865b7fd428e5a929cc54aeceaf72d203f"
+  [pulumi-command]="https://github.com/pulumi/pulumi-command.git v1.2.1 7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25"
+  [traefik-helm-chart]="https://github.com/traefik/traefik-helm-chart.git v41.3.0 a8a66d0098703627b2cf352c66b1725c196a734a"
+)
 
 # Static, reproducible, lean binaries; never reach for another Go toolchain, and fail rather than
 # silently edit go.mod/go.sum.
@@ -60,18 +69,32 @@ module_dir() {
     })'
 }
 
-# third_party_source NAME ORIGIN TAG COMMIT -> a directory holding upstream's source at COMMIT:
-# the snapshot in $THIRD_PARTY/NAME when its SOURCE.md names that commit, else a clone of ORIGIN.
+# third_party_snapshots -> the directories that may hold snapshots, most specific first.
+third_party_snapshots() {
+  [[ -n ${K0S_PLATFORM_THIRD_PARTY:-} ]] && echo "$K0S_PLATFORM_THIRD_PARTY"
+  local dir=$ROOT
+  while [[ $dir != / ]]; do
+    dir=$(dirname "$dir")
+    [[ -d $dir/shared/third_party ]] && echo "$dir/shared/third_party"
+  done
+  return 0
+}
+
+# third_party_source NAME -> a directory holding upstream's source at NAME's pinned commit.
 third_party_source() {
-  local name=$1 origin=$2 tag=$3 commit=$4 snapshot=$THIRD_PARTY/$1 clone=$SRC/clones/$1
-  if [[ -f $snapshot/SOURCE.md ]]; then
-    grep -q "commit: $commit" "$snapshot/SOURCE.md" || { log "$snapshot is not $tag ($commit)"; return 1; }
-    echo "$snapshot"; return
-  fi
+  local name=$1 origin tag commit snapshot clone=$SRC/clones/$1
+  read -r origin tag commit <<<"${THIRD_PARTY_SOURCES[$name]}"
+  while read -r snapshot; do
+    [[ -f $snapshot/$name/SOURCE.md ]] || continue
+    grep -q "commit: $commit" "$snapshot/$name/SOURCE.md" || { log "$snapshot/$name is not $tag ($commit)"; return 1; }
+    echo "$snapshot/$name"
+    return
+  done < <(third_party_snapshots)
   if [[ ! -d $clone/.git ]] || [[ $(git -C "$clone" rev-parse HEAD) != "$commit" ]]; then
-    log "$name: cloning $origin at $tag"
+    log "$name: no snapshot found; cloning $origin at $tag"
     rm -rf "$clone"
-    git clone --quiet --depth 1 --branch "$tag" "$origin" "$clone" >&2
+    git clone --quiet --depth 1 --branch "$tag" "$origin" "$clone" >&2 ||
+      { log "$name: cannot clone $origin; put its snapshot in \$K0S_PLATFORM_THIRD_PARTY/$name"; return 1; }
     [[ $(git -C "$clone" rev-parse HEAD) == "$commit" ]] || { log "$origin $tag is not $commit"; return 1; }
   fi
   echo "$clone"

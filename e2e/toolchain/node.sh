@@ -1,23 +1,25 @@
 # The node kit: k0s, the binaries it runs, and the components its pods run (sourced by build.sh).
 
-K0S_VERSION=v1.35.4+k0s.0
-K0S_COMMIT=b42a7462a089bf6dd0a67b00d03b163ce842e87f
-PODINFO_VERSION=6.14.1
-TRAEFIK_CHART_VERSION=41.3.0
+K0S_VERSION=v1.35.4+k0s.0 # = THIRD_PARTY_SOURCES[k0s]
 
 # k0s without embedded binaries, the Makefile's way (EMBEDDED_BINS_BUILDMODE=none): it then runs
 # <data-dir>/bin/<name>, which the node harness fills from this kit.
 build_k0s() {
-  local source out=$BIN/k0s key
-  source=$(third_party_source k0s https://github.com/k0sproject/k0s.git "$K0S_VERSION" "$K0S_COMMIT")
-  key=$(stamp_key "$source/go.mod" "$source/go.sum" "$HERE/node.sh" <<<"$K0S_VERSION $K0S_COMMIT")
+  local out=$BIN/k0s key
+  key=$(stamp_key "$HERE/node.sh" "$HERE/lib.sh" <<<"${THIRD_PARTY_SOURCES[k0s]}")
   if up_to_date k0s "$key" "$out"; then log "k0s: up to date"; return; fi
-  local t0 build=github.com/k0sproject/k0s/pkg/build ldflags; t0=$(now)
-  ldflags="-X $build.Version=$K0S_VERSION -X $build.KubernetesVersion=${KUBE_VERSION#v} -X $build.KineVersion=0.14.16"
-  ldflags+=" $(kube_version_ldflags) -extldflags=-static"
-  (cd "$source" && go build -trimpath -tags osusergo,noembedbins -ldflags "$LDFLAGS_BASE $ldflags" -o "$out" main.go)
+  local t0 source; t0=$(now)
+  source=$(third_party_source k0s)
+  (cd "$source" && go build -trimpath -tags osusergo,noembedbins -ldflags "$LDFLAGS_BASE $(k0s_ldflags)" -o "$out" main.go)
   mark_built k0s "$key"
   log "k0s: built in $(elapsed "$t0")"
+}
+
+# What k0s's Makefile stamps in.
+k0s_ldflags() {
+  local build=github.com/k0sproject/k0s/pkg/build
+  echo "-X $build.Version=$K0S_VERSION -X $build.KubernetesVersion=${KUBE_VERSION#v} -X $build.KineVersion=0.14.16" \
+    "$(kube_version_ldflags) -extldflags=-static"
 }
 
 # kine with SQLite (cgo), statically linked, as k0s's embedded-bins build makes it.
@@ -48,11 +50,11 @@ build_traefik() {
 }
 
 build_podinfo() {
-  local source key
-  source=$(third_party_source podinfo https://github.com/stefanprodan/podinfo.git "$PODINFO_VERSION" eec06d1ea459af4cb4e10e806f8be7c7bd58b361)
-  key=$(stamp_key "$source/go.mod" "$source/go.sum" "$HERE/node.sh" <<<"$PODINFO_VERSION")
-  if up_to_date podinfo "$key" "$BIN/podinfo" "$BIN/podcli"; then log "podinfo: up to date"; return; fi
-  local t0 cmd; t0=$(now)
+  local key
+  key=$(stamp_key "$HERE/node.sh" "$HERE/lib.sh" <<<"${THIRD_PARTY_SOURCES[podinfo]}")
+  if up_to_date podinfo "$key" "$BIN/podinfo" "$BIN/podcli" "$CACHE/podinfo-ui"; then log "podinfo: up to date"; return; fi
+  local t0 source cmd; t0=$(now)
+  source=$(third_party_source podinfo)
   for cmd in podinfo podcli; do
     (cd "$source" && go build -trimpath -ldflags "$LDFLAGS_BASE" -o "$BIN/$cmd" "./cmd/$cmd")
   done
@@ -72,11 +74,11 @@ build_helm() {
 # The Helm repository the node's helm-controller pulls from: Traefik's chart packaged from its
 # snapshot, behind an index.yaml whose URLs are relative, so any server can serve the directory.
 build_charts() {
-  local source out=$CACHE/charts key
-  source=$(third_party_source traefik-helm-chart https://github.com/traefik/traefik-helm-chart.git \
-    "v$TRAEFIK_CHART_VERSION" a8a66d0098703627b2cf352c66b1725c196a734a)
-  key=$(stamp_key "$source/traefik/Chart.yaml" "$HERE/node.sh" <<<"$TRAEFIK_CHART_VERSION $(stamp_key "$BIN/helm" </dev/null)")
+  local out=$CACHE/charts key
+  key=$(stamp_key "$HERE/node.sh" "$HERE/lib.sh" <<<"${THIRD_PARTY_SOURCES[traefik-helm-chart]} $(cat "$STAMPS/helm" 2>/dev/null)")
   if up_to_date charts "$key" "$out/index.yaml"; then log "charts: up to date"; return; fi
+  local source
+  source=$(third_party_source traefik-helm-chart)
   rm -rf "$out" && mkdir -p "$out"
   "$BIN/helm" package "$source/traefik" --destination "$out" >/dev/null
   "$BIN/helm" repo index "$out"

@@ -9,12 +9,11 @@ DROPLET_PACKAGES=systemd,systemd-sysv,openssh-server,dbus,iproute2,curl,ca-certi
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 build_command_provider() {
-  local source out=$BIN/pulumi-resource-command key
-  source=$(third_party_source pulumi-command https://github.com/pulumi/pulumi-command.git \
-    "v$COMMAND_PROVIDER_VERSION" 7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25)/provider
-  key=$(stamp_key "$source/go.mod" "$source/go.sum" "$HERE/ssh.sh" <<<"$COMMAND_PROVIDER_VERSION")
+  local out=$BIN/pulumi-resource-command key
+  key=$(stamp_key "$HERE/ssh.sh" "$HERE/lib.sh" <<<"${THIRD_PARTY_SOURCES[pulumi-command]} $COMMAND_PROVIDER_VERSION")
   if up_to_date command-provider "$key" "$out"; then log "command-provider: up to date"; return; fi
-  local t0; t0=$(now)
+  local t0 source; t0=$(now)
+  source=$(third_party_source pulumi-command)/provider
   (cd "$source" && go build -trimpath -o "$out" \
     -ldflags "$LDFLAGS_BASE -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=$COMMAND_PROVIDER_VERSION" \
     ./cmd/pulumi-resource-command)
@@ -27,28 +26,25 @@ build_command_provider() {
 # built without the noembedbins tag, and the pack is appended. A scratch copy of the source takes
 # the generated file, so the snapshot stays pristine.
 build_k0s_embedded() {
-  local source out=$BIN/k0s-embedded key staged=(kubelet kube-apiserver kube-controller-manager kube-scheduler kine)
+  local out=$BIN/k0s-embedded key staged=(kubelet kube-apiserver kube-controller-manager kube-scheduler kine)
   local debian=(/usr/bin/containerd /usr/bin/containerd-shim /usr/bin/containerd-shim-runc-v2 /usr/sbin/runc /usr/sbin/xtables-legacy-multi /usr/sbin/xtables-nft-multi)
-  source=$(third_party_source k0s https://github.com/k0sproject/k0s.git "$K0S_VERSION" "$K0S_COMMIT")
   local name inputs=()
   for name in "${staged[@]}"; do inputs+=("$STAMPS/$name"); done
-  key=$(stamp_key "$source/go.mod" "$source/go.sum" "$HERE/ssh.sh" "$HERE/node.sh" "${inputs[@]}" "${debian[@]}" <<<"$K0S_VERSION $K0S_COMMIT")
+  key=$(stamp_key "$HERE/ssh.sh" "$HERE/node.sh" "$HERE/lib.sh" "${inputs[@]}" "${debian[@]}" <<<"${THIRD_PARTY_SOURCES[k0s]}")
   if up_to_date k0s-embedded "$key" "$out"; then log "k0s-embedded: up to date"; return; fi
-  local t0 scratch=$SRC/k0s-embedded; t0=$(now)
+  local t0 source scratch=$SRC/k0s-embedded; t0=$(now)
+  source=$(third_party_source k0s)
   rm -rf "$scratch" && mkdir -p "$scratch" && cp -a "$source/." "$scratch/"
   chmod -R u+w "$scratch"
   local bin=$scratch/embedded-bins/staging/linux/bin
   mkdir -p "$bin"
   for name in "${staged[@]}"; do cp "$BIN/$name" "$bin/"; done
   cp "${debian[@]}" "$bin/"
-  local build=github.com/k0sproject/k0s/pkg/build ldflags
-  ldflags="-X $build.Version=$K0S_VERSION -X $build.KubernetesVersion=${KUBE_VERSION#v} -X $build.KineVersion=0.14.16"
-  ldflags+=" $(kube_version_ldflags) -extldflags=-static"
   (
     cd "$scratch"
     go run -tags=hack hack/gen-bindata/cmd/main.go -o bindata_linux -pkg assets \
       -gofile pkg/assets/zz_generated_offsets_linux.go -prefix embedded-bins/staging/linux/ embedded-bins/staging/linux/bin
-    go build -trimpath -tags osusergo -ldflags "$LDFLAGS_BASE $ldflags" -o k0s main.go
+    go build -trimpath -tags osusergo -ldflags "$LDFLAGS_BASE $(k0s_ldflags)" -o k0s main.go
     cat k0s bindata_linux >"$out.tmp"
   )
   chmod 0755 "$out.tmp" && mv "$out.tmp" "$out"
