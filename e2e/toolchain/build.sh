@@ -16,7 +16,7 @@ source "$HERE/images.sh"
 source "$HERE/ssh.sh"
 
 ENGINE=(debian-packages pulumi language-nodejs k8s-provider kubernetes flux-install)
-NODE=("${ENGINE[@]}" k0s kine node-components flux-controllers traefik podinfo sops helm charts images)
+NODE=("${ENGINE[@]}" k0s kine node-components flux-controllers traefik podinfo monitoring sops helm charts images)
 SSH=("${NODE[@]}" command-provider k0s-embedded droplet-rootfs)
 
 targets=()
@@ -44,6 +44,7 @@ for target in "${targets[@]}"; do
     flux-controllers) build_flux_controllers ;;
     traefik) build_traefik ;;
     podinfo) build_podinfo ;;
+    monitoring) build_monitoring ;;
     sops) build_sops ;;
     helm) build_helm ;;
     charts) build_charts ;;

@@ -23,6 +23,8 @@ build_images() {
   done
   image traefik docker.io/library/traefik:v3.6.12 65532 '["/usr/local/bin/traefik"]' fill_traefik "$BIN/traefik"
   image podinfo "ghcr.io/stefanprodan/podinfo:6.14.1" 100 '["./podinfo"]' fill_podinfo "$BIN/podinfo" "$BIN/podcli"
+  image victoria-metrics docker.io/victoriametrics/victoria-metrics:v1.151.0 0 '["/victoria-metrics-prod"]' fill_victoria_metrics "$BIN/victoria-metrics"
+  image kube-state-metrics registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.19.1 65534 '["/kube-state-metrics"]' fill_kube_state_metrics "$BIN/kube-state-metrics"
 }
 
 # image NAME REF USER ENTRYPOINT FILL INPUT... -> $IMAGES/NAME.tar, unless its inputs are unchanged.
@@ -141,3 +143,11 @@ fill_podinfo() {
   busybox_into "$1"
   ca_certificates_into "$1"
 }
+
+# As upstream's image: the binary named victoria-metrics-prod at the root.
+fill_victoria_metrics() {
+  install -D -m 0755 "$2" "$1/victoria-metrics-prod"
+  ca_certificates_into "$1"
+}
+
+fill_kube_state_metrics() { install -D -m 0755 "$2" "$1/kube-state-metrics"; }

@@ -22,6 +22,7 @@ declare -A THIRD_PARTY_SOURCES=(
   [pulumi-language-nodejs]="https://github.com/pulumi/pulumi.git v3.248.0 a88168d865b7fd428e5a929cc54aeceaf72d203f"
   [pulumi-command]="https://github.com/pulumi/pulumi-command.git v1.2.1 7f3eb6f3b77cd0fa3895ba437a695dd393f7dd25"
   [traefik-helm-chart]="https://github.com/traefik/traefik-helm-chart.git v41.3.0 a8a66d0098703627b2cf352c66b1725c196a734a"
+  [kube-state-metrics]="https://github.com/kubernetes/kube-state-metrics.git v2.19.1 45e1513e95beaaa2f2df92af9958cd9837bb66ab"
 )
 
 # Static, reproducible, lean binaries; never reach for another Go toolchain, and fail rather than

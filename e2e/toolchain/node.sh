@@ -63,6 +63,22 @@ build_podinfo() {
   log "podinfo: built in $(elapsed "$t0")"
 }
 
+# The monitoring the GitOps repository deploys: VictoriaMetrics single node, and kube-state-metrics
+# for restarts and other object state.
+build_monitoring() {
+  go_tool victoria-metrics github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics \
+    "-X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-metrics-v1.151.0"
+  local key
+  key=$(stamp_key "$HERE/node.sh" "$HERE/lib.sh" <<<"${THIRD_PARTY_SOURCES[kube-state-metrics]}")
+  if up_to_date kube-state-metrics "$key" "$BIN/kube-state-metrics"; then log "kube-state-metrics: up to date"; return; fi
+  local t0 source; t0=$(now)
+  source=$(third_party_source kube-state-metrics)
+  (cd "$source" && go build -trimpath -o "$BIN/kube-state-metrics" \
+    -ldflags "$LDFLAGS_BASE -X github.com/prometheus/common/version.Version=v2.19.1" .)
+  mark_built kube-state-metrics "$key"
+  log "kube-state-metrics: built in $(elapsed "$t0")"
+}
+
 build_sops() {
   go_tool sops github.com/getsops/sops/v3/cmd/sops
 }
