@@ -110,7 +110,9 @@ export function fluxStagingCheck(repo, start, kubectl) {
 
 /** Restarts of the app's containers in staging over the soak, from VictoriaMetrics. */
 export async function restartCheck(metricsUrl, app, soakDays) {
-  const query = `max by (pod) (increase(kube_pod_container_status_restarts_total{namespace="staging",container="${app}"}[${soakDays}d]))`;
+  // In minutes, so that a fraction of a day is a valid window too.
+  const window = `${Math.max(1, Math.round(soakDays * 24 * 60))}m`;
+  const query = `max by (pod) (increase(kube_pod_container_status_restarts_total{namespace="staging",container="${app}"}[${window}]))`;
   const response = await fetch(`${metricsUrl.replace(/\/$/, "")}/api/v1/query?query=${encodeURIComponent(query)}`);
   if (!response.ok) return { ok: false, reason: `monitoring answered ${response.status} to the restart query` };
   const { data } = await response.json();
@@ -119,7 +121,7 @@ export async function restartCheck(metricsUrl, app, soakDays) {
     const pods = restarted.map((series) => `${series.metric.pod} (${Math.round(Number(series.value[1]))} restarts)`).join(", ");
     return { ok: false, reason: `${app} restarted in staging during the soak: ${pods}` };
   }
-  return { ok: true, reason: `${app} never restarted in staging over ${soakDays} days` };
+  return { ok: true, reason: `${app} never restarted in staging over the last ${soakDays} days` };
 }
 
 function setProductionTag(repo, app, tag) {
