@@ -21,8 +21,6 @@ afterAll(async () => {
   await workstation?.stop();
 });
 
-const KUSTOMIZATIONS = ["flux-system", "infra-controllers", "infra-configs", "apps-dev", "apps-staging"];
-
 it("times the node, Flux's install, pulumi up and Flux's convergence", async () => {
   const started = Date.now();
   workstation = await startWorkstation();
@@ -52,22 +50,7 @@ it("times the node, Flux's install, pulumi up and Flux's convergence", async () 
   const upStarted = Date.now();
   const nodeUp = await seconds(() => workstation!.bringUp("dev"));
   workstation.bringUp("local-staging");
-  await waitFor(
-    "every Kustomization Ready",
-    () => {
-      const ready = node.kubectl([
-        "get",
-        "kustomizations",
-        "-n",
-        "flux-system",
-        "-o",
-        "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=='Ready')].status} {end}",
-      ]);
-      return KUSTOMIZATIONS.every((name) => ready.includes(`${name}=True`)) || undefined;
-    },
-    900_000,
-    1_000,
-  );
+  await workstation.fluxSynced(1_000);
   const converged = (Date.now() - upStarted) / 1000;
   const noopUp = await seconds(() => cli.pulumi("up", "--stack", "dev", "--yes", "--skip-preview"));
 

@@ -9,13 +9,11 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
-import { onTermination, startDaemon, waitFor, type Daemon } from "../harness/processes";
+import { onTermination, startDaemon, type Daemon } from "../harness/processes";
 import { TOOLCHAIN_BIN } from "../harness/toolchain";
 import { deployProbes, isolationTable, probeAll } from "./isolation";
 import { ADMIN_KUBECONFIG } from "./node";
 import { startWorkstation } from "./workstation";
-
-const KUSTOMIZATIONS = ["flux-system", "infra-controllers", "infra-configs", "apps-dev", "apps-staging"];
 
 async function freePort(preferred: number): Promise<number> {
   const tryPort = (port: number) =>
@@ -58,22 +56,7 @@ async function main(): Promise<void> {
   workstation.bringUp("dev");
   workstation.bringUp("local-staging");
   console.log("Waiting for Flux to sync the GitOps repository...");
-  await waitFor(
-    "every Kustomization Ready",
-    () => {
-      const ready = node.kubectl([
-        "get",
-        "kustomizations",
-        "-n",
-        "flux-system",
-        "-o",
-        "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=='Ready')].status} {end}",
-      ]);
-      return KUSTOMIZATIONS.every((name) => ready.includes(`${name}=True`)) || undefined;
-    },
-    900_000,
-    2_000,
-  );
+  await workstation.fluxSynced();
   deployProbes(node, ["dev", "staging", "traefik"]);
   const table = isolationTable(probeAll(node, ["dev", "staging", "traefik"], ["dev", "staging"]));
 

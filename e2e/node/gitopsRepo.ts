@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parse, stringify } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 import { ROOT } from "../harness/pulumiCli";
 import { run } from "../harness/processes";
 import type { GitopsServer } from "./gitopsServer";
@@ -22,6 +22,8 @@ export interface GitopsRepo {
   commit(message: string, change: (workDir: string) => void): string;
   /** The commit main points at on the server. */
   head(): string;
+  /** Every Flux Kustomization the workstation cluster syncs: the program's root and what clusters/local declares. */
+  kustomizations(): string[];
   git(...args: string[]): string;
 }
 
@@ -60,7 +62,18 @@ export function createGitopsRepo(server: GitopsServer, chartServerUrl: string): 
       return git("rev-parse", "HEAD");
     },
     head: () => run("git", ["-C", bare, "rev-parse", "main"]).trim(),
+    kustomizations: () => ["flux-system", ...declaredKustomizations(path.join(workDir, "clusters", "local"))],
   };
+}
+
+function declaredKustomizations(clusterDir: string): string[] {
+  const { resources } = parse(fs.readFileSync(path.join(clusterDir, "kustomization.yaml"), "utf8")) as { resources: string[] };
+  return resources.flatMap((file) =>
+    parseAllDocuments(fs.readFileSync(path.join(clusterDir, file), "utf8"))
+      .map((doc) => doc.toJSON() as { kind: string; metadata: { name: string } })
+      .filter((obj) => obj.kind === "Kustomization")
+      .map((obj) => obj.metadata.name),
+  );
 }
 
 function applyTestOverlay(workDir: string, chartServerUrl: string): void {

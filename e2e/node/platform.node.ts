@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { leftoversSince, snapshot, type Snapshot } from "../harness/leftovers";
 import { ROOT, type PulumiCli } from "../harness/pulumiCli";
-import { run, waitFor } from "../harness/processes";
+import { run, startDaemon, waitFor } from "../harness/processes";
 import { TOOLCHAIN_BIN } from "../harness/toolchain";
 import { listeningSockets, scanFromLan } from "./cafe";
 import type { GitopsRepo } from "./gitopsRepo";
@@ -160,8 +160,7 @@ describe("Flux", () => {
       const commit = repo.head();
       const source = await whenReady("/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories/flux-system");
       expect(source.status.artifact.revision).toBe(`main@sha1:${commit}`);
-      for (const name of ["flux-system", "infra-controllers", "infra-configs", "apps-dev", "apps-staging"])
-        await applied(name, commit, 480_000);
+      for (const name of repo.kustomizations()) await applied(name, commit, 480_000);
     },
     900_000,
   );
@@ -182,9 +181,69 @@ describe("Flux", () => {
   });
 });
 
+describe("monitoring for the soak", () => {
+  step(
+    "answers, through kubectl port-forward on the workstation, a query for podinfo's restarts and memory in staging",
+    async () => {
+      // As the README says: port-forward on 127.0.0.1, nothing exposed.
+      const [command, ...args] = node.onNode([
+        path.join(TOOLCHAIN_BIN, "k0s"),
+        "kubectl",
+        `--kubeconfig=${ADMIN_KUBECONFIG}`,
+        "port-forward",
+        "-n",
+        "monitoring",
+        "svc/victoria-metrics",
+        "18428:8428",
+      ]);
+      const forward = startDaemon("monitoring-port-forward", command, args, { logDir: node.dir });
+      try {
+        const query = (promql: string) =>
+          JSON.parse(
+            node.exec("curl", ["-sf", "--max-time", "5", "http://127.0.0.1:18428/api/v1/query", "--data-urlencode", `query=${promql}`]),
+          ).data.result as { metric: Record<string, string>; value: [number, string] }[];
+        const restarts = await waitFor(
+          "podinfo's restart count in staging",
+          () => {
+            const result = query('kube_pod_container_status_restarts_total{namespace="staging",container="podinfo"}');
+            return result.length > 0 ? result : undefined;
+          },
+          180_000,
+          3_000,
+        );
+        const memory = await waitFor(
+          "podinfo's memory in staging",
+          () => {
+            const result = query('container_memory_working_set_bytes{namespace="staging",container="podinfo"}');
+            return result.length > 0 ? result : undefined;
+          },
+          180_000,
+          3_000,
+        );
+        console.log(
+          `staging podinfo: restarts ${restarts.map((series) => `${series.metric.pod}=${series.value[1]}`).join(", ")}; memory ${memory.map((series) => `${(Number(series.value[1]) / 2 ** 20).toFixed(1)}Mi`).join(", ")}`,
+        );
+        expect(restarts.every((series) => series.value[1] === "0")).toBe(true);
+        expect(memory.every((series) => Number(series.value[1]) > 0)).toBe(true);
+        // Every namespace is watched, not only the apps'.
+        const namespaces = (metric: string) =>
+          query(`count by (namespace) (${metric})`)
+            .map((series) => series.metric.namespace)
+            .sort();
+        const expected = ["dev", "flux-system", "kube-system", "monitoring", "staging", "traefik"];
+        expect(namespaces("kube_pod_container_status_restarts_total")).toEqual(expect.arrayContaining(expected));
+        expect(namespaces('container_memory_working_set_bytes{container!=""}')).toEqual(expect.arrayContaining(expected));
+      } finally {
+        await forward.stop(1_000);
+      }
+    },
+    400_000,
+  );
+});
+
 describe("SOPS", () => {
   step(
-    "decrypts a Secret encrypted to the stack's ageRecipient, committed to the dev overlay",
+    "decrypts a Secret encrypted to the stack's ageRecipient, committed to dev's secrets folder",
     async () => {
       // As the README says: .sops.yaml from the stack's recipient, then sops run from the repository root.
       run(
@@ -200,17 +259,17 @@ describe("SOPS", () => {
       );
       const password = randomBytes(12).toString("hex");
       const commit = repo.commit("Add the dev database credentials, encrypted", (dir) => {
-        fs.writeFileSync(path.join(dir, "apps/overlays/dev/db-credentials.yaml"), secret("db-credentials", { password }));
-        run(path.join(TOOLCHAIN_BIN, "sops"), ["--encrypt", "--in-place", "apps/overlays/dev/db-credentials.yaml"], { cwd: dir });
-        editYaml(path.join(dir, "apps/overlays/dev/kustomization.yaml"), (kustomization) =>
+        fs.writeFileSync(path.join(dir, "apps/overlays/dev/secrets/db-credentials.yaml"), secret("db-credentials", { password }));
+        run(path.join(TOOLCHAIN_BIN, "sops"), ["--encrypt", "--in-place", "apps/overlays/dev/secrets/db-credentials.yaml"], { cwd: dir });
+        editYaml(path.join(dir, "apps/overlays/dev/secrets/kustomization.yaml"), (kustomization) =>
           kustomization.resources.push("db-credentials.yaml"),
         );
       });
-      const committed = repo.git("show", `${commit}:apps/overlays/dev/db-credentials.yaml`);
+      const committed = repo.git("show", `${commit}:apps/overlays/dev/secrets/db-credentials.yaml`);
       expect(committed).toContain("ENC[AES256_GCM");
       expect(committed).not.toContain(password);
       reconcileNow();
-      await applied("apps-dev", commit);
+      await applied("secrets-dev", commit);
       const stored = await api().get("/api/v1/namespaces/dev/secrets/db-credentials");
       expect(Buffer.from(stored.data.password, "base64").toString("utf8")).toBe(password);
     },
@@ -218,7 +277,7 @@ describe("SOPS", () => {
   );
 
   step(
-    "fails the Kustomization of a file encrypted to another key, applies none of it, and leaves the rest running",
+    "fails only the secrets Kustomization of a file encrypted to another key, applies none of it, and the apps carry on",
     async () => {
       const foreignKey = path.join(node.dir, "foreign.agekey");
       run("age-keygen", ["-o", foreignKey]);
@@ -226,7 +285,7 @@ describe("SOPS", () => {
       const podinfoBefore = podNames("staging");
       const bad = repo.commit("Add staging credentials encrypted to a key the cluster does not hold", (dir) => {
         fs.writeFileSync(
-          path.join(dir, "apps/overlays/staging/db-credentials.yaml"),
+          path.join(dir, "apps/overlays/staging/secrets/db-credentials.yaml"),
           secret("db-credentials", { password: "never-decrypted" }),
         );
         run(
@@ -238,47 +297,48 @@ describe("SOPS", () => {
             "--encrypted-regex",
             "^(data|stringData)$",
             "--in-place",
-            "apps/overlays/staging/db-credentials.yaml",
+            "apps/overlays/staging/secrets/db-credentials.yaml",
           ],
           { cwd: dir },
         );
         fs.writeFileSync(
-          path.join(dir, "apps/overlays/staging/release-notes.yaml"),
+          path.join(dir, "apps/overlays/staging/secrets/release-notes.yaml"),
           stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "release-notes" }, data: { note: "same commit" } }),
         );
-        editYaml(path.join(dir, "apps/overlays/staging/kustomization.yaml"), (kustomization) =>
+        editYaml(path.join(dir, "apps/overlays/staging/secrets/kustomization.yaml"), (kustomization) =>
           kustomization.resources.push("db-credentials.yaml", "release-notes.yaml"),
         );
       });
       reconcileNow();
       const failure = await waitFor(
-        "apps-staging to report the decryption failure",
+        "secrets-staging to report the decryption failure",
         async () => {
-          const { ready } = await readyCondition(`${FLUX}/apps-staging`);
+          const { ready } = await readyCondition(`${FLUX}/secrets-staging`);
           return ready?.status === "False" && /decrypt/i.test(ready.message) ? ready : undefined;
         },
         300_000,
         2_000,
       );
-      console.log(`apps-staging: ${failure.reason}: ${failure.message}`);
+      console.log(`secrets-staging: ${failure.reason}: ${failure.message}`);
       // Nothing of the commit was applied, not even its plain ConfigMap.
       expect((await api().request("GET", "/api/v1/namespaces/staging/secrets/db-credentials")).status).toBe(404);
       expect((await api().request("GET", "/api/v1/namespaces/staging/configmaps/release-notes")).status).toBe(404);
-      // Everything else carries on: staging's podinfo untouched, dev applies the same commit.
+      // Everything else carries on: staging's apps and dev's secrets apply the same commit.
+      await applied("apps-staging", bad);
+      await applied("secrets-dev", bad);
       expect(podNames("staging")).toEqual(podinfoBefore);
-      await applied("apps-dev", bad);
 
       const fixed = repo.commit("Revert the staging credentials the cluster cannot decrypt", (dir) => {
-        fs.rmSync(path.join(dir, "apps/overlays/staging/db-credentials.yaml"));
-        fs.rmSync(path.join(dir, "apps/overlays/staging/release-notes.yaml"));
-        editYaml(path.join(dir, "apps/overlays/staging/kustomization.yaml"), (kustomization) => {
+        fs.rmSync(path.join(dir, "apps/overlays/staging/secrets/db-credentials.yaml"));
+        fs.rmSync(path.join(dir, "apps/overlays/staging/secrets/release-notes.yaml"));
+        editYaml(path.join(dir, "apps/overlays/staging/secrets/kustomization.yaml"), (kustomization) => {
           kustomization.resources = kustomization.resources.filter(
             (file: string) => !["db-credentials.yaml", "release-notes.yaml"].includes(file),
           );
         });
       });
       reconcileNow();
-      await applied("apps-staging", fixed);
+      await applied("secrets-staging", fixed);
     },
     600_000,
   );

@@ -5,6 +5,7 @@
  */
 import * as path from "node:path";
 import { pulumiCli, ROOT, type PulumiCli } from "../harness/pulumiCli";
+import { waitFor } from "../harness/processes";
 import { FLUX_INSTALL_MANIFEST, TOOLCHAIN } from "../harness/toolchain";
 import { createGitopsRepo, type GitopsRepo } from "./gitopsRepo";
 import { startGitopsServer, type GitopsServer } from "./gitopsServer";
@@ -19,6 +20,8 @@ export interface Workstation {
   configure(stack: string, settings: Record<string, string>): void;
   /** The README's quickstart for a local stack: select it, point Flux at the repository, `pulumi up`. */
   bringUp(stack: "dev" | "local-staging"): string;
+  /** Resolves once every Flux Kustomization the cluster syncs reports Ready. */
+  fluxSynced(pollMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -46,6 +49,25 @@ export async function startWorkstation(): Promise<Workstation> {
         // Offline, Flux's release download is out of reach: dev (which installs Flux) takes the kit's.
         configure(stack, { "flux.url": repo.url, ...(stack === "dev" ? { "flux.manifestPath": FLUX_INSTALL_MANIFEST } : {}) });
         return cli.pulumi("up", "--stack", stack, "--yes", "--skip-preview");
+      },
+      async fluxSynced(pollMs = 2_000) {
+        const expected = repo.kustomizations();
+        await waitFor(
+          `every Kustomization Ready (${expected.join(", ")})`,
+          () => {
+            const ready = node.kubectl([
+              "get",
+              "kustomizations",
+              "-n",
+              "flux-system",
+              "-o",
+              "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=='Ready')].status} {end}",
+            ]);
+            return expected.every((name) => ready.split(" ").includes(`${name}=True`)) || undefined;
+          },
+          900_000,
+          pollMs,
+        );
       },
       async stop() {
         await server.stop();

@@ -26,7 +26,8 @@ export const KUSTOMIZE_CONFIG_API = "kustomize.config.k8s.io/v1beta1";
 const KUSTOMIZATION_FILES = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 export const isObj = (value: unknown): value is Obj => typeof value === "object" && value !== null && !Array.isArray(value);
-const field = (value: unknown, ...keys: string[]): unknown => keys.reduce<unknown>((at, key) => (isObj(at) ? at[key] : undefined), value);
+export const field = (value: unknown, ...keys: string[]): unknown =>
+  keys.reduce<unknown>((at, key) => (isObj(at) ? at[key] : undefined), value);
 /** A YAML scalar as text, or `fallback` when the field is absent or not a scalar. */
 const scalar = (value: unknown, fallback: string): string =>
   typeof value === "string" || typeof value === "number" ? String(value) : fallback;
