@@ -19,7 +19,17 @@ import {
   optionalString,
 } from "./lib/configReader";
 import { quotaErrors } from "./lib/quota";
-import { cidrError, dns1123LabelError, domainError, durationError, hostError, labelValueError, sshPublicKeyError } from "./lib/validation";
+import { ACME_EMAIL_VARIABLE } from "./lib/flux";
+import {
+  acmeEmailError,
+  cidrError,
+  dns1123LabelError,
+  domainError,
+  durationError,
+  hostError,
+  labelValueError,
+  sshPublicKeyError,
+} from "./lib/validation";
 
 /** The Pulumi project name, which prefixes every config key (`k0s-platform:<key>`). */
 export const PROJECT = "k0s-platform";
@@ -47,6 +57,7 @@ export const DEFAULTS = {
   sshUseAgent: false,
   sshDialAttempts: 30,
   domain: "",
+  acmeEmail: "",
   protectDroplet: true,
   clusterOwnerStack: "",
   flux: {
@@ -93,6 +104,8 @@ export interface FluxConfig {
   readonly manifestPath?: string;
   /** Whether `pulumi up` waits for Flux's Deployments to become ready. */
   readonly waitForControllers: boolean;
+  /** Stack settings the GitOps repository substitutes into its manifests (`${key}`), such as acme_email. */
+  readonly clusterSettings: Readonly<Record<string, string>>;
 }
 
 export interface LocalClusterConfig {
@@ -184,8 +197,40 @@ export function parseConfig(stack: string, raw: Readonly<Record<string, string>>
   const clusterOwnerStack = asString(errors, "clusterOwnerStack", raw.clusterOwnerStack) ?? DEFAULTS.clusterOwnerStack;
   if (clusterOwnerStack === stack)
     errors.add("clusterOwnerStack", `"${stack}" names this stack; leave it empty so this stack owns the bootstrap`);
+  const acmeEmail = parseAcmeEmail(errors, raw, target, clusterOwnerStack);
   errors.throwIfAny();
-  return { stack, cluster: cluster!, environments, flux: flux!, clusterOwnerStack };
+  const clusterSettings: Record<string, string> = acmeEmail === undefined ? {} : { [ACME_EMAIL_VARIABLE]: acmeEmail };
+  return { stack, cluster: cluster!, environments, flux: { ...flux!, clusterSettings }, clusterOwnerStack };
+}
+
+/**
+ * Let's Encrypt's contact address, which the remote cluster's ACME ClusterIssuers read from the
+ * stack: required where this stack bootstraps a remote or ssh cluster, refused anywhere else.
+ */
+function parseAcmeEmail(
+  errors: ConfigErrors,
+  raw: Readonly<Record<string, string>>,
+  target: Target | undefined,
+  clusterOwnerStack: string,
+): string | undefined {
+  const acmeEmail = optionalString(errors, "acmeEmail", raw.acmeEmail);
+  if (target === "local") {
+    if (acmeEmail !== undefined)
+      errors.add("acmeEmail", "applies to the remote and ssh targets only; the workstation's certificates come from its own CA");
+    return undefined;
+  }
+  if (target === undefined) return undefined;
+  if (clusterOwnerStack !== "") {
+    if (acmeEmail !== undefined) errors.add("acmeEmail", `is set by ${clusterOwnerStack}, the stack that bootstraps this cluster`);
+    return undefined;
+  }
+  if (acmeEmail === undefined) {
+    errors.add(
+      "acmeEmail",
+      "is required for the remote and ssh targets: Let's Encrypt's contact for the cluster's certificates; set it with `pulumi config set acmeEmail ops@your-company.com`",
+    );
+  } else if (acmeEmailError(acmeEmail)) fail(errors, "acmeEmail", acmeEmail, acmeEmailError(acmeEmail)!);
+  return acmeEmail;
 }
 
 function parseLocal(errors: ConfigErrors, raw: Readonly<Record<string, string>>): LocalClusterConfig {
@@ -380,7 +425,11 @@ function parseEnvironments(errors: ConfigErrors, rawValue: string | undefined): 
   });
 }
 
-function parseFlux(errors: ConfigErrors, rawValue: string | undefined, target: Target | undefined): FluxConfig | undefined {
+function parseFlux(
+  errors: ConfigErrors,
+  rawValue: string | undefined,
+  target: Target | undefined,
+): Omit<FluxConfig, "clusterSettings"> | undefined {
   const flux = asObject(
     errors,
     "flux",

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import {
+  CLUSTER_SETTINGS_NAME,
   enableControllerDecryption,
   FLUX_NAMESPACE,
   FLUX_SYNC_NAME,
@@ -25,6 +26,11 @@ export interface FluxBootstrapArgs {
   readonly path: string;
   /** How often Flux polls the repository and reconciles, for example 1m. */
   readonly interval: string;
+  /**
+   * Values for the repository's `${key}` substitutions, written to the cluster-settings ConfigMap
+   * before Flux syncs; none, no ConfigMap.
+   */
+  readonly clusterSettings?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -74,6 +80,16 @@ export class FluxBootstrap extends pulumi.ComponentResource {
     const namespace = namespaceObject.metadata.name;
     const ageKey = new SopsAgeKey(`${name}-sops-age`, { namespace }, { parent: this });
     this.ageRecipient = ageKey.recipient;
+    const settings =
+      Object.keys(args.clusterSettings ?? {}).length === 0
+        ? []
+        : [
+            new k8s.core.v1.ConfigMap(
+              `${name}-cluster-settings`,
+              { metadata: { name: CLUSTER_SETTINGS_NAME, namespace }, data: { ...args.clusterSettings } },
+              { parent: this },
+            ),
+          ];
 
     const source = new k8s.apiextensions.CustomResource(
       `${name}-source`,
@@ -100,7 +116,7 @@ export class FluxBootstrap extends pulumi.ComponentResource {
           decryption: { provider: "sops", secretRef: { name: SOPS_SECRET_NAME } },
         },
       },
-      { parent: this, dependsOn: [namespaceObject, ...crds, ageKey, source] },
+      { parent: this, dependsOn: [namespaceObject, ...crds, ageKey, ...settings, source] },
     );
 
     this.registerOutputs({ ageRecipient: this.ageRecipient });

@@ -12,6 +12,7 @@ function raw(config: Record<string, unknown>): Record<string, string> {
 }
 
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3mh9Dh1sZ0r0SBKyW9m2s3Kq2fI9rAx7Qh5oVtU2cJ ops@acme";
+const ACME_EMAIL = "platform@acme-consulting.eu";
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 
 const local = {
@@ -27,6 +28,7 @@ const remote = {
   adminCidrs: ["203.0.113.7/32"],
   sshPublicKey: PUBLIC_KEY,
   sshPrivateKey: PRIVATE_KEY,
+  acmeEmail: ACME_EMAIL,
 };
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPWbQ2mMtVr3fT0Gk6pWv0cZJ0f9c1y7pS2b7oZ2q8xK";
 const ssh = {
@@ -36,6 +38,7 @@ const ssh = {
   sshHost: "k0s.example.com",
   sshHostKey: HOST_KEY,
   sshPrivateKey: PRIVATE_KEY,
+  acmeEmail: ACME_EMAIL,
 };
 
 function errorOf(config: Record<string, unknown>): string {
@@ -175,6 +178,27 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
       { ...remote, sshPublicKey: "AAAAC3Nza" },
       'k0s-platform:sshPublicKey: "AAAAC3Nza" must be an OpenSSH public key line',
     ],
+    [
+      "remote without an ACME contact",
+      { ...remote, acmeEmail: undefined },
+      "k0s-platform:acmeEmail is required for the remote and ssh targets",
+    ],
+    [
+      "ACME contact Let's Encrypt refuses",
+      { ...ssh, acmeEmail: "ops@example.com" },
+      'k0s-platform:acmeEmail: "ops@example.com" must be a real mailbox',
+    ],
+    ["ACME contact that is no address", { ...remote, acmeEmail: "ops" }, 'k0s-platform:acmeEmail: "ops" must be an e-mail address'],
+    [
+      "ACME contact on the workstation",
+      { ...local, acmeEmail: ACME_EMAIL },
+      "k0s-platform:acmeEmail applies to the remote and ssh targets only",
+    ],
+    [
+      "ACME contact on a stack that does not bootstrap the cluster",
+      { ...remote, clusterOwnerStack: "remote" },
+      "k0s-platform:acmeEmail is set by remote, the stack that bootstraps this cluster",
+    ],
     ["unpinned k0s", { ...remote, k0sVersion: "latest" }, 'k0s-platform:k0sVersion: "latest" must be a pinned k0s release'],
     ["k0s checksum not hex", { ...ssh, k0sSha256: "abc" }, 'k0s-platform:k0sSha256: "abc" must be a sha256 in lower-case hex'],
     ["uploaded k0s without a pin", { ...ssh, k0sBinary: "/tmp/k0s" }, "k0s-platform:k0sBinary needs k0sSha256"],
@@ -235,7 +259,13 @@ describe("parseConfig accepts good input", () => {
     expect(config.environments).toEqual([
       { name: "dev", client: "acme", billingGroup: "enterprise", quota: { pods: "20" }, networkIsolation: true, protect: false },
     ]);
-    expect(config.flux).toEqual({ ...DEFAULTS.flux, url: local.flux.url, path: "./clusters/local", manifestPath: undefined });
+    expect(config.flux).toEqual({
+      ...DEFAULTS.flux,
+      url: local.flux.url,
+      path: "./clusters/local",
+      manifestPath: undefined,
+      clusterSettings: {},
+    });
     expect(config.cluster).toEqual({ target: "local", kubeconfigPath: DEFAULTS.kubeconfig, context: "Default" });
   });
 
@@ -287,7 +317,7 @@ function projectDefaults(): Record<string, unknown> {
 
 describe("stack files", () => {
   const stacks = fs.readdirSync(ROOT).flatMap((file) => /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1] ?? []);
-  const secretsForRemote = { adminCidrs: ["203.0.113.7/32"], sshPublicKey: PUBLIC_KEY, sshPrivateKey: PRIVATE_KEY };
+  const secretsForRemote = { adminCidrs: ["203.0.113.7/32"], sshPublicKey: PUBLIC_KEY, sshPrivateKey: PRIVATE_KEY, acmeEmail: ACME_EMAIL };
 
   it("are the three stacks of the workflow", () => {
     expect(stacks.sort()).toEqual(["dev", "local-staging", "remote"]);

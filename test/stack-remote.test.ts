@@ -12,18 +12,26 @@ import {
   kubernetesObjects,
   TYPES,
 } from "./lib/graph";
+import { ACME_EMAIL_VARIABLE, CLUSTER_SETTINGS_NAME } from "../components/lib/flux";
 import { admitsIngress } from "./lib/networkPolicy";
 import { ProgramRun, runProgram, stackFileConfig, withFluxFixture } from "./lib/program";
 
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3mh9Dh1sZ0r0SBKyW9m2s3Kq2fI9rAx7Qh5oVtU2cJ ops@acme";
+const ACME_EMAIL = "platform@acme-consulting.eu";
 const ADMIN = ["203.0.113.7/32", "2001:db8::/64"];
 let run: ProgramRun;
 
 beforeAll(async () => {
   const config = stackFileConfig("remote");
   // What the README tells a user to set before the first `pulumi up --stack remote`.
-  const userSettings = { adminCidrs: ADMIN, sshPublicKey: PUBLIC_KEY, sshPrivateKey: PRIVATE_KEY, domain: "example.com" };
+  const userSettings = {
+    adminCidrs: ADMIN,
+    sshPublicKey: PUBLIC_KEY,
+    sshPrivateKey: PRIVATE_KEY,
+    domain: "example.com",
+    acmeEmail: ACME_EMAIL,
+  };
   run = await runProgram("remote", withFluxFixture({ ...config, ...userSettings }), mockCloud(), ["sshPrivateKey"]);
 });
 
@@ -158,6 +166,16 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
 
   it("syncs ./clusters/remote", () => {
     expect(inputsOf(run, TYPES.kustomization, "flux-sync").spec.path).toBe("./clusters/remote");
+  });
+
+  it("hands the stack's acmeEmail to the repository's ACME ClusterIssuers before Flux syncs", () => {
+    const configMap = "kubernetes:core/v1:ConfigMap";
+    expect(inputsOf(run, configMap, "flux-cluster-settings")).toMatchObject({
+      metadata: { name: CLUSTER_SETTINGS_NAME, namespace: "flux-system" },
+      data: { [ACME_EMAIL_VARIABLE]: ACME_EMAIL },
+    });
+    const settingsUrn = run.urns.get(run.find(configMap, "flux-cluster-settings").id);
+    expect(run.find(TYPES.kustomization, "flux-sync").options.dependencies).toContain(settingsUrn);
   });
 
   it("gives staging and production the seed's quotas, side by side", () => {

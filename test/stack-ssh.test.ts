@@ -35,6 +35,7 @@ beforeAll(async () => {
     sshUser: "root",
     sshHostKey: HOST_KEY,
     sshPrivateKey: PRIVATE_KEY,
+    acmeEmail: "platform@acme-consulting.eu",
     k0sSha256: pin,
     k0sBinary: binary,
     k0sAirgapImages: bundles,

@@ -11,6 +11,14 @@ export const SOPS_SECRET_NAME = "sops-age";
 /** kustomize-controller only reads age identities from Secret keys ending in `.agekey`. */
 export const SOPS_AGE_KEY = "age.agekey";
 
+/**
+ * The ConfigMap in flux-system that carries stack settings into the GitOps repository: a
+ * Kustomization's `postBuild.substituteFrom` replaces `${<key>}` with its values.
+ */
+export const CLUSTER_SETTINGS_NAME = "cluster-settings";
+/** The contact address of the ACME ClusterIssuers, from the stack's acmeEmail. */
+export const ACME_EMAIL_VARIABLE = "acme_email";
+
 const KUSTOMIZE_CONTROLLER = "kustomize-controller";
 /**
  * Controller-level decryption (Flux ≥ 2.7): kustomize-controller also uses this Secret for

@@ -88,6 +88,19 @@ export function domainError(value: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A contact address Let's Encrypt accepts for an ACME account: it refuses example.com, .net and
+ * .org and the reserved top-level domains, so such a placeholder would only fail inside the cluster.
+ */
+export function acmeEmailError(value: string): string | undefined {
+  const domain = /^[^@\s]+@([^@\s]+)$/.exec(value)?.[1].toLowerCase();
+  if (domain === undefined || domainError(domain) !== undefined) return "must be an e-mail address such as ops@your-company.com";
+  if (/(^|\.)example\.(com|net|org)$/.test(domain) || /\.(example|invalid|localhost|test)$/.test(domain)) {
+    return "must be a real mailbox: Let's Encrypt refuses example.com, .net, .org and reserved domains";
+  }
+  return undefined;
+}
+
 /** A Go duration as Flux intervals use it, for example 1m, 30s or 1h30m. */
 export function durationError(value: string): string | undefined {
   return /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/.test(value) ? undefined : "must be a duration such as 1m, 30s or 1h30m";

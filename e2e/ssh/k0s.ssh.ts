@@ -11,6 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
+import { ACME_EMAIL_VARIABLE, CLUSTER_SETTINGS_NAME } from "../../components/lib/flux";
 import { installK0sScript, K0S_UPLOAD_PATH } from "../../components/lib/k0s";
 import { leftoversSince, snapshot, type Snapshot } from "../harness/leftovers";
 import { run } from "../harness/processes";
@@ -21,6 +22,7 @@ import { DROPLET_ADDRESS, startDroplet, type Droplet } from "./droplet";
 const K0S_VERSION = "v1.35.4+k0s.0";
 const K0S = path.join(TOOLCHAIN_BIN, "k0s-embedded");
 const STACK = "edge";
+const ACME_EMAIL = "platform@acme-consulting.eu";
 
 let before: Snapshot;
 let droplet: Droplet;
@@ -97,6 +99,7 @@ function writeStackFile(stack: string, settings: Record<string, unknown>): void 
     k0sSpec: { images },
     environments: remote["k0s-platform:environments"],
     flux: { ...remote["k0s-platform:flux"], manifestPath: FLUX_INSTALL_MANIFEST },
+    acmeEmail: ACME_EMAIL,
     ...settings,
   };
   fs.writeFileSync(
@@ -213,6 +216,10 @@ describe("pulumi up over SSH", () => {
         expect(kubectl("get", "networkpolicies", "-n", namespace, "-o", "name").split("\n").filter(Boolean)).toHaveLength(3);
       }
       kubectl("wait", "--for=condition=Available", "deployment", "--all", "-n", "flux-system", "--timeout=300s");
+      // What the remote repository's ACME ClusterIssuers substitute for ${acme_email}.
+      expect(kubectl("get", "configmap", CLUSTER_SETTINGS_NAME, "-n", "flux-system", "-o", `jsonpath={.data.${ACME_EMAIL_VARIABLE}}`)).toBe(
+        ACME_EMAIL,
+      );
     },
     400_000,
   );
