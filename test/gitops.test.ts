@@ -7,12 +7,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { FLUX_NAMESPACE, FLUX_SYNC_NAME, SOPS_SECRET_NAME } from "../components/lib/flux";
+import { ACME_EMAIL_VARIABLE, CLUSTER_SETTINGS_NAME, FLUX_NAMESPACE, FLUX_SYNC_NAME, SOPS_SECRET_NAME } from "../components/lib/flux";
 import { parseQuantity } from "../components/lib/validation";
 import {
   build,
   containerResourceErrors,
   field,
+  fluxApplied,
   idOf,
   isObj,
   KUSTOMIZE_CONFIG_API,
@@ -53,10 +54,16 @@ const STACK_QUOTAS = fs
     return Object.entries(environments).map(([env, settings]) => [env, file, (settings.quota ?? {}) as Obj] as const);
   });
 
+/** The hosts each overlay serves, as `kubectl apply -k` applies it. */
 const HOSTS: Record<string, string[]> = {
   dev: ["podinfo.dev.localtest.me"],
-  staging: ["podinfo.staging.localtest.me", "podinfo.staging.example.com"],
+  staging: ["podinfo.staging.example.com"],
   production: ["podinfo.example.com"],
+};
+/** The hosts each cluster serves per environment, after its Flux Kustomization's own patches. */
+const CLUSTER_HOSTS: Record<keyof typeof CLUSTERS, Record<string, string>> = {
+  local: { dev: "podinfo.dev.localtest.me", staging: "podinfo.staging.localtest.me" },
+  remote: { staging: "podinfo.staging.example.com", production: "podinfo.example.com" },
 };
 
 const files = yamlFiles(GITOPS);
@@ -91,7 +98,7 @@ describe("gitops manifests", () => {
 
   const fluxTable = Object.keys(CLUSTERS).flatMap((c) => fluxKustomizations(c).map((ks) => [c, nameOf(ks), ks] as const));
   it.each(fluxTable)("%s %s renders objects that pass their schemas after patches", (_cluster, _name, ks) => {
-    const rendered = build(fluxPath(ks));
+    const rendered = fluxApplied(GITOPS, ks);
     expect(rendered.length > 0 || isSecretsFolder(fluxPath(ks))).toBe(true);
     rendered.forEach(validateObject);
   });
@@ -198,6 +205,66 @@ describe("traefik overlays", () => {
       updateStrategy: { rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
       ingressClass: { name: "traefik" },
     });
+  });
+
+  it("remote: plain HTTP only redirects, permanently, to HTTPS; the workstation keeps plain HTTP on 30080", () => {
+    const redirect = (cluster: string) => field(values(cluster), "ports", "web", "http", "redirections", "entryPoint");
+    expect(redirect("remote")).toEqual({ to: "websecure", scheme: "https", permanent: true });
+    expect(redirect("local")).toBeUndefined();
+  });
+});
+
+describe("TLS (cert-manager)", () => {
+  const kustomization = (cluster: string, name: string): Obj =>
+    fluxKustomizations(cluster).find((ks) => nameOf(ks) === name) ?? expect.fail(`${cluster} has no Kustomization ${name}`);
+  const applied = (cluster: string, name: string): Obj[] => fluxApplied(GITOPS, kustomization(cluster, name));
+  const clusterIssuer = (cluster: string, name: string): Obj =>
+    applied(cluster, "infra-configs").find((obj) => obj.kind === "ClusterIssuer" && nameOf(obj) === name) ??
+    expect.fail(`${cluster}'s infra-configs declares no ClusterIssuer ${name}`);
+
+  it.each(Object.keys(CLUSTERS))("%s: cert-manager comes from a pinned chart that installs and keeps its CRDs", (cluster) => {
+    const release = applied(cluster, "infra-controllers").find((obj) => obj.kind === "HelmRelease" && nameOf(obj) === "cert-manager");
+    expect(field(release, "spec", "chart", "spec", "version")).toMatch(/^v\d+\.\d+\.\d+$/);
+    expect(field(release, "spec", "values", "crds")).toEqual({ enabled: true, keep: true });
+  });
+
+  const servedTable = Object.entries(CLUSTERS).flatMap(([cluster, envs]) => envs.map((env) => [cluster, env] as const));
+  it.each(servedTable)("%s %s: the Ingress asks tls-<env> for a certificate covering exactly the host it serves", (cluster, env) => {
+    const ingress = applied(cluster, `apps-${env}`).find((obj) => obj.kind === "Ingress")!;
+    const hosts = ((ingress.spec as Obj).rules as Obj[]).map((rule) => rule.host);
+    expect(hosts).toEqual([CLUSTER_HOSTS[cluster as keyof typeof CLUSTERS][env]]);
+    expect(((ingress.spec as Obj).tls as Obj[]).map((tls) => tls.hosts)).toEqual([hosts]);
+    const issuer = field(ingress, "metadata", "annotations", "cert-manager.io/cluster-issuer");
+    expect(issuer).toBe(`tls-${env}`);
+    expect(clusterIssuer(cluster, String(issuer))).toBeDefined();
+  });
+
+  it("local: every issuer signs with the workstation's CA, a self-signed root cert-manager keeps in its namespace", () => {
+    const configs = applied("local", "infra-configs");
+    const ca = configs.find((obj) => obj.kind === "Certificate" && nameOf(obj) === "local-ca")!;
+    expect(ca.metadata).toMatchObject({ namespace: "cert-manager" });
+    expect(ca.spec).toMatchObject({ isCA: true, secretName: "local-ca" });
+    const root = clusterIssuer("local", String(field(ca, "spec", "issuerRef", "name")));
+    expect(root.spec).toEqual({ selfSigned: {} });
+    for (const env of CLUSTERS.local) expect(clusterIssuer("local", `tls-${env}`).spec).toEqual({ ca: { secretName: "local-ca" } });
+  });
+
+  it.each([
+    ["staging", "https://acme-staging-v02.api.letsencrypt.org/directory"],
+    ["production", "https://acme-v02.api.letsencrypt.org/directory"],
+  ])("remote: tls-%s registers at %s with the stack's e-mail and answers HTTP-01 through Traefik", (env, server) => {
+    expect(field(clusterIssuer("remote", `tls-${env}`), "spec", "acme")).toMatchObject({
+      server,
+      email: `\${${ACME_EMAIL_VARIABLE}}`,
+      solvers: [{ http01: { ingress: { ingressClassName: "traefik" } } }],
+    });
+  });
+
+  it("remote: infra-configs substitutes the e-mail from the ConfigMap the Pulumi program writes", () => {
+    expect(field(kustomization("remote", "infra-configs"), "spec", "postBuild")).toEqual({
+      substituteFrom: [{ kind: "ConfigMap", name: CLUSTER_SETTINGS_NAME }],
+    });
+    expect(field(kustomization("local", "infra-configs"), "spec", "postBuild")).toBeUndefined();
   });
 });
 
@@ -341,7 +408,7 @@ describe("monitoring (infrastructure/base/monitoring)", () => {
     for (const [key, most] of Object.entries(BUDGET)) expect(usage[key as keyof typeof BUDGET], key).toBeLessThanOrEqual(most);
   });
 
-  it("fits beside staging and production, Traefik, Flux and k0s on an s-2vcpu-4gb droplet", () => {
+  it("fits beside staging and production, Traefik, cert-manager, Flux and k0s on an s-2vcpu-4gb droplet", () => {
     // What the droplet's pods may request: 2 vCPU, and 4 GiB less 1 GiB that k0s's control plane,
     // the kubelet, containerd and the OS use outside any pod.
     const allocatable = { cpu: 2000, memory: 3 * 1024 * MI };
@@ -353,12 +420,26 @@ describe("monitoring (infrastructure/base/monitoring)", () => {
       ...build(path.join(GITOPS, "apps/overlays/staging")),
       ...build(path.join(GITOPS, "apps/overlays/production")),
     ];
-    const traefik = remote.find((obj) => obj.kind === "HelmRelease" && nameOf(obj) === "traefik")!;
-    const traefikRequests = field(traefik, "spec", "values", "resources", "requests") as Obj;
+    // Charts' pods, from the requests their values set: Traefik, and cert-manager's controller,
+    // webhook, cainjector and its one-off startupapicheck Job.
+    const releaseValues = (name: string): unknown =>
+      field(
+        remote.find((obj) => obj.kind === "HelmRelease" && nameOf(obj) === name),
+        "spec",
+        "values",
+      );
+    const chartRequests = [
+      field(releaseValues("traefik"), "resources", "requests"),
+      ...[[], ["webhook"], ["cainjector"], ["startupapicheck"]].map((component) =>
+        field(releaseValues("cert-manager"), ...component, "resources", "requests"),
+      ),
+    ] as Obj[];
     const pods = quotaUsage(remote);
+    const sum = (key: "cpu" | "memory", scale: number) =>
+      chartRequests.reduce((total, requests) => total + parseQuantity(String(requests[key]))! * scale, 0);
     const requested = {
-      cpu: pods["requests.cpu"] + parseQuantity(String(traefikRequests.cpu))! * 1000 + platform.cpu,
-      memory: pods["requests.memory"] + parseQuantity(String(traefikRequests.memory))! + platform.memory,
+      cpu: pods["requests.cpu"] + sum("cpu", 1000) + platform.cpu,
+      memory: pods["requests.memory"] + sum("memory", 1) + platform.memory,
     };
     console.log(
       `droplet requests at peak: ${requested.cpu}m CPU of ${allocatable.cpu}m, ${(requested.memory / MI).toFixed(0)}Mi of ${allocatable.memory / MI}Mi`,

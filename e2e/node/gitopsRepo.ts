@@ -2,9 +2,11 @@
  * The starter GitOps repository (gitops/) as a real Git repository on the test Git server, with a
  * working clone the tests commit to and push from, as a developer promotes a change.
  *
- * One test-only change is applied, as a kustomize patch in the local infrastructure overlay: the
- * Traefik HelmRepository points at the LAN chart server instead of traefik.github.io, and the
- * Traefik image is the one the toolchain can build (see e2e/toolchain/traefik/go.mod).
+ * Test-only changes: a kustomize patch in the local infrastructure overlay points the Traefik
+ * HelmRepository at the LAN chart server instead of traefik.github.io and picks the Traefik image
+ * the toolchain can build (see e2e/toolchain/traefik/go.mod); and cert-manager with the local CA is
+ * left out, because its images cannot be built here (the Go proxy refuses its cmd/* modules). The
+ * Ingresses keep their TLS sections, so Traefik serves them with its default certificate.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -28,6 +30,10 @@ export interface GitopsRepo {
 }
 
 const TEST_OVERLAY = "infrastructure/overlays/local/controllers";
+const WITHOUT_CERT_MANAGER = [
+  { kustomization: "infrastructure/base/controllers/kustomization.yaml", resource: "cert-manager" },
+  { kustomization: "infrastructure/overlays/local/configs/kustomization.yaml", resource: "local-ca.yaml" },
+];
 
 export function createGitopsRepo(server: GitopsServer, chartServerUrl: string): GitopsRepo {
   const bare = path.join(server.gitRoot, "gitops.git");
@@ -96,4 +102,12 @@ function applyTestOverlay(workDir: string, chartServerUrl: string): void {
     { path: "test-only-traefik-image.yaml", target: { kind: "HelmRelease", name: "traefik" } },
   ];
   fs.writeFileSync(kustomizationPath, stringify(kustomization));
+
+  for (const { kustomization: file, resource } of WITHOUT_CERT_MANAGER) {
+    const filePath = path.join(workDir, file);
+    const config = parse(fs.readFileSync(filePath, "utf8")) as { resources: string[] };
+    if (!config.resources.includes(resource)) throw new Error(`${file} no longer lists ${resource}; update the test overlay`);
+    config.resources = config.resources.filter((entry) => entry !== resource);
+    fs.writeFileSync(filePath, stringify(config));
+  }
 }

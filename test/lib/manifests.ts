@@ -12,6 +12,7 @@ import * as batch from "kubernetes-models/batch/v1";
 import * as networking from "kubernetes-models/networking.k8s.io/v1";
 import * as policy from "kubernetes-models/policy/v1";
 import * as rbac from "kubernetes-models/rbac.authorization.k8s.io/v1";
+import * as certManagerV1 from "@kubernetes-models/cert-manager/cert-manager.io/v1";
 import * as helmV2beta2 from "@kubernetes-models/flux-cd/helm.toolkit.fluxcd.io/v2beta2";
 import * as kustomizeV1 from "@kubernetes-models/flux-cd/kustomize.toolkit.fluxcd.io/v1";
 import * as notificationV1 from "@kubernetes-models/flux-cd/notification.toolkit.fluxcd.io/v1";
@@ -68,7 +69,7 @@ const KUBERNETES_MODULES = [core, apps, autoscaling, batch, networking, policy, 
 /** Only GA Flux APIs are registered, so a deprecated beta apiVersion has no validator and fails. */
 const FLUX_MODULES = [kustomizeV1, notificationV1, sourceV1];
 const VALIDATORS = new Map(
-  [...KUBERNETES_MODULES, ...FLUX_MODULES]
+  [...KUBERNETES_MODULES, ...FLUX_MODULES, certManagerV1]
     .flatMap((module) => Object.values(module).filter(isModelClass))
     .map((model) => [`${String(model.apiVersion)}/${String(model.kind)}`, model]),
 );
@@ -175,10 +176,7 @@ export function build(dir: string, visited: Set<string> = new Set()): Obj[] {
     const targets = objects.filter((obj) => obj.kind === kind && nameOf(obj) === name);
     if (targets.length === 0)
       throw new Error(`${file}: patch ${entry.path} targets ${String(kind)}/${String(name)}, which no resource provides`);
-    for (const obj of targets) {
-      const patched = Array.isArray(patch) ? applyJsonPatch(obj, patch as JsonPatchOp[]) : strategicMerge(obj, patch);
-      objects[objects.indexOf(obj)] = patched as Obj;
-    }
+    for (const obj of targets) objects[objects.indexOf(obj)] = applyPatch(obj, patch);
   }
 
   for (const image of (config.images ?? []) as ImageEntry[]) {
@@ -195,6 +193,40 @@ export function build(dir: string, visited: Set<string> = new Set()): Obj[] {
     for (const obj of objects) if (!CLUSTER_SCOPED.includes(String(obj.kind))) (obj.metadata as Obj).namespace = config.namespace;
   }
   return objects;
+}
+
+/** A patch document as kustomize reads it: a list is JSON 6902, a mapping a strategic merge. */
+const applyPatch = (obj: Obj, patch: unknown): Obj =>
+  (Array.isArray(patch) ? applyJsonPatch(obj, patch as JsonPatchOp[]) : strategicMerge(obj, patch)) as Obj;
+
+/**
+ * What a Flux Kustomization applies: its path rendered, then its inline `patches` (each must match
+ * an object), then its `targetNamespace`. `root` is the repository the path is relative to. Given
+ * `variables`, a Kustomization with `postBuild` has its `${name}` references replaced, and one the
+ * variables lack is an error; without them, references stay as written.
+ */
+export function fluxApplied(root: string, kustomization: Obj, variables?: Readonly<Record<string, string>>): Obj[] {
+  const spec = kustomization.spec as Obj;
+  const objects = build(path.join(root, String(spec.path)));
+  for (const { patch, target } of (spec.patches ?? []) as { patch: string; target: { kind: string; name: string } }[]) {
+    const [document] = parseAllDocuments(patch).map((doc) => doc.toJS() as unknown);
+    const targets = objects.filter((obj) => obj.kind === target.kind && nameOf(obj) === target.name);
+    if (targets.length === 0)
+      throw new Error(`${nameOf(kustomization)}: patch targets ${target.kind}/${target.name}, which no resource provides`);
+    for (const obj of targets) objects[objects.indexOf(obj)] = applyPatch(obj, document);
+  }
+  if (typeof spec.targetNamespace === "string") {
+    for (const obj of objects) if (!CLUSTER_SCOPED.includes(String(obj.kind))) (obj.metadata as Obj).namespace = spec.targetNamespace;
+  }
+  if (variables === undefined || spec.postBuild === undefined) return objects;
+  return JSON.parse(JSON.stringify(objects), (_key, value: unknown) =>
+    typeof value === "string"
+      ? value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
+          if (!(name in variables)) throw new Error(`${nameOf(kustomization)}: no value for \${${name}}`);
+          return variables[name];
+        })
+      : value,
+  ) as Obj[];
 }
 
 /**
