@@ -9,11 +9,14 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse, stringify } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
+import { ACME_EMAIL_VARIABLE } from "../../components/lib/flux";
 import { recipientOf } from "../../components/sopsAgeKey";
-import { waitFor } from "../harness/processes";
-import { pulumiCli, type PulumiCli } from "../harness/pulumiCli";
-import { FLUX_INSTALL_MANIFEST } from "../harness/toolchain";
+import { build, fluxApplied, nameOf } from "../../test/lib/manifests";
+import type { KubeObject } from "../harness/kubeClient";
+import { run, waitFor } from "../harness/processes";
+import { pulumiCli, ROOT, type PulumiCli } from "../harness/pulumiCli";
+import { CERT_MANAGER_CHARTS, FLUX_INSTALL_MANIFEST, TOOLCHAIN_BIN } from "../harness/toolchain";
 import { clusterForTests, type TestCluster } from "./cluster";
 
 const STAGING_QUOTA = { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" };
@@ -132,6 +135,90 @@ describe("pulumi up", () => {
       decryption: { provider: "sops", secretRef: { name: "sops-age" } },
     });
   });
+});
+
+describe("the GitOps repository, on a real API server", () => {
+  const GITOPS = path.join(ROOT, "gitops");
+  /** What the remote cluster's cluster-settings ConfigMap would hold; the SSH rung checks the real one. */
+  const CLUSTER_SETTINGS = { [ACME_EMAIL_VARIABLE]: "platform@acme-consulting.eu" };
+  const NAMESPACES = ["traefik", "monitoring", "cert-manager", "production"];
+
+  /** Every object Flux applies on a cluster, each with the Flux Kustomization that applies it. */
+  const fluxObjects = (cluster: string) =>
+    build(path.join(GITOPS, "clusters", cluster)).flatMap((kustomization) =>
+      [kustomization, ...fluxApplied(GITOPS, kustomization, CLUSTER_SETTINGS)].map((object) => ({
+        via: `${cluster} ${nameOf(kustomization)}`,
+        object: object as unknown as KubeObject,
+      })),
+    );
+
+  /** What helm-controller would install for the cert-manager HelmRelease: its pinned chart, its values. */
+  async function certManagerRelease(): Promise<KubeObject[]> {
+    const release = fluxObjects("remote").find(({ object }) => object.kind === "HelmRelease" && object.metadata.name === "cert-manager")!
+      .object as unknown as { metadata: { namespace: string }; spec: { chart: { spec: { version: string } }; values: unknown } };
+    const values = path.join(workDir, "cert-manager-values.json");
+    fs.writeFileSync(values, JSON.stringify(release.spec.values));
+    const { gitVersion } = await api().get<{ gitVersion: string }>("/version");
+    const rendered = run(path.join(TOOLCHAIN_BIN, "helm"), [
+      "template",
+      "cert-manager",
+      path.join(CERT_MANAGER_CHARTS, `cert-manager-${release.spec.chart.spec.version}.tgz`),
+      `--namespace=${release.metadata.namespace}`,
+      `--kube-version=${gitVersion}`,
+      `--values=${values}`,
+    ]);
+    return parseAllDocuments(rendered).flatMap((doc) => (doc.contents === null ? [] : [doc.toJS() as KubeObject]));
+  }
+
+  it("accepts the cert-manager chart at its pin with the HelmRelease's values, then every object Flux applies on either cluster, and refuses a misspelt field", async () => {
+    // Nothing persists but the namespaces the objects live in and cert-manager's CRDs, which its
+    // chart installs first; both go again at the end.
+    const chart = await certManagerRelease();
+    const crds = chart.filter((object) => object.kind === "CustomResourceDefinition");
+    expect(crds.map((crd) => crd.metadata.name)).toContain("clusterissuers.cert-manager.io");
+    const created: string[] = [];
+    try {
+      for (const crd of crds) {
+        const collection = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+        expect((await api().request("POST", collection, crd)).status).toBe(201);
+        created.push(`${collection}/${crd.metadata.name}`);
+      }
+      for (const name of NAMESPACES) {
+        const namespace = { apiVersion: "v1", kind: "Namespace", metadata: { name } };
+        expect((await api().request("POST", "/api/v1/namespaces", namespace)).status).toBe(201);
+        created.push(`/api/v1/namespaces/${name}`);
+      }
+      await waitFor("cert-manager's CRDs to be served", async () =>
+        (await api().request("GET", "/apis/cert-manager.io/v1")).status === 200 ? true : undefined,
+      );
+
+      const toApply = [
+        ...chart.filter((object) => object.kind !== "CustomResourceDefinition").map((object) => ({ via: "cert-manager chart", object })),
+        ...fluxObjects("local"),
+        ...fluxObjects("remote"),
+      ];
+      const refusals: string[] = [];
+      for (const { via, object } of toApply) {
+        const { status, body } = await api().dryRunApply(object);
+        if (status !== 200 && status !== 201) refusals.push(`${via}: ${object.kind}/${object.metadata.name}: ${status} ${body?.message}`);
+      }
+      expect(refusals).toEqual([]);
+      console.log(`dry-run applied ${toApply.length} objects: the cert-manager chart's and every Flux Kustomization's on both clusters`);
+
+      const misspelt = {
+        apiVersion: "cert-manager.io/v1",
+        kind: "ClusterIssuer",
+        metadata: { name: "misspelt" },
+        spec: { selfSigned: {}, selfsigned: {} },
+      };
+      const refused = await api().dryRunApply(misspelt);
+      // Server-side apply refuses an undeclared field while typing the patch, with a 500.
+      expect(refused.status).toBeGreaterThanOrEqual(400);
+      expect(refused.body.message).toContain(".spec.selfsigned: field not declared in schema");
+    } finally {
+      for (const resource of created.reverse()) await api().request("DELETE", resource);
+    }
+  }, 120_000);
 });
 
 describe("the ambient kubeconfig", () => {

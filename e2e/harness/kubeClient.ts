@@ -11,6 +11,13 @@ export interface ApiResponse<T = any> {
   readonly body: T;
 }
 
+/** What the API needs to place an object. */
+export interface KubeObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name: string; readonly namespace?: string };
+}
+
 export interface KubeClientOptions {
   readonly server: string;
   readonly tls: { readonly ca: string; readonly cert: string; readonly key: string };
@@ -29,7 +36,7 @@ export class KubeClient {
     }
   }
 
-  request<T = any>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
+  request<T = any>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<ApiResponse<T>> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const request = https.request(
@@ -43,7 +50,7 @@ export class KubeClient {
           ca: this.options.tls.ca,
           cert: this.options.tls.cert,
           key: this.options.tls.key,
-          headers: { accept: "application/json", ...(payload === undefined ? {} : { "content-type": "application/json" }) },
+          headers: { accept: "application/json", ...(payload === undefined ? {} : { "content-type": contentType }) },
           timeout: 30_000,
         },
         (response) => {
@@ -68,6 +75,28 @@ export class KubeClient {
     const response = await this.request<T>("GET", path);
     if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${JSON.stringify(response.body)}`);
     return response.body;
+  }
+
+  /**
+   * A server-side apply that persists nothing (`dryRun=All`) and refuses fields the schema does not
+   * know (`fieldValidation=Strict`): what the API server would say to this object, admission included.
+   */
+  async dryRunApply(object: KubeObject): Promise<ApiResponse> {
+    const query = "dryRun=All&fieldValidation=Strict&fieldManager=k0s-platform-e2e&force=true";
+    const path = `${await this.collectionPath(object)}/${object.metadata.name}?${query}`;
+    // JSON is YAML, which is what server-side apply reads.
+    return this.request("PATCH", path, object, "application/apply-patch+yaml");
+  }
+
+  /** The REST path of an object's collection, found through discovery as kubectl finds it. */
+  async collectionPath(object: KubeObject): Promise<string> {
+    const group = object.apiVersion.includes("/") ? `/apis/${object.apiVersion}` : `/api/${object.apiVersion}`;
+    const { resources } = await this.get<{ resources: { name: string; kind: string; namespaced: boolean }[] }>(group);
+    const resource = resources.find((candidate) => candidate.kind === object.kind && !candidate.name.includes("/"));
+    if (resource === undefined) throw new Error(`${object.apiVersion} serves no ${object.kind}`);
+    if (!resource.namespaced) return `${group}/${resource.name}`;
+    if (object.metadata.namespace === undefined) throw new Error(`${object.kind}/${object.metadata.name} names no namespace`);
+    return `${group}/namespaces/${object.metadata.namespace}/${resource.name}`;
   }
 
   /** Items of a list path, or an empty list when the resource type is not served (yet). */

@@ -12,3 +12,5 @@ export const TOOLCHAIN_BIN = path.join(TOOLCHAIN, "bin");
 export const TOOLCHAIN_IMAGES = path.join(TOOLCHAIN, "images");
 /** Flux's install manifest, assembled offline (e2e/toolchain/flux-install). */
 export const FLUX_INSTALL_MANIFEST = path.join(TOOLCHAIN, "flux", "install.yaml");
+/** cert-manager's chart at the version gitops/ pins, packaged (cert-manager-<version>.tgz). */
+export const CERT_MANAGER_CHARTS = path.join(TOOLCHAIN, "cert-manager");

@@ -15,8 +15,8 @@ source "$HERE/node.sh"
 source "$HERE/images.sh"
 source "$HERE/ssh.sh"
 
-ENGINE=(debian-packages pulumi language-nodejs k8s-provider kubernetes flux-install)
-NODE=("${ENGINE[@]}" k0s kine node-components flux-controllers traefik podinfo monitoring sops helm charts images)
+ENGINE=(debian-packages pulumi language-nodejs k8s-provider kubernetes flux-install helm cert-manager-chart)
+NODE=("${ENGINE[@]}" k0s kine node-components flux-controllers traefik podinfo monitoring sops charts images)
 SSH=("${NODE[@]}" command-provider k0s-embedded droplet-rootfs)
 
 targets=()
@@ -38,6 +38,7 @@ for target in "${targets[@]}"; do
     k8s-provider) build_k8s_provider ;;
     kubernetes) build_kubernetes ;;
     flux-install) build_flux_install ;;
+    cert-manager-chart) build_cert_manager_chart ;;
     k0s) build_k0s ;;
     kine) build_kine ;;
     node-components) build_node_components ;;

@@ -89,6 +89,23 @@ build_kubernetes() {
 }
 
 # Flux's install manifest, assembled offline by flux2's own code (see flux-install/main.go).
+# cert-manager's chart at the version gitops/ pins, packaged from its Go module, which the proxy
+# serves (it refuses the cmd/* modules the binaries need), with the version the release tool would
+# stamp. The API-server rung renders it with the HelmRelease's values and applies what it renders.
+build_cert_manager_chart() {
+  local release=$ROOT/gitops/infrastructure/base/controllers/cert-manager/release.yaml
+  local out=$CACHE/cert-manager key version
+  version=$(sed -n 's/^ *version: "\(v[0-9.]*\)"$/\1/p' "$release")
+  [[ -n $version ]] || { log "cert-manager-chart: no pinned chart version in $release"; exit 1; }
+  key=$(stamp_key "$HERE/engine.sh" <<<"$version $(cat "$STAMPS/helm" 2>/dev/null)")
+  if up_to_date cert-manager-chart "$key" "$out/cert-manager-$version.tgz"; then log "cert-manager-chart: up to date"; return; fi
+  local dir; dir=$(module_dir "github.com/cert-manager/cert-manager@$version")
+  rm -rf "$out" && mkdir -p "$out"
+  "$BIN/helm" package "$dir/deploy/charts/cert-manager" --version "$version" --app-version "$version" --destination "$out" >/dev/null
+  mark_built cert-manager-chart "$key"
+  log "cert-manager-chart: $(cd "$out" && echo *.tgz)"
+}
+
 build_flux_install() {
   local out=$CACHE/flux/install.yaml mod=$HERE/flux-install key args=() controller
   key=$(stamp_key "$mod/go.mod" "$mod/go.sum" "$mod/main.go" "$HERE/engine.sh" <<<"$FLUX_VERSION ${FLUX_CONTROLLERS[*]}")
