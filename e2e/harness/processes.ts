@@ -156,3 +156,25 @@ export async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
+
+/**
+ * Among `pid`'s descendants, the one that is PID 1 of its own PID namespace: the init of the node
+ * or machine that `pid` started (through unshare --fork or systemd-nspawn), once it runs.
+ */
+export function namespaceInitOf(pid: number): number | undefined {
+  const read = (file: string): string => {
+    try {
+      return fs.readFileSync(file, "utf8");
+    } catch {
+      return ""; // the process has already gone
+    }
+  };
+  const descendants = (parent: number): number[] =>
+    read(`/proc/${parent}/task/${parent}/children`)
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
+      .flatMap((child) => [child, ...descendants(child)]);
+  return descendants(pid).find((candidate) => /^NSpid:.*\s1$/m.test(read(`/proc/${candidate}/status`)));
+}

@@ -18,7 +18,7 @@ import { parse, stringify } from "yaml";
 import { cgroupsNamed, createCgroup, IN_CGROUPS, removeCgroups } from "../harness/cgroups";
 import { KubeClient } from "../harness/kubeClient";
 import { startNetworkNamespace } from "../harness/network";
-import { onTermination, run, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
+import { namespaceInitOf, onTermination, run, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
 import { TOOLCHAIN_BIN, TOOLCHAIN_IMAGES } from "../harness/toolchain";
 
 const HERE = __dirname;
@@ -167,7 +167,13 @@ export async function startNode(options: NodeOptions): Promise<K0sNode> {
       { logDir: dir },
     );
     daemons.push(node);
-    const pid = await waitFor("the node's PID 1", () => childOf(node), 10_000, 50);
+    // setpriv execs bash, which execs unshare; unshare's forked child is PID 1 of the new namespace.
+    const pid = await waitFor(
+      "the node's PID 1",
+      () => (node.child.pid === undefined ? undefined : namespaceInitOf(node.child.pid)),
+      10_000,
+      50,
+    );
     // One veth, one end in each namespace: the machine's own network namespace never sees it.
     run("ip", ["link", "add", "eth0", "netns", String(pid), "type", "veth", "peer", "lan0", "netns", String(lan.pid)]);
     lan.run("ip", "addr", "add", `${LAN_ADDRESS}/${PREFIX}`, "dev", "lan0");
@@ -315,22 +321,6 @@ async function adminClient(kubeconfig: string, forwardTo: (server: URL) => Promi
       key: decode(user["client-key-data"]),
     },
   });
-}
-
-/** The first child of a daemon (unshare --fork's child is the node's PID 1). */
-function childOf(daemon: Daemon): number | undefined {
-  const pid = daemon.child.pid;
-  if (pid === undefined) return undefined;
-  const descendants = (parent: number): number[] => {
-    try {
-      const children = fs.readFileSync(`/proc/${parent}/task/${parent}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-      return children.flatMap((child) => [child, ...descendants(child)]);
-    } catch {
-      return [];
-    }
-  };
-  // setpriv execs bash, which execs unshare; unshare's forked child is PID 1 of the new namespace.
-  return descendants(pid).find((candidate) => fs.readFileSync(`/proc/${candidate}/status`, "utf8").match(/^NSpid:.*\s1$/m) !== null);
 }
 
 function killGroup(daemon: Daemon): void {

@@ -10,9 +10,10 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect } from "vitest";
 import { parse, stringify } from "yaml";
 import { leftoversSince, snapshot, type Snapshot } from "../harness/leftovers";
+import { story } from "../harness/story";
 import { ROOT, type PulumiCli } from "../harness/pulumiCli";
 import { run, startDaemon, waitFor } from "../harness/processes";
 import { TOOLCHAIN_BIN } from "../harness/toolchain";
@@ -27,7 +28,8 @@ let workstation: Workstation;
 let node: K0sNode;
 let repo: GitopsRepo;
 let cli: PulumiCli;
-let failed = false;
+const rung = story();
+const { step } = rung;
 let stopped = false;
 
 beforeAll(async () => {
@@ -38,33 +40,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (stopped || workstation === undefined) return;
-  if (failed) console.log(node.diagnostics());
+  if (rung.failed) console.log(node.diagnostics());
   if (process.env.E2E_KEEP === "1") {
     console.log(`E2E_KEEP=1: the node keeps running; nsenter -t ${node.pid} -m -n -u -- k0s kubectl --kubeconfig ${ADMIN_KUBECONFIG} ...`);
     return;
   }
   await workstation.stop();
 });
-
-/**
- * One step of the story. Once a step fails the later ones are skipped (they build on it), and
- * afterAll prints the node's diagnostics.
- */
-function step(name: string, body: () => Promise<void> | void, timeout?: number): void {
-  it(
-    name,
-    async (context) => {
-      if (failed) context.skip();
-      try {
-        await body();
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    },
-    timeout,
-  );
-}
 
 const api = () => node.client;
 const FLUX = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations";

@@ -14,7 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { cgroupsNamed, createCgroup, IN_CGROUPS, removeCgroups } from "../harness/cgroups";
 import { startNetworkNamespace, type NetworkNamespace } from "../harness/network";
-import { onTermination, run, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
+import { namespaceInitOf, onTermination, run, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
 
 /** The droplet's address, and the internet side's (its gateway, where the CLI dials from). */
 export const DROPLET_ADDRESS = "10.214.0.2";
@@ -125,16 +125,7 @@ export async function startDroplet(options: { rootfsTar: string; authorizedKey: 
 
   const containerInit = () => {
     const pid = machine?.child.pid;
-    if (pid === undefined) return undefined;
-    const descendants = (parent: number): number[] => {
-      try {
-        const children = fs.readFileSync(`/proc/${parent}/task/${parent}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-        return children.flatMap((child) => [child, ...descendants(child)]);
-      } catch {
-        return [];
-      }
-    };
-    return descendants(pid).find((candidate) => /^NSpid:.*\s1$/m.test(fs.readFileSync(`/proc/${candidate}/status`, "utf8")));
+    return pid === undefined ? undefined : namespaceInitOf(pid);
   };
   const exec = (...argv: string[]) => {
     const pid = containerInit();

@@ -9,11 +9,12 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect } from "vitest";
 import { parse, stringify } from "yaml";
 import { ACME_EMAIL_VARIABLE, CLUSTER_SETTINGS_NAME } from "../../components/lib/flux";
 import { installK0sScript, K0S_UPLOAD_PATH } from "../../components/lib/k0s";
 import { leftoversSince, snapshot, type Snapshot } from "../harness/leftovers";
+import { story } from "../harness/story";
 import { run } from "../harness/processes";
 import { pulumiCli, ROOT, type PulumiCli } from "../harness/pulumiCli";
 import { FLUX_INSTALL_MANIFEST, TOOLCHAIN, TOOLCHAIN_BIN, TOOLCHAIN_IMAGES } from "../harness/toolchain";
@@ -29,7 +30,8 @@ let droplet: Droplet;
 let cli: PulumiCli;
 let privateKey: string;
 let pin: string;
-let failed = false;
+const rung = story();
+const { step } = rung;
 let stopped = false;
 /** Everything the CLI printed, engine and provider logs included, for the secrecy check. */
 const transcripts: string[] = [];
@@ -53,30 +55,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (stopped || droplet === undefined) return;
-  if (failed) console.log(droplet.diagnostics());
+  if (rung.failed) console.log(droplet.diagnostics());
   if (process.env.E2E_KEEP === "1") {
     console.log(`E2E_KEEP=1: the droplet keeps running in ${droplet.dir}`);
     return;
   }
   await droplet.stop();
 });
-
-/** One step; once a step fails the later ones, which build on it, are skipped. */
-function step(name: string, body: () => Promise<void> | void, timeout?: number): void {
-  it(
-    name,
-    async (context) => {
-      if (failed) context.skip();
-      try {
-        await body();
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    },
-    timeout,
-  );
-}
 
 function expectOk(result: { status: number; output: string }): string {
   transcripts.push(result.output);
