@@ -338,7 +338,7 @@ describe("Traefik", () => {
 
 describe("a commit promotes, not a Pulumi run", () => {
   step(
-    "a change to the staging overlay is live in staging within its interval, and dev is untouched",
+    "a change to the staging overlay goes live in staging from Flux's own 1m poll, with no Pulumi run or reconcile request, and dev is untouched",
     async () => {
       const devGeneration = (await api().get("/apis/apps/v1/namespaces/dev/deployments/podinfo")).metadata.generation;
       const pushed = Date.now();

@@ -18,7 +18,9 @@ export interface Workstation {
   readonly cli: PulumiCli;
   /** `pulumi config set` for each entry (with --path), as the README's quickstart does. */
   configure(stack: string, settings: Record<string, string>): void;
-  /** The README's quickstart for a local stack: select it, point Flux at the repository, `pulumi up`. */
+  /** The README's quickstart for a local stack, before its `up`: select it, point Flux at the repository. */
+  prepare(stack: "dev" | "local-staging"): void;
+  /** `prepare`, then `pulumi up`. */
   bringUp(stack: "dev" | "local-staging"): string;
   /** Resolves once every Flux Kustomization the cluster syncs reports Ready. */
   fluxSynced(pollMs?: number): Promise<void>;
@@ -39,15 +41,18 @@ export async function startWorkstation(): Promise<Workstation> {
       cli.pulumi("stack", "select", "--create", stack);
       for (const [key, value] of Object.entries(settings)) cli.pulumi("config", "set", "--stack", stack, "--path", key, value);
     };
+    const prepare = (stack: "dev" | "local-staging") =>
+      // Offline, Flux's release download is out of reach: dev (which installs Flux) takes the kit's.
+      configure(stack, { "flux.url": repo.url, ...(stack === "dev" ? { "flux.manifestPath": FLUX_INSTALL_MANIFEST } : {}) });
     return {
       node,
       server,
       repo,
       cli,
       configure,
+      prepare,
       bringUp(stack) {
-        // Offline, Flux's release download is out of reach: dev (which installs Flux) takes the kit's.
-        configure(stack, { "flux.url": repo.url, ...(stack === "dev" ? { "flux.manifestPath": FLUX_INSTALL_MANIFEST } : {}) });
+        prepare(stack);
         return cli.pulumi("up", "--stack", stack, "--yes", "--skip-preview");
       },
       async fluxSynced(pollMs = 2_000) {
