@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import { parse } from "yaml";
 import { startControlPlane } from "./controlPlane";
 import { KubeClient } from "../harness/kubeClient";
+import { FLUX_INSTALL_MANIFEST } from "../harness/toolchain";
 
 export interface TestCluster {
   readonly kubeconfigPath: string;
@@ -15,6 +16,20 @@ export interface TestCluster {
   /** Credential strings (PEM and base64 forms) that must never appear in plaintext state. */
   readonly credentials: readonly string[];
   stop(): Promise<void>;
+}
+
+/**
+ * What a local stack needs, as `pulumi config set --path` entries, to run against this cluster: its
+ * kubeconfig and context, and Flux's manifest from the toolchain, whose controllers cannot run without
+ * a node (so `up` must not wait for them).
+ */
+export function stackSettings(cluster: TestCluster): Record<string, string> {
+  return {
+    kubeconfig: cluster.kubeconfigPath,
+    kubeContext: cluster.context,
+    "flux.manifestPath": FLUX_INSTALL_MANIFEST,
+    "flux.waitForControllers": "false",
+  };
 }
 
 const base64 = (text: string) => Buffer.from(text).toString("base64");

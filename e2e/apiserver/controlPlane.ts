@@ -68,7 +68,7 @@ function findEtcd(explicit?: string): string {
     const p = path.join(dir, "etcd");
     if (dir && fs.existsSync(p)) return p;
   }
-  throw new Error("etcd not found: install Debian's etcd-server (e2e/toolchain/build.sh etcd does)");
+  throw new Error("etcd not found: install Debian's etcd-server (e2e/toolchain/build.sh debian-packages does)");
 }
 
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {

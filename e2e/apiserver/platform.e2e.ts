@@ -16,8 +16,8 @@ import { build, fluxApplied, nameOf } from "../../test/lib/manifests";
 import type { KubeObject } from "../harness/kubeClient";
 import { run, waitFor } from "../harness/processes";
 import { pulumiCli, ROOT, type PulumiCli } from "../harness/pulumiCli";
-import { CERT_MANAGER_CHARTS, FLUX_INSTALL_MANIFEST, TOOLCHAIN_BIN } from "../harness/toolchain";
-import { clusterForTests, type TestCluster } from "./cluster";
+import { CERT_MANAGER_CHARTS, TOOLCHAIN_BIN } from "../harness/toolchain";
+import { clusterForTests, stackSettings, type TestCluster } from "./cluster";
 
 const STAGING_QUOTA = { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" };
 const STACKS = ["dev", "local-staging"];
@@ -30,14 +30,10 @@ beforeAll(async () => {
   cluster = await clusterForTests();
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), "k0s-platform-apiserver-"));
   cli = pulumiCli(workDir);
-  // The only changes to the stack files: this cluster, and Flux's manifest from the toolchain, whose
-  // controllers cannot run without a node (so `up` must not wait for them).
+  // The only changes to the stack files: this cluster, and Flux's manifest from the toolchain.
   for (const stack of STACKS) {
     cli.pulumi("stack", "init", stack);
-    cli.pulumi("config", "set", "--stack", stack, "kubeconfig", cluster.kubeconfigPath);
-    cli.pulumi("config", "set", "--stack", stack, "kubeContext", cluster.context);
-    cli.pulumi("config", "set", "--stack", stack, "--path", "flux.manifestPath", FLUX_INSTALL_MANIFEST);
-    cli.pulumi("config", "set", "--stack", stack, "--path", "flux.waitForControllers", "false");
+    for (const [key, value] of Object.entries(stackSettings(cluster))) cli.pulumi("config", "set", "--stack", stack, "--path", key, value);
   }
 }, 120_000);
 
@@ -53,10 +49,6 @@ const outputs = (stack: string) =>
 const stackFile = (stack: string) => path.join(cli.projectDir, `Pulumi.${stack}.yaml`);
 const readStackConfig = (stack: string) => (parse(fs.readFileSync(stackFile(stack), "utf8")) as { config: Record<string, unknown> }).config;
 const writeStackConfig = (stack: string, config: Record<string, unknown>) => fs.writeFileSync(stackFile(stack), stringify({ config }));
-/** The resource changes of a stack's last update, as `pulumi stack history` reports them. */
-const lastChanges = (stack: string) =>
-  (JSON.parse(cli.pulumi("stack", "history", "--json", "--stack", stack)) as { resourceChanges: Record<string, number> }[])[0]
-    .resourceChanges;
 
 /** The age identity in flux-system/sops-age, decoded and as stored (base64). */
 async function storedAgeKey(): Promise<{ identity: string; stored: string }> {
@@ -366,8 +358,9 @@ describe("editing a quota in config", () => {
     // The README's command for tuning a quota.
     cli.pulumi("config", "set", "--stack", "local-staging", "--path", "environments.staging.quota.pods", "25");
     up("local-staging");
-    expect(lastChanges("local-staging")).toEqual(expect.objectContaining({ update: 1 }));
-    expect(Object.keys(lastChanges("local-staging")).sort()).toEqual(["same", "update"]);
+    const changes = cli.lastChanges("local-staging");
+    expect(changes).toEqual(expect.objectContaining({ update: 1 }));
+    expect(Object.keys(changes).sort()).toEqual(["same", "update"]);
     expect((await api().get("/api/v1/namespaces/staging/resourcequotas/environment-quota")).spec.hard.pods).toBe("25");
     const changed = (await clusterSnapshot()).filter((line) => !before.includes(line));
     expect(changed.map((line) => line.split(" ")[0])).toEqual(["staging/environment-quota"]);

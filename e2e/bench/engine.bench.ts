@@ -7,9 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, it } from "vitest";
-import { clusterForTests, type TestCluster } from "../apiserver/cluster";
+import { clusterForTests, stackSettings, type TestCluster } from "../apiserver/cluster";
 import { pulumiCli, type PulumiCli } from "../harness/pulumiCli";
-import { FLUX_INSTALL_MANIFEST } from "../harness/toolchain";
 import { report, seconds } from "./report";
 
 let cluster: TestCluster;
@@ -49,12 +48,8 @@ it("times preview, up, no-op up and refresh against a baseline", async () => {
     const set = (...args: string[]) => cli.pulumi("config", "set", "--stack", stack, "--cwd", cwd, ...args);
     cli.pulumi("stack", "init", stack, "--cwd", cwd);
     set("target", "local");
-    set("kubeconfig", cluster.kubeconfigPath);
-    set("kubeContext", cluster.context);
-    if (stack !== "baseline") {
-      set("--path", "flux.manifestPath", FLUX_INSTALL_MANIFEST);
-      set("--path", "flux.waitForControllers", "false");
-    }
+    // The baseline program reads no Flux settings; it gets them only so that every stack is set alike.
+    for (const [key, value] of Object.entries(stackSettings(cluster))) set("--path", key, value);
   }
   const pulumi = (stack: string, cwd: string, ...args: string[]) => seconds(() => cli.pulumi(...args, "--stack", stack, "--cwd", cwd));
   const rows: (string | number)[][] = [];

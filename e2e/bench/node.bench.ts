@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, it } from "vitest";
-import { clusterForTests } from "../apiserver/cluster";
+import { clusterForTests, stackSettings } from "../apiserver/cluster";
 import { waitFor } from "../harness/processes";
 import { pulumiCli } from "../harness/pulumiCli";
 import { FLUX_INSTALL_MANIFEST } from "../harness/toolchain";
@@ -62,14 +62,8 @@ it("times the node, Flux's install, pulumi up and Flux's convergence", async () 
   try {
     const bare = pulumiCli(dir);
     bare.pulumi("stack", "init", "dev");
-    for (const [key, value] of [
-      ["kubeconfig", apiServer.kubeconfigPath],
-      ["kubeContext", apiServer.context],
-      ["flux.manifestPath", FLUX_INSTALL_MANIFEST],
-      ["flux.waitForControllers", "false"],
-    ]) {
+    for (const [key, value] of Object.entries(stackSettings(apiServer)))
       bare.pulumi("config", "set", "--stack", "dev", "--path", key, value);
-    }
     bareUp = await seconds(() => bare.pulumi("up", "--stack", "dev", "--yes", "--skip-preview"));
   } finally {
     await apiServer.stop();

@@ -27,6 +27,8 @@ export interface KubeClientOptions {
 
 export class KubeClient {
   private readonly url: URL;
+  /** API discovery by group version, fetched once each it is served: the groups a test applies to stay put. */
+  private readonly discovered = new Map<string, { resources: { name: string; kind: string; namespaced: boolean }[] }>();
 
   constructor(private readonly options: KubeClientOptions) {
     this.url = new URL(options.server);
@@ -91,7 +93,8 @@ export class KubeClient {
   /** The REST path of an object's collection, found through discovery as kubectl finds it. */
   async collectionPath(object: KubeObject): Promise<string> {
     const group = object.apiVersion.includes("/") ? `/apis/${object.apiVersion}` : `/api/${object.apiVersion}`;
-    const { resources } = await this.get<{ resources: { name: string; kind: string; namespaced: boolean }[] }>(group);
+    if (!this.discovered.has(group)) this.discovered.set(group, await this.get(group));
+    const { resources } = this.discovered.get(group)!;
     const resource = resources.find((candidate) => candidate.kind === object.kind && !candidate.name.includes("/"));
     if (resource === undefined) throw new Error(`${object.apiVersion} serves no ${object.kind}`);
     if (!resource.namespaced) return `${group}/${resource.name}`;

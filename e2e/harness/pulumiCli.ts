@@ -41,6 +41,8 @@ export interface PulumiCli {
   runAsync(args: readonly string[]): Promise<CliResult>;
   /** Runs `pulumi <args>` and returns stdout; throws with the whole output when it fails. */
   pulumi(...args: string[]): string;
+  /** The resource changes of a stack's last update, as `pulumi stack history` reports them. */
+  lastChanges(stack: string): Record<string, number>;
   /**
    * Another program under the project's own Pulumi.yaml (and so its config and disabled default
    * provider), for comparisons; run it with `--cwd <returned dir>`.
@@ -99,6 +101,12 @@ export function pulumiCli(dir: string, wrap: (argv: string[], cwd: string) => st
       const result = run(args);
       if (result.status !== 0) throw new Error(`pulumi ${args.join(" ")} failed (${result.status}):\n${result.output}`);
       return result.stdout;
+    },
+    lastChanges(stack) {
+      const history = JSON.parse(cli.pulumi("stack", "history", "--json", "--stack", stack)) as {
+        resourceChanges: Record<string, number>;
+      }[];
+      return history[0].resourceChanges;
     },
     sideProject(name, indexTs) {
       const side = path.join(dir, name);

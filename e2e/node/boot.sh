@@ -46,5 +46,4 @@ echo "nameserver $gateway" > /etc/resolv.conf
 # What a workstation does at boot before k0s starts (k0s/k0s-workstation-network.service).
 "$(dirname "$0")/../../k0s/workstation-network.sh" up
 
-touch "$work/booted"
 exec tini -s -g -- "$@"

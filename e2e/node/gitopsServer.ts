@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import type { K0sNode } from "./node";
-import { LAN_ADDRESS } from "./node";
+import { LAN_ADDRESS, NODE_ADDRESS } from "./node";
 import { startDaemon, waitFor, type Daemon } from "../harness/processes";
 
 export interface GitopsServer {
@@ -80,7 +80,7 @@ function serveGit(root: string, url: URL, request: http.IncomingMessage, respons
       REQUEST_METHOD: request.method ?? "GET",
       CONTENT_TYPE: request.headers["content-type"] ?? "",
       GIT_PROTOCOL: String(request.headers["git-protocol"] ?? ""),
-      REMOTE_ADDR: "10.213.0.2",
+      REMOTE_ADDR: NODE_ADDRESS,
     },
   });
   request.pipe(backend.stdin);

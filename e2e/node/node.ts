@@ -74,8 +74,6 @@ export interface K0sNode {
   /** The PID holding the LAN network namespace. */
   readonly lanPid: number;
   readonly client: KubeClient;
-  /** The k0s config the node runs with (workstation.yaml plus the test drop-in). */
-  readonly k0sConfig: Record<string, unknown>;
   /** Runs a command on the node (its mounts, network and hostname), as a workstation user would. */
   exec(command: string, args: readonly string[], options?: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string }): string;
   /** The command line that runs `argv` on the node, in `cwd`. */
@@ -228,7 +226,6 @@ export async function startNode(options: NodeOptions): Promise<K0sNode> {
       pid,
       lanPid: lan.pid,
       client,
-      k0sConfig,
       exec,
       onNode,
       kubectl: (args, kubectlOptions) =>

@@ -19,7 +19,7 @@ import { run, startDaemon, waitFor } from "../harness/processes";
 import { TOOLCHAIN_BIN } from "../harness/toolchain";
 import { listeningSockets, scanFromLan } from "./cafe";
 import type { GitopsRepo } from "./gitopsRepo";
-import { deployProbes, isolationTable, probeAll, type Probe } from "./isolation";
+import { deployProbes, isolationTable, PROBE, probeAll, type Probe } from "./isolation";
 import { ADMIN_KUBECONFIG, HOST_ONLY_ADDRESS, NODE_ADDRESS, type K0sNode } from "./node";
 import { startWorkstation, type Workstation } from "./workstation";
 
@@ -184,23 +184,24 @@ describe("monitoring for the soak", () => {
           JSON.parse(
             node.exec("curl", ["-sf", "--max-time", "5", "http://127.0.0.1:18428/api/v1/query", "--data-urlencode", `query=${promql}`]),
           ).data.result as { metric: Record<string, string>; value: [number, string] }[];
-        const restarts = await waitFor(
+        /** A query's series once the first scrapes have any (the scrape interval is 30 s). */
+        const scraped = (what: string, promql: string) =>
+          waitFor(
+            what,
+            () => {
+              const result = query(promql);
+              return result.length > 0 ? result : undefined;
+            },
+            180_000,
+            3_000,
+          );
+        const restarts = await scraped(
           "podinfo's restart count in staging",
-          () => {
-            const result = query('kube_pod_container_status_restarts_total{namespace="staging",container="podinfo"}');
-            return result.length > 0 ? result : undefined;
-          },
-          180_000,
-          3_000,
+          'kube_pod_container_status_restarts_total{namespace="staging",container="podinfo"}',
         );
-        const memory = await waitFor(
+        const memory = await scraped(
           "podinfo's memory in staging",
-          () => {
-            const result = query('container_memory_working_set_bytes{namespace="staging",container="podinfo"}');
-            return result.length > 0 ? result : undefined;
-          },
-          180_000,
-          3_000,
+          'container_memory_working_set_bytes{namespace="staging",container="podinfo"}',
         );
         console.log(
           `staging podinfo: restarts ${restarts.map((series) => `${series.metric.pod}=${series.value[1]}`).join(", ")}; memory ${memory.map((series) => `${(Number(series.value[1]) / 2 ** 20).toFixed(1)}Mi`).join(", ")}`,
@@ -453,9 +454,7 @@ describe("isolation, as kube-router enforces it", () => {
   );
 
   step("gives the probe pods, which state no resources, the LimitRange's defaults", () => {
-    const resources = JSON.parse(
-      node.kubectl(["get", "pod", "isolation-probe", "-n", "staging", "-o", "jsonpath={.spec.containers[0].resources}"]),
-    );
+    const resources = JSON.parse(node.kubectl(["get", "pod", PROBE, "-n", "staging", "-o", "jsonpath={.spec.containers[0].resources}"]));
     expect(resources).toEqual({ requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "512Mi" } });
   });
 

@@ -123,9 +123,11 @@ export async function startDroplet(options: { rootfsTar: string; authorizedKey: 
     })());
   const deregister = onTermination({ async: stop, sync: removeEverything });
 
+  /** PID 1 of the running machine, looked up once per boot. */
+  let init: number | undefined;
   const containerInit = () => {
     const pid = machine?.child.pid;
-    return pid === undefined ? undefined : namespaceInitOf(pid);
+    return pid === undefined ? undefined : (init ??= namespaceInitOf(pid));
   };
   const exec = (...argv: string[]) => {
     const pid = containerInit();
@@ -134,6 +136,7 @@ export async function startDroplet(options: { rootfsTar: string; authorizedKey: 
   };
 
   const boot = async () => {
+    init = undefined;
     machine = startDaemon(
       `${MACHINE}-${Date.now()}`,
       "bash",
