@@ -182,6 +182,16 @@ describe("the pull-request check (promote --check)", () => {
     expect(result.stderr).toContain("podinfo 6.16.0 is not what staging runs on main (staging pins 6.14.1): it never soaked");
   });
 
+  it("fails it the same when the script is started through a link whose path has a space", () => {
+    const repo = gitopsRepo();
+    pullRequest(repo, "6.16.0");
+    const link = path.join(fs.mkdtempSync(path.join(scratch, "tools ")), "soak guard.mjs");
+    fs.symlinkSync(SCRIPT, link);
+    const result = spawnSync(process.execPath, [link, "--repo", repo.dir, "--check"], { encoding: "utf8" });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain("podinfo 6.16.0 is not what staging runs on main (staging pins 6.14.1): it never soaked");
+  });
+
   it("fails one whose tag has not soaked yet, and passes one whose tag has", () => {
     const early = gitopsRepo();
     early.pin("staging", "6.15.0", 3);

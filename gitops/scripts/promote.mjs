@@ -22,7 +22,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const overlay = (env) => `apps/overlays/${env}/kustomization.yaml`;
 
 /** The image tags an overlay pins, by app (the image name's last path element). */
-export function pinnedTags(kustomizationText) {
+function pinnedTags(kustomizationText) {
   const images = parseDocument(kustomizationText).toJS()?.images ?? [];
   return Object.fromEntries(
     images.filter((image) => image.newTag !== undefined).map((image) => [image.name.split("/").pop(), String(image.newTag)]),
@@ -46,7 +46,7 @@ function fileAt(repo, commit, file) {
  * first commit of the latest run of commits whose staging overlay pins it (first parents only,
  * so what counts is when it reached the branch). Undefined if staging does not pin it now.
  */
-export function soakStart(repo, branch, app, tag) {
+function soakStart(repo, branch, app, tag) {
   const history = git(repo, "log", "--first-parent", "--format=%H %cI", branch, "--", overlay("staging"))
     .split("\n")
     .filter(Boolean)
@@ -64,7 +64,7 @@ export function soakStart(repo, branch, app, tag) {
 }
 
 /** Whether `tag` of `app` may go to production now, and if not, why. */
-export function soakVerdict(repo, { branch, app, tag, soakDays, now = new Date() }) {
+function soakVerdict(repo, { branch, app, tag, soakDays, now = new Date() }) {
   const start = soakStart(repo, branch, app, tag);
   if (start === undefined) {
     const current = pinnedTags(fileAt(repo, branch, overlay("staging")) ?? "")[app];
@@ -87,7 +87,7 @@ export function soakVerdict(repo, { branch, app, tag, soakDays, now = new Date()
 }
 
 /** Flux's view of staging: the revision apps-staging applied must contain the soak's start. */
-export function fluxStagingCheck(repo, start, kubectl) {
+function fluxStagingCheck(repo, start, kubectl) {
   const kustomization = JSON.parse(kubectl(["get", "kustomization", "apps-staging", "-n", "flux-system", "-o", "json"]));
   const revision = kustomization.status?.lastAppliedRevision ?? "";
   const applied = revision.split(":").pop();
@@ -109,7 +109,7 @@ export function fluxStagingCheck(repo, start, kubectl) {
 }
 
 /** Restarts of the app's containers in staging over the soak, from VictoriaMetrics. */
-export async function restartCheck(metricsUrl, app, soakDays) {
+async function restartCheck(metricsUrl, app, soakDays) {
   // In minutes, so that a fraction of a day is a valid window too.
   const window = `${Math.max(1, Math.round(soakDays * 24 * 60))}m`;
   const query = `max by (pod) (increase(kube_pod_container_status_restarts_total{namespace="staging",container="${app}"}[${window}]))`;
@@ -173,7 +173,7 @@ async function main() {
     if (verdicts[0].ok && values.metrics) verdicts.push(await restartCheck(values.metrics, app, soakDays));
     for (const verdict of verdicts) console.log(`${verdict.ok ? "ok" : "refused"}: ${verdict.reason}`);
     const failed = verdicts.filter((verdict) => !verdict.ok);
-    if (failed.length > 0) refusals.push(...failed.map((verdict) => verdict.reason));
+    refusals.push(...failed.map((verdict) => verdict.reason));
     if (!values.check && (failed.length === 0 || values.override)) {
       if (failed.length > 0) console.error(`OVERRIDE: promoting ${app} ${tag} anyway: ${values.override}`);
       setProductionTag(repo, app, tag);
@@ -204,12 +204,12 @@ async function main() {
   return 0;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then(
-    (code) => process.exit(code),
-    (error) => {
-      console.error(`promote: ${error.message}`);
-      process.exit(2);
-    },
-  );
-}
+// Always a command, never imported: guessing whether it is the entry point (import.meta.url against
+// argv[1]) misses links and paths with spaces, and would then pass --check without checking.
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(`promote: ${error.message}`);
+    process.exit(2);
+  },
+);
