@@ -20,6 +20,7 @@ import {
 } from "./lib/configReader";
 import { quotaErrors } from "./lib/quota";
 import { ACME_EMAIL_VARIABLE } from "./lib/flux";
+import { K0S_RELEASE, SHA256_HEX } from "./lib/k0s";
 import {
   acmeEmailError,
   cidrError,
@@ -69,7 +70,6 @@ export const DEFAULTS = {
 } as const;
 
 /** Namespaces the platform itself or Kubernetes owns; an environment must never take one over. */
-const K0S_VERSION = /^v[0-9]+\.[0-9]+\.[0-9]+\+k0s\.[0-9]+$/;
 const RESERVED_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease", "flux-system", "traefik"];
 const TARGETS = ["local", "remote", "ssh"] as const;
 const OBJECT_KEYS = ["environments", "flux", "k0sSpec"];
@@ -229,7 +229,10 @@ function parseAcmeEmail(
       "acmeEmail",
       "is required for the remote and ssh targets: Let's Encrypt's contact for the cluster's certificates; set it with `pulumi config set acmeEmail ops@your-company.com`",
     );
-  } else if (acmeEmailError(acmeEmail)) fail(errors, "acmeEmail", acmeEmail, acmeEmailError(acmeEmail)!);
+  } else {
+    const problem = acmeEmailError(acmeEmail);
+    if (problem) fail(errors, "acmeEmail", acmeEmail, problem);
+  }
   return acmeEmail;
 }
 
@@ -259,7 +262,8 @@ function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, string>>
     if (problem) fail(errors, `adminCidrs[${index}]`, cidr, problem);
   });
   const sshPublicKey = asString(errors, "sshPublicKey", raw.sshPublicKey) ?? DEFAULTS.sshPublicKey;
-  if (sshPublicKeyError(sshPublicKey)) fail(errors, "sshPublicKey", abbreviate(sshPublicKey), sshPublicKeyError(sshPublicKey)!);
+  const keyProblem = sshPublicKeyError(sshPublicKey);
+  if (keyProblem) fail(errors, "sshPublicKey", abbreviate(sshPublicKey), keyProblem);
   const domain = optionalString(errors, "domain", raw.domain);
   if (domain !== undefined) {
     const problem = domainError(domain);
@@ -286,7 +290,10 @@ function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, string>>
 function parseSsh(errors: ConfigErrors, raw: Readonly<Record<string, string>>): SshClusterConfig {
   const host = asString(errors, "sshHost", raw.sshHost) ?? DEFAULTS.sshHost;
   if (host === "") errors.add("sshHost", "is required for the ssh target: the address of the server k0s goes onto");
-  else if (hostError(host)) fail(errors, "sshHost", host, hostError(host)!);
+  else {
+    const problem = hostError(host);
+    if (problem) fail(errors, "sshHost", host, problem);
+  }
   const port = asInteger(errors, "sshPort", raw.sshPort) ?? DEFAULTS.sshPort;
   if (port < 1 || port > 65535) fail(errors, "sshPort", String(port), "must be a TCP port, 1 to 65535");
   const user = asString(errors, "sshUser", raw.sshUser) ?? DEFAULTS.sshUser;
@@ -340,8 +347,9 @@ function parseSshAccess(
       "sshHostKey",
       "is required for the ssh target, so a changed or impostor host is refused: set it to the server's `ssh-keyscan -t ed25519 <host>` line without the host name",
     );
-  } else if (hostKey !== undefined && sshPublicKeyError(hostKey)) {
-    fail(errors, "sshHostKey", abbreviate(hostKey), sshPublicKeyError(hostKey)!);
+  } else if (hostKey !== undefined) {
+    const problem = sshPublicKeyError(hostKey);
+    if (problem) fail(errors, "sshHostKey", abbreviate(hostKey), problem);
   }
   const dialAttempts = asInteger(errors, "sshDialAttempts", raw.sshDialAttempts) ?? DEFAULTS.sshDialAttempts;
   if (dialAttempts < 1 || dialAttempts > 1000) fail(errors, "sshDialAttempts", String(dialAttempts), "must be between 1 and 1000");
@@ -356,9 +364,9 @@ function parseSshAccess(
 
 function parseK0sInstall(errors: ConfigErrors, raw: Readonly<Record<string, string>>): K0sInstall {
   const version = asString(errors, "k0sVersion", raw.k0sVersion) ?? DEFAULTS.k0sVersion;
-  if (!K0S_VERSION.test(version)) fail(errors, "k0sVersion", version, "must be a pinned k0s release such as v1.35.4+k0s.0");
+  if (!K0S_RELEASE.test(version)) fail(errors, "k0sVersion", version, "must be a pinned k0s release such as v1.35.4+k0s.0");
   const sha256 = optionalString(errors, "k0sSha256", raw.k0sSha256);
-  if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256))
+  if (sha256 !== undefined && !SHA256_HEX.test(sha256))
     fail(errors, "k0sSha256", sha256, "must be a sha256 in lower-case hex (64 characters)");
   const binaryPath = optionalString(errors, "k0sBinary", raw.k0sBinary);
   if (binaryPath !== undefined && sha256 === undefined) {
@@ -366,7 +374,8 @@ function parseK0sInstall(errors: ConfigErrors, raw: Readonly<Record<string, stri
   }
   const extraSans = asStringList(errors, "apiSans", raw.apiSans) ?? [...DEFAULTS.apiSans];
   extraSans.forEach((san, index) => {
-    if (hostError(san)) fail(errors, `apiSans[${index}]`, san, hostError(san)!);
+    const problem = hostError(san);
+    if (problem) fail(errors, `apiSans[${index}]`, san, problem);
   });
   const spec =
     raw.k0sSpec === undefined

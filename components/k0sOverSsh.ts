@@ -49,12 +49,6 @@ export class K0sOverSsh extends pulumi.ComponentResource {
   constructor(name: string, args: K0sOverSshArgs, opts?: pulumi.ComponentResourceOptions) {
     super("k0s-platform:index:K0sOverSsh", name, {}, opts);
     const { ssh, k0s } = args;
-    if (k0s.binaryPath !== undefined && k0s.sha256 === undefined) {
-      throw new pulumi.ResourceError(
-        "[k0s.binaryPath] needs k0s.sha256: an uploaded binary is installed only once it matches its pin",
-        this,
-      );
-    }
 
     const connection: command.types.input.remote.ConnectionArgs = {
       host: args.host,

@@ -15,7 +15,10 @@ export const K0S_IMAGES_DIR = "/var/lib/k0s/images";
 /** The Kubernetes API port that k0s serves (and the droplet's firewall opens to admins). */
 export const KUBE_API_PORT = 6443;
 
-const K0S_VERSION = /^v[0-9]+\.[0-9]+\.[0-9]+\+k0s\.[0-9]+$/;
+/** A pinned k0s release tag, such as v1.35.4+k0s.0. */
+export const K0S_RELEASE = /^v[0-9]+\.[0-9]+\.[0-9]+\+k0s\.[0-9]+$/;
+/** A sha256 as release checksum files and sha256sum print it. */
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export interface K0sConfigOptions {
   /** Names and addresses the API server certificate must cover besides the host's own. */
@@ -80,8 +83,8 @@ export interface InstallOptions {
  */
 export function installK0sScript(options: InstallOptions): string {
   const { version, sha256: pinned, uploaded } = options;
-  if (!K0S_VERSION.test(version)) throw new Error(`[version] "${version}" is not a pinned k0s release such as v1.35.4+k0s.0`);
-  if (pinned !== undefined && !/^[0-9a-f]{64}$/.test(pinned)) throw new Error(`[sha256] "${pinned}" is not a sha256`);
+  if (!K0S_RELEASE.test(version)) throw new Error(`[version] "${version}" is not a pinned k0s release such as v1.35.4+k0s.0`);
+  if (pinned !== undefined && !SHA256_HEX.test(pinned)) throw new Error(`[sha256] "${pinned}" is not a sha256`);
   if (uploaded && pinned === undefined) throw new Error("[sha256] an uploaded k0s binary needs a pinned sha256");
   const release = `https://github.com/k0sproject/k0s/releases/download/${version}`;
   const asset = `k0s-${version}-amd64`;

@@ -173,31 +173,42 @@ export function build(dir: string, visited: Set<string> = new Set()): Obj[] {
     const [patch] = readDocuments(patchFile);
     const kind = entry.target?.kind ?? field(patch, "kind");
     const name = entry.target?.name ?? field(patch, "metadata", "name");
-    const targets = objects.filter((obj) => obj.kind === kind && nameOf(obj) === name);
-    if (targets.length === 0)
-      throw new Error(`${file}: patch ${entry.path} targets ${String(kind)}/${String(name)}, which no resource provides`);
-    for (const obj of targets) objects[objects.indexOf(obj)] = applyPatch(obj, patch);
+    patchTargets(objects, kind, name, patch, `${file}: patch ${entry.path}`);
   }
 
-  for (const image of (config.images ?? []) as ImageEntry[]) {
-    const containers = podTemplates(objects).flatMap(({ spec }) => [
-      ...containersOf(spec, "initContainers"),
-      ...containersOf(spec, "containers"),
-    ]);
+  const images = (config.images ?? []) as ImageEntry[];
+  const containers =
+    images.length === 0
+      ? []
+      : podTemplates(objects).flatMap(({ spec }) => [...containersOf(spec, "initContainers"), ...containersOf(spec, "containers")]);
+  for (const image of images) {
     const matching = containers.filter((container) => String(container.image).replace(/[:@].*$/, "") === image.name);
     if (matching.length === 0) throw new Error(`${file}: images entry ${image.name} matches no container`);
     for (const container of matching)
       container.image = `${image.newName ?? image.name}:${image.newTag ?? String(container.image).split(":")[1]}`;
   }
-  if (typeof config.namespace === "string") {
-    for (const obj of objects) if (!CLUSTER_SCOPED.includes(String(obj.kind))) (obj.metadata as Obj).namespace = config.namespace;
-  }
+  setNamespace(objects, config.namespace);
   return objects;
 }
 
-/** A patch document as kustomize reads it: a list is JSON 6902, a mapping a strategic merge. */
-const applyPatch = (obj: Obj, patch: unknown): Obj =>
-  (Array.isArray(patch) ? applyJsonPatch(obj, patch as JsonPatchOp[]) : strategicMerge(obj, patch)) as Obj;
+/**
+ * Replaces each object of `kind` and `name` with `patch` applied to it (a list is JSON 6902, a
+ * mapping a strategic merge, as kustomize reads them); `where` names the patch when none matches.
+ */
+function patchTargets(objects: Obj[], kind: unknown, name: unknown, patch: unknown, where: string): void {
+  const targets = objects.filter((obj) => obj.kind === kind && nameOf(obj) === name);
+  if (targets.length === 0) throw new Error(`${where} targets ${String(kind)}/${String(name)}, which no resource provides`);
+  for (const obj of targets) {
+    const patched = Array.isArray(patch) ? applyJsonPatch(obj, patch as JsonPatchOp[]) : strategicMerge(obj, patch);
+    objects[objects.indexOf(obj)] = patched as Obj;
+  }
+}
+
+/** Puts every namespaced object in `namespace`, as kustomize's `namespace` and Flux's `targetNamespace` do. */
+function setNamespace(objects: readonly Obj[], namespace: unknown): void {
+  if (typeof namespace !== "string") return;
+  for (const obj of objects) if (!CLUSTER_SCOPED.includes(String(obj.kind))) (obj.metadata as Obj).namespace = namespace;
+}
 
 /**
  * What a Flux Kustomization applies: its path rendered, then its inline `patches` (each must match
@@ -210,14 +221,9 @@ export function fluxApplied(root: string, kustomization: Obj, variables?: Readon
   const objects = build(path.join(root, String(spec.path)));
   for (const { patch, target } of (spec.patches ?? []) as { patch: string; target: { kind: string; name: string } }[]) {
     const [document] = parseAllDocuments(patch).map((doc) => doc.toJS() as unknown);
-    const targets = objects.filter((obj) => obj.kind === target.kind && nameOf(obj) === target.name);
-    if (targets.length === 0)
-      throw new Error(`${nameOf(kustomization)}: patch targets ${target.kind}/${target.name}, which no resource provides`);
-    for (const obj of targets) objects[objects.indexOf(obj)] = applyPatch(obj, document);
+    patchTargets(objects, target.kind, target.name, document, `${nameOf(kustomization)}: patch`);
   }
-  if (typeof spec.targetNamespace === "string") {
-    for (const obj of objects) if (!CLUSTER_SCOPED.includes(String(obj.kind))) (obj.metadata as Obj).namespace = spec.targetNamespace;
-  }
+  setNamespace(objects, spec.targetNamespace);
   if (variables === undefined || spec.postBuild === undefined) return objects;
   return JSON.parse(JSON.stringify(objects), (_key, value: unknown) =>
     typeof value === "string"
