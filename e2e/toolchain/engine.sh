@@ -1,6 +1,6 @@
 # The Pulumi engine and the Kubernetes binaries (sourced by build.sh).
 
-PULUMI_VERSION=v3.248.0 # = @pulumi/pulumi in package-lock.json
+PULUMI_VERSION=$(third_party_tag pulumi-language-nodejs) # = @pulumi/pulumi in package-lock.json
 KUBE_VERSION=v1.35.4    # k8s.io/kubernetes in kubernetes/go.mod
 # What the provider plugin reports. @pulumi/kubernetes asks the engine for this exact plugin
 # version; the code is the only provider commit the module proxy serves (see README.md).

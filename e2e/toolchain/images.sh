@@ -24,7 +24,7 @@ build_images() {
   image traefik docker.io/library/traefik:v3.6.12 65532 '["/usr/local/bin/traefik"]' fill_traefik "$BIN/traefik"
   image podinfo "ghcr.io/stefanprodan/podinfo:6.14.1" 100 '["./podinfo"]' fill_podinfo "$BIN/podinfo" "$BIN/podcli"
   image victoria-metrics docker.io/victoriametrics/victoria-metrics:v1.151.0 0 '["/victoria-metrics-prod"]' fill_victoria_metrics "$BIN/victoria-metrics"
-  image kube-state-metrics registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.19.1 65534 '["/kube-state-metrics"]' fill_kube_state_metrics "$BIN/kube-state-metrics"
+  image kube-state-metrics "registry.k8s.io/kube-state-metrics/kube-state-metrics:$KUBE_STATE_METRICS_VERSION" 65534 '["/kube-state-metrics"]' fill_kube_state_metrics "$BIN/kube-state-metrics"
 }
 
 # image NAME REF USER ENTRYPOINT FILL INPUT... -> $IMAGES/NAME.tar, unless its inputs are unchanged.

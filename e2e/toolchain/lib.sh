@@ -4,7 +4,7 @@
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 # Outside the clone, so a fresh clone on the same machine (CI clones afresh) reuses every build;
-# each target is still rebuilt when its inputs change. e2e/toolchain.ts resolves the same path.
+# each target is still rebuilt when its inputs change. e2e/harness/toolchain.ts resolves the same path.
 CACHE=${K0S_PLATFORM_TOOLCHAIN:-${XDG_CACHE_HOME:-$HOME/.cache}/k0s-platform/toolchain}
 BIN=$CACHE/bin
 STAMPS=$CACHE/stamps
@@ -24,6 +24,13 @@ declare -A THIRD_PARTY_SOURCES=(
   [traefik-helm-chart]="https://github.com/traefik/traefik-helm-chart.git v41.3.0 a8a66d0098703627b2cf352c66b1725c196a734a"
   [kube-state-metrics]="https://github.com/kubernetes/kube-state-metrics.git v2.19.1 45e1513e95beaaa2f2df92af9958cd9837bb66ab"
 )
+
+# third_party_tag NAME -> the tag NAME is pinned at, so versions stamped into builds cannot drift.
+third_party_tag() {
+  local origin tag commit
+  read -r origin tag commit <<<"${THIRD_PARTY_SOURCES[$1]}"
+  echo "$tag"
+}
 
 # Static, reproducible, lean binaries; never reach for another Go toolchain, and fail rather than
 # silently edit go.mod/go.sum.
@@ -54,7 +61,7 @@ mark_built() { echo "$2" >"$STAMPS/$1"; }
 go_tool() {
   local mod=$HERE/$1 package=$2 ldflags=${3:-} name key
   name=${package##*/}
-  key=$(stamp_key "$mod/go.mod" "$mod/go.sum" "$HERE/lib.sh" <<<"$package $ldflags $CGO_ENABLED ${GO_TAGS:-}")
+  key=$(stamp_key "$mod/go.mod" "$mod/go.sum" "$HERE/lib.sh" <<<"$package $ldflags $CGO_ENABLED ${CGO_CFLAGS:-} ${GO_TAGS:-}")
   if up_to_date "$name" "$key" "$BIN/$name"; then log "$name: up to date"; return; fi
   local t0; t0=$(now)
   (cd "$mod" && go build -trimpath ${GO_TAGS:+-tags "$GO_TAGS"} -ldflags "$LDFLAGS_BASE $ldflags" -o "$BIN/$name" "$package")

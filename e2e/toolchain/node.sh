@@ -1,12 +1,14 @@
 # The node kit: k0s, the binaries it runs, and the components its pods run (sourced by build.sh).
 
-K0S_VERSION=v1.35.4+k0s.0 # = THIRD_PARTY_SOURCES[k0s]
+K0S_VERSION=$(third_party_tag k0s)
+KINE_VERSION=v0.14.16 # = kine/go.mod
+KUBE_STATE_METRICS_VERSION=$(third_party_tag kube-state-metrics)
 
 # k0s without embedded binaries, the Makefile's way (EMBEDDED_BINS_BUILDMODE=none): it then runs
 # <data-dir>/bin/<name>, which the node harness fills from this kit.
 build_k0s() {
   local out=$BIN/k0s key
-  key=$(stamp_key "$HERE/node.sh" "$HERE/lib.sh" <<<"${THIRD_PARTY_SOURCES[k0s]}")
+  key=$(stamp_key "$HERE/node.sh" "$HERE/lib.sh" <<<"${THIRD_PARTY_SOURCES[k0s]} $(k0s_ldflags)")
   if up_to_date k0s "$key" "$out"; then log "k0s: up to date"; return; fi
   local t0 source; t0=$(now)
   source=$(third_party_source k0s)
@@ -18,14 +20,14 @@ build_k0s() {
 # What k0s's Makefile stamps in.
 k0s_ldflags() {
   local build=github.com/k0sproject/k0s/pkg/build
-  echo "-X $build.Version=$K0S_VERSION -X $build.KubernetesVersion=${KUBE_VERSION#v} -X $build.KineVersion=0.14.16" \
+  echo "-X $build.Version=$K0S_VERSION -X $build.KubernetesVersion=${KUBE_VERSION#v} -X $build.KineVersion=${KINE_VERSION#v}" \
     "$(kube_version_ldflags) -extldflags=-static"
 }
 
 # kine with SQLite (cgo), statically linked, as k0s's embedded-bins build makes it.
 build_kine() {
   CGO_ENABLED=1 CGO_CFLAGS=-DSQLITE_USE_ALLOCA=1 GO_TAGS=nats \
-    go_tool kine github.com/k3s-io/kine "-X github.com/k3s-io/kine/pkg/version.Version=v0.14.16 -extldflags=-static"
+    go_tool kine github.com/k3s-io/kine "-X github.com/k3s-io/kine/pkg/version.Version=$KINE_VERSION -extldflags=-static"
 }
 
 # What k0s's system pods run: CoreDNS, kube-router (the CNI and NetworkPolicy enforcer) and
@@ -74,7 +76,7 @@ build_monitoring() {
   local t0 source; t0=$(now)
   source=$(third_party_source kube-state-metrics)
   (cd "$source" && go build -trimpath -o "$BIN/kube-state-metrics" \
-    -ldflags "$LDFLAGS_BASE -X github.com/prometheus/common/version.Version=v2.19.1" .)
+    -ldflags "$LDFLAGS_BASE -X github.com/prometheus/common/version.Version=$KUBE_STATE_METRICS_VERSION" .)
   mark_built kube-state-metrics "$key"
   log "kube-state-metrics: built in $(elapsed "$t0")"
 }

@@ -1,7 +1,8 @@
 # The SSH-host rung's kit (sourced by build.sh): the command provider, k0s as one binary with its
 # components embedded (as its release is), and a Debian 12 root filesystem for the rehearsal droplet.
 
-COMMAND_PROVIDER_VERSION=1.2.1 # = @pulumi/command in package-lock.json
+COMMAND_PROVIDER_VERSION=$(third_party_tag pulumi-command) # = @pulumi/command in package-lock.json, with a v
+COMMAND_PROVIDER_VERSION=${COMMAND_PROVIDER_VERSION#v}
 # What a fresh debian-12-x64 droplet holds that k0s relies on, and what the rehearsal needs to boot
 # (systemd as PID 1, sshd, networkd). iptables: k0s's embedded xtables here are Debian's, which load
 # its libraries.
@@ -30,7 +31,7 @@ build_k0s_embedded() {
   local debian=(/usr/bin/containerd /usr/bin/containerd-shim /usr/bin/containerd-shim-runc-v2 /usr/sbin/runc /usr/sbin/xtables-legacy-multi /usr/sbin/xtables-nft-multi)
   local name inputs=()
   for name in "${staged[@]}"; do inputs+=("$STAMPS/$name"); done
-  key=$(stamp_key "$HERE/ssh.sh" "$HERE/node.sh" "$HERE/lib.sh" "${inputs[@]}" "${debian[@]}" <<<"${THIRD_PARTY_SOURCES[k0s]}")
+  key=$(stamp_key "$HERE/ssh.sh" "$HERE/node.sh" "$HERE/lib.sh" "${inputs[@]}" "${debian[@]}" <<<"${THIRD_PARTY_SOURCES[k0s]} $(k0s_ldflags)")
   if up_to_date k0s-embedded "$key" "$out"; then log "k0s-embedded: up to date"; return; fi
   local t0 source scratch=$SRC/k0s-embedded; t0=$(now)
   source=$(third_party_source k0s)
