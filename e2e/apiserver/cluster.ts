@@ -4,9 +4,8 @@
  * KUBECONFIG, so the e2e cannot touch a real cluster by accident.
  */
 import * as fs from "node:fs";
-import { parse } from "yaml";
 import { startControlPlane } from "./controlPlane";
-import { KubeClient } from "../harness/kubeClient";
+import { clientFromKubeconfig, KubeClient } from "../harness/kubeClient";
 import { FLUX_INSTALL_MANIFEST } from "../harness/toolchain";
 
 export interface TestCluster {
@@ -48,33 +47,10 @@ export async function clusterForTests(): Promise<TestCluster> {
   };
 }
 
-interface Kubeconfig {
-  clusters: { name: string; cluster: { server: string; "certificate-authority-data": string } }[];
-  users: { name: string; user: { "client-certificate-data"?: string; "client-key-data"?: string } }[];
-  contexts: { name: string; context: { cluster: string; user: string } }[];
-}
-
 function userCluster(kubeconfigPath: string, context: string | undefined): TestCluster {
   if (context === undefined || context === "") {
     throw new Error("E2E_KUBECONFIG needs E2E_CONTEXT naming the throwaway cluster's context explicitly");
   }
-  const kubeconfig = parse(fs.readFileSync(kubeconfigPath, "utf8")) as Kubeconfig;
-  const entry = kubeconfig.contexts.find((candidate) => candidate.name === context);
-  if (entry === undefined) throw new Error(`E2E_CONTEXT "${context}" is not in ${kubeconfigPath}`);
-  const cluster = kubeconfig.clusters.find((candidate) => candidate.name === entry.context.cluster)!.cluster;
-  const user = kubeconfig.users.find((candidate) => candidate.name === entry.context.user)!.user;
-  const keyData = user["client-key-data"];
-  const certData = user["client-certificate-data"];
-  if (keyData === undefined || certData === undefined) throw new Error("the e2e client supports client-certificate users only");
-  const decode = (data: string) => Buffer.from(data, "base64").toString("utf8");
-  return {
-    kubeconfigPath,
-    context,
-    client: new KubeClient({
-      server: cluster.server,
-      tls: { ca: decode(cluster["certificate-authority-data"]), cert: decode(certData), key: decode(keyData) },
-    }),
-    credentials: [keyData, decode(keyData).trim()],
-    stop: () => Promise.resolve(),
-  };
+  const { client, credentials } = clientFromKubeconfig(fs.readFileSync(kubeconfigPath, "utf8"), { context });
+  return { kubeconfigPath, context, client, credentials, stop: () => Promise.resolve() };
 }

@@ -7,10 +7,9 @@
 // run with the openssl CLI.
 import * as fs from "node:fs";
 import * as https from "node:https";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { onTermination, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
+import { freePort, onTermination, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
 import { TOOLCHAIN_BIN } from "../harness/toolchain";
 import { kubeconfig, makeCerts } from "./certificates";
 
@@ -39,17 +38,6 @@ export interface ControlPlane {
 }
 
 const HOST = "127.0.0.1";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function get(url: string, tls: { ca: string; cert: string; key: string }): Promise<number> {
   return new Promise((resolve) => {

@@ -1,6 +1,8 @@
 /**
- * The API-server rung: the real program through the real pulumi CLI, its Node.js language host and
- * the real Kubernetes provider, against a real API server (with controller-manager) on 127.0.0.1.
+ * The API-server rung: the real program on the real engine (the pulumi CLI built from its served
+ * module, the program served to it as an Automation API inline program, since the Node.js language
+ * host cannot be built here) and the real Kubernetes provider, against a real API server (with
+ * controller-manager) at v1.36.3 on 127.0.0.1.
  * Nothing is scheduled (there is no node), so this rung proves what lands in the API: the dev and
  * local-staging stack files as a user runs them, idempotence, state secrecy, config errors as the
  * CLI prints them, a quota edit and teardown. Steps run in order and share one cluster.

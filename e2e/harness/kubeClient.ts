@@ -5,6 +5,7 @@
  * independent of any client library's notion of the cluster.
  */
 import * as https from "node:https";
+import { parse } from "yaml";
 
 export interface ApiResponse<T = any> {
   readonly status: number;
@@ -109,4 +110,43 @@ export class KubeClient {
     if (response.status !== 200) throw new Error(`GET ${path}: ${response.status} ${JSON.stringify(response.body)}`);
     return response.body.items;
   }
+}
+
+interface Kubeconfig {
+  "current-context"?: string;
+  clusters: { name: string; cluster: { server: string; "certificate-authority-data": string } }[];
+  users: { name: string; user: { "client-certificate-data"?: string; "client-key-data"?: string } }[];
+  contexts: { name: string; context: { cluster: string; user: string } }[];
+}
+
+/** A client for one context of a kubeconfig, and the credential strings it holds. */
+export interface KubeconfigClient {
+  readonly client: KubeClient;
+  /** The client key, base64 as stored and PEM: strings that must never appear in plaintext state. */
+  readonly credentials: readonly string[];
+}
+
+/**
+ * Parses a kubeconfig's `context` (default: its current context) into a client. Client-certificate
+ * users only, which is what k0s and the test clusters issue; `socketPath` leads to the server's
+ * address inside a test's network namespace.
+ */
+export function clientFromKubeconfig(kubeconfig: string, options: { context?: string; socketPath?: string } = {}): KubeconfigClient {
+  const config = parse(kubeconfig) as Kubeconfig;
+  const contextName = options.context ?? config["current-context"] ?? config.contexts[0]?.name;
+  const entry = config.contexts.find((candidate) => candidate.name === contextName);
+  if (entry === undefined) throw new Error(`the kubeconfig has no context "${contextName}"`);
+  const cluster = config.clusters.find((candidate) => candidate.name === entry.context.cluster)?.cluster;
+  const user = config.users.find((candidate) => candidate.name === entry.context.user)?.user;
+  if (cluster === undefined || user === undefined) throw new Error(`context "${contextName}" names a missing cluster or user`);
+  const keyData = user["client-key-data"];
+  const certData = user["client-certificate-data"];
+  if (keyData === undefined || certData === undefined) throw new Error("the e2e client supports client-certificate users only");
+  const decode = (data: string) => Buffer.from(data, "base64").toString("utf8");
+  const client = new KubeClient({
+    server: cluster.server,
+    socketPath: options.socketPath,
+    tls: { ca: decode(cluster["certificate-authority-data"]), cert: decode(certData), key: decode(keyData) },
+  });
+  return { client, credentials: [keyData, decode(keyData).trim()] };
 }

@@ -6,6 +6,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 
@@ -177,4 +178,16 @@ export function namespaceInitOf(pid: number): number | undefined {
       .map(Number)
       .flatMap((child) => [child, ...descendants(child)]);
   return descendants(pid).find((candidate) => /^NSpid:.*\s1$/m.test(read(`/proc/${candidate}/status`)));
+}
+
+/** A TCP port nothing listens on at `host` right now (the kernel's pick). */
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }

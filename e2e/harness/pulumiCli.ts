@@ -1,13 +1,15 @@
 /**
- * The real `pulumi` CLI driving the real program, as the README tells a user to: a copy of the
- * project (Pulumi.yaml, the stack files, index.ts, components/, tsconfig.json, package.json, with
- * node_modules linked), a local file backend and passphrase-encrypted secrets in a work directory,
- * and the engine, the Node.js language host and the Kubernetes provider from the toolchain.
+ * The real `pulumi` CLI and engine driving the real program: a copy of the project (Pulumi.yaml,
+ * the stack files, index.ts, components/, tsconfig.json, package.json, with node_modules linked), a
+ * local file backend and passphrase-encrypted secrets in a work directory, and the engine and the
+ * Kubernetes provider from the toolchain. `up`, `preview`, `refresh` and `destroy` run the program
+ * as an Automation API inline program (inlineProgram.ts), since the Node.js language host that
+ * `pulumi up` starts on a user's machine cannot be built here; every other command is the CLI's own.
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { TOOLCHAIN_BIN } from "./toolchain";
+import { TOOLCHAIN, TOOLCHAIN_BIN } from "./toolchain";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 /** The files a user's checkout holds that the program needs at run time. */
@@ -22,6 +24,9 @@ const PROJECT_FILES = [
   "package.json",
 ];
 const PASSPHRASE = "e2e-only-passphrase";
+/** The commands that run the program, and the process that serves it to the engine for them. */
+const PROGRAM_OPERATIONS = ["up", "preview", "refresh", "destroy"];
+const INLINE_PROGRAM = [process.execPath, require.resolve("tsx/cli"), path.join(__dirname, "inlineProgram.ts")];
 
 export interface CliResult {
   readonly status: number;
@@ -66,6 +71,8 @@ export function pulumiCli(dir: string, wrap: (argv: string[], cwd: string) => st
     HOME: dir,
     PATH: `${TOOLCHAIN_BIN}:${process.env.PATH ?? "/usr/bin:/bin"}`,
     PULUMI_HOME: path.join(dir, "pulumi-home"),
+    // HOME is the work directory, so the inline program's process must be told where the toolchain is.
+    K0S_PLATFORM_TOOLCHAIN: TOOLCHAIN,
     PULUMI_BACKEND_URL: `file://${stateDir}`,
     PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
     PULUMI_SKIP_UPDATE_CHECK: "true",
@@ -74,8 +81,10 @@ export function pulumiCli(dir: string, wrap: (argv: string[], cwd: string) => st
     KUBECONFIG: path.join(dir, "no-ambient-kubeconfig"),
     NO_COLOR: "1",
   };
+  const commandLine = (args: readonly string[]) =>
+    wrap(PROGRAM_OPERATIONS.includes(args[0]) ? [...INLINE_PROGRAM, ...args] : [path.join(TOOLCHAIN_BIN, "pulumi"), ...args], projectDir);
   const run = (args: readonly string[], options: { input?: string } = {}): CliResult => {
-    const [command, ...rest] = wrap([path.join(TOOLCHAIN_BIN, "pulumi"), ...args], projectDir);
+    const [command, ...rest] = commandLine(args);
     const result = spawnSync(command, rest, { cwd: projectDir, env, encoding: "utf8", input: options.input, maxBuffer: 256 * 1024 * 1024 });
     const stdout = result.stdout ?? "";
     const stderr = result.stderr ?? "";
@@ -83,7 +92,7 @@ export function pulumiCli(dir: string, wrap: (argv: string[], cwd: string) => st
   };
   const runAsync = (args: readonly string[]) =>
     new Promise<CliResult>((resolve) => {
-      const [command, ...rest] = wrap([path.join(TOOLCHAIN_BIN, "pulumi"), ...args], projectDir);
+      const [command, ...rest] = commandLine(args);
       const child = spawn(command, rest, { cwd: projectDir, env, stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";

@@ -1,7 +1,10 @@
 # The Pulumi engine and the Kubernetes binaries (sourced by build.sh).
 
-PULUMI_VERSION=$(third_party_tag pulumi-language-nodejs) # = @pulumi/pulumi in package-lock.json
-KUBE_VERSION=v1.35.4    # k8s.io/kubernetes in kubernetes/go.mod
+# The CLI at the SDK's own version, so the engine and @pulumi/pulumi speak the same protocol. There
+# is no Node.js language host (the proxy refuses its module): the e2e harness runs the program
+# through the Automation API's inline programs instead (e2e/harness/pulumiCli.ts).
+PULUMI_VERSION=v$(node -p 'require(process.argv[1]).packages["node_modules/@pulumi/pulumi"].version' "$ROOT/package-lock.json")
+KUBE_VERSION=v1.36.3 # = k8s.io/kubernetes in kubernetes/go.mod; the version k0s v1.36.3+k0s.2 ships
 # What the provider plugin reports. @pulumi/kubernetes asks the engine for this exact plugin
 # version; the code is the only provider commit the module proxy serves (see README.md).
 K8S_PROVIDER_REPORTED_VERSION=${K8S_PROVIDER_REPORTED_VERSION:-4.34.2}
@@ -23,31 +26,9 @@ build_pulumi() {
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
 }
 
-# The Node.js language host, so the real `pulumi` CLI runs index.ts as on a user's machine. Its
-# go.mod replaces pkg/sdk with monorepo paths; a scratch copy requires the released ones instead.
-build_language_nodejs() {
-  local out=$BIN/pulumi-language-nodejs key
-  key=$(stamp_key "$HERE/engine.sh" "$HERE/lib.sh" <<<"${THIRD_PARTY_SOURCES[pulumi-language-nodejs]} $PULUMI_VERSION")
-  if up_to_date language-nodejs "$key" "$out"; then log "language-nodejs: up to date"; return; fi
-  local t0 source scratch=$SRC/pulumi-language-nodejs; t0=$(now)
-  source=$(third_party_source pulumi-language-nodejs)/sdk/nodejs
-  rm -rf "$scratch" && cp -r "$source/cmd/pulumi-language-nodejs" "$scratch"
-  (
-    cd "$scratch"
-    go mod edit -dropreplace github.com/pulumi/pulumi/pkg/v3 -dropreplace github.com/pulumi/pulumi/sdk/v3 \
-      -require "github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION" -require "github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION"
-    GOFLAGS=-mod=mod go build -trimpath -o "$out" \
-      -ldflags "$LDFLAGS_BASE -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" .
-  )
-  # The language host runs dynamic providers through this shim, shipped beside it in releases.
-  install -m 0755 "$source/dist/pulumi-resource-pulumi-nodejs" "$BIN/"
-  mark_built language-nodejs "$key"
-  log "language-nodejs: built in $(elapsed "$t0")"
-}
-
 build_k8s_provider() {
   local mod=$HERE/k8s-provider key out=$BIN/pulumi-resource-kubernetes
-  key=$(stamp_key "$mod/go.mod" "$mod/go.sum" "$mod/main.go" "$HERE/engine.sh" <<<"$K8S_PROVIDER_REPORTED_VERSION")
+  key=$(stamp_key build_k8s_provider "$mod/go.mod" "$mod/go.sum" "$mod/main.go" <<<"$K8S_PROVIDER_REPORTED_VERSION")
   if up_to_date k8s-provider "$key" "$out"; then log "k8s-provider: up to date"; return; fi
   local t0; t0=$(now)
   # Upstream's main embeds a generated, version-stamped copy of schema.json that is not in the
@@ -83,7 +64,7 @@ kube_version_ldflags() {
 
 build_kubernetes() {
   local cmd
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
     go_tool kubernetes "k8s.io/kubernetes/cmd/$cmd" "$(kube_version_ldflags)"
   done
 }
@@ -97,7 +78,7 @@ build_cert_manager_chart() {
   local out=$CACHE/cert-manager key version
   version=$(sed -n 's/^ *version: "\(v[0-9.]*\)"$/\1/p' "$release")
   [[ -n $version ]] || { log "cert-manager-chart: no pinned chart version in $release"; exit 1; }
-  key=$(stamp_key "$HERE/engine.sh" <<<"$version $(cat "$STAMPS/helm" 2>/dev/null)")
+  key=$(stamp_key build_cert_manager_chart <<<"$version $(cat "$STAMPS/helm" 2>/dev/null)")
   if up_to_date cert-manager-chart "$key" "$out/cert-manager-$version.tgz"; then log "cert-manager-chart: up to date"; return; fi
   local dir; dir=$(module_dir "github.com/cert-manager/cert-manager@$version")
   rm -rf "$out" && mkdir -p "$out"
@@ -108,7 +89,7 @@ build_cert_manager_chart() {
 
 build_flux_install() {
   local out=$CACHE/flux/install.yaml mod=$HERE/flux-install key args=() controller
-  key=$(stamp_key "$mod/go.mod" "$mod/go.sum" "$mod/main.go" "$HERE/engine.sh" <<<"$FLUX_VERSION ${FLUX_CONTROLLERS[*]}")
+  key=$(stamp_key build_flux_install "$mod/go.mod" "$mod/go.sum" "$mod/main.go" <<<"$FLUX_VERSION ${FLUX_CONTROLLERS[*]}")
   if up_to_date flux-install "$key" "$out"; then log "flux-install: up to date"; return; fi
   local t0; t0=$(now)
   for controller in "${FLUX_CONTROLLERS[@]}"; do
