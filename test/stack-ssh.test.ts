@@ -8,7 +8,7 @@ import { parse } from "yaml";
 import { mockCloud } from "./lib/cloud";
 import { expectExplicitProvider, graphOf, inputsOf } from "./lib/graph";
 import { ProgramRun, runProgram, stackFileConfig, withFluxFixture } from "./lib/program";
-import { isSecret, promiseOf } from "./mocks";
+import { isSecret, promiseOf, reveal, type Registration } from "./mocks";
 
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPWbQ2mMtVr3fT0Gk6pWv0cZJ0f9c1y7pS2b7oZ2q8xK";
@@ -16,6 +16,7 @@ let run: ProgramRun;
 let bundles: string;
 let binary: string;
 let pin: string;
+let config: Record<string, unknown>;
 
 beforeAll(async () => {
   // An air-gapped server: the operator's k0s binary and image bundles are uploaded, not downloaded.
@@ -28,7 +29,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(bundles, "pause.tar"), "bundle");
   // The remote stack's environments on a server the user already has.
   const { environments, flux } = stackFileConfig("remote");
-  const config = {
+  config = {
     target: "ssh",
     sshHost: "198.51.100.7",
     sshPort: 2222,
@@ -108,5 +109,56 @@ describe("ssh target (k0s on a server the user already has)", () => {
     expect(parse(value).clusters[0].cluster.server).toBe("https://198.51.100.7:6443");
     expect(run.outputs.publicIp).toBeUndefined();
     expectExplicitProvider(run, "ssh-k0s-provider");
+  });
+});
+
+/**
+ * What only the command provider and the engine decide (dialling, host-key checks, whether a step
+ * runs at all) cannot run on the SSH-host rung, which runs the steps with OpenSSH instead
+ * (e2e/ssh/k0s.ssh.ts): it is asserted here on the inputs the provider acts on.
+ */
+describe("what the command provider decides, from the inputs the program gives it", () => {
+  const sshSteps = (programRun: ProgramRun) =>
+    programRun.registrations.filter((entry) => entry.type === STEP.command || entry.type === STEP.copy);
+  const again = (changes: Record<string, unknown>) =>
+    runProgram("edge", withFluxFixture({ ...config, ...changes }), mockCloud(), ["sshPrivateKey"]);
+  /** A step's inputs as the engine compares them: secrets unwrapped, assets by their content. */
+  const comparable = async (entry: Registration) => {
+    const { source, ...rest } = entry.inputs as { source?: { text?: Promise<string>; path?: Promise<string> } };
+    return { ...(reveal(rest) as object), source: source && { text: await source.text, path: await source.path } };
+  };
+  const inputsByStep = async (programRun: ProgramRun) =>
+    Object.fromEntries(await Promise.all(sshSteps(programRun).map(async (entry) => [entry.name, await comparable(entry)] as const)));
+
+  it("retries the dial: every step allows sshDialAttempts dials, each bounded", async () => {
+    const retried = await again({ sshDialAttempts: 5 });
+    expect(sshSteps(retried)).toHaveLength(6);
+    for (const entry of sshSteps(retried)) {
+      expect(reveal(entry.inputs.connection), entry.name).toMatchObject({ dialErrorLimit: 5, perDialTimeout: 10 });
+    }
+  });
+
+  it("refuses any host key but the pinned one: every step pins it, none dials unpinned", () => {
+    expect(sshSteps(run)).toHaveLength(6);
+    for (const entry of sshSteps(run)) {
+      expect(reveal(entry.inputs.connection), entry.name).toMatchObject({
+        host: "198.51.100.7",
+        port: 2222,
+        user: "root",
+        hostKey: HOST_KEY,
+      });
+    }
+  });
+
+  it("opens no SSH session on an unchanged second up: every step's inputs are the same again, so the engine runs none", async () => {
+    const second = await again({});
+    expect(await inputsByStep(second)).toEqual(await inputsByStep(run));
+  });
+
+  it("re-runs only what a change reaches: a new SAN rewrites the config and re-installs, without waiting for the host or uploading again", async () => {
+    const before = await inputsByStep(run);
+    const after = await inputsByStep(await again({ apiSans: ["k0s.example.com", "k0s2.example.com"] }));
+    const changed = Object.keys(before).filter((name) => JSON.stringify(before[name]) !== JSON.stringify(after[name]));
+    expect(changed.sort()).toEqual(["ssh-k0s-install-k0s", "ssh-k0s-k0s-config"]);
   });
 });

@@ -4,10 +4,9 @@
  * with the admin's key for root, a static address on its own network, and cloud-init's completion
  * marker written late in its boot, as a droplet's cloud-init does.
  *
- * It lives on a private "internet" network namespace; the pulumi CLI runs there too. Its cgroups,
- * mounts and network disappear when it stops. What this machine needs and a droplet does not (cgroup
- * v1 controllers that nspawn mounts read-only, a k0s preflight check and a kubelet flag for cgroup
- * v1, containerd's oom_score_adj) is a rehearsal-only drop-in, listed in REHEARSAL_WORKAROUNDS.
+ * It lives on a private "internet" network namespace; the operator's SSH client runs there too. Its
+ * cgroups, mounts and network disappear when it stops. No k0s runs on it (see k0s.ssh.ts), so it needs
+ * none of the node rung's cgroup v1 workarounds.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -22,38 +21,6 @@ export const INTERNET_ADDRESS = "10.214.0.1";
 const MACHINE = "droplet";
 /** systemd-nspawn exits with this status when the container asked to reboot. */
 const REBOOT_STATUS = 133;
-
-/**
- * Files written into the root filesystem for this machine only (cgroup v1, no CAP_SYS_RESOURCE),
- * never by the program: the same three workarounds the node rung needs, in a droplet's own terms.
- */
-const REHEARSAL_WORKAROUNDS: Record<string, string> = {
-  // nspawn mounts the cgroup v1 controllers read-only; the kubelet and containerd must write them.
-  "etc/systemd/system/rehearsal-cgroups.service": [
-    "[Unit]",
-    "Description=Rehearsal only: writable cgroup v1 controllers for k0s inside systemd-nspawn",
-    "DefaultDependencies=no",
-    "After=local-fs.target",
-    "Before=k0scontroller.service",
-    "[Service]",
-    "Type=oneshot",
-    "RemainAfterExit=yes",
-    "ExecStart=/bin/sh -c 'for c in /sys/fs/cgroup/*/; do mount -o remount,bind,rw \"$c\"; done'",
-    "[Install]",
-    "WantedBy=sysinit.target",
-    "",
-  ].join("\n"),
-  // k0s's only failing preflight check is "cgroup v1 is not supported"; kubelet 1.35 refuses cgroup
-  // v1 unless told otherwise. Applies to whatever unit `k0s install controller` writes.
-  "etc/systemd/system/k0scontroller.service.d/10-rehearsal.conf": [
-    "[Service]",
-    "ExecStart=",
-    "ExecStart=/usr/local/bin/k0s controller --config=/etc/k0s/k0s.yaml --single=true --ignore-pre-flight-checks --kubelet-extra-args=--fail-cgroupv1=false",
-    "",
-  ].join("\n"),
-  // This VM lacks CAP_SYS_RESOURCE (see e2e/node/containerd-test.toml).
-  "etc/k0s/containerd.d/10-rehearsal.toml": 'version = 2\n\n[plugins."io.containerd.grpc.v1.cri"]\n  restrict_oom_score_adj = true\n',
-};
 
 /** What makes the root filesystem a droplet: its network, the admin's key, cloud-init's marker. */
 function dropletFiles(authorizedKey: string): Record<string, string> {
@@ -87,8 +54,6 @@ export interface Droplet {
   exec(...argv: string[]): string;
   /** The host key sshd presents, as an OpenSSH public key line without a comment. */
   hostKey(): string;
-  /** Starts sshd now and at every later boot (the first boot comes up without it). */
-  startSsh(): void;
   /** SSH sessions sshd has accepted since the droplet was created. */
   sshSessions(): number;
   /** Reboots the droplet and waits until systemd reports it running again. */
@@ -146,9 +111,7 @@ export async function startDroplet(options: { rootfsTar: string; authorizedKey: 
         "--",
         ...internet.wrap(["unshare", "--mount", "--propagation", "private", "--"]),
         ...["systemd-nspawn", "--boot", `--directory=${rootfs}`, `--machine=${MACHINE}`, "--register=no", "--keep-unit"],
-        ...["--network-veth", "--capability=all", "--bind=/dev/kmsg", "--console=passive"],
-        // nspawn's seccomp filter refuses the keyring calls runc makes for every container.
-        "--system-call-filter=@keyring",
+        ...["--network-veth", "--console=passive"],
       ],
       { logDir: dir },
     );
@@ -177,7 +140,7 @@ export async function startDroplet(options: { rootfsTar: string; authorizedKey: 
     for (const cgroup of cgroups) createCgroup(cgroup);
     fs.mkdirSync(rootfs);
     run("tar", ["-xpf", options.rootfsTar, "-C", rootfs, "--numeric-owner"]);
-    for (const [file, text] of Object.entries({ ...dropletFiles(options.authorizedKey), ...REHEARSAL_WORKAROUNDS })) {
+    for (const [file, text] of Object.entries(dropletFiles(options.authorizedKey))) {
       const target = path.join(rootfs, file);
       fs.mkdirSync(path.dirname(target), { recursive: true });
       fs.writeFileSync(target, text, { mode: file.includes(".ssh/") ? 0o600 : 0o644 });
@@ -194,11 +157,6 @@ export async function startDroplet(options: { rootfsTar: string; authorizedKey: 
     };
     enable("systemd-networkd.service", "multi-user.target");
     enable("cloud-boot-finished.service", "multi-user.target");
-    enable("rehearsal-cgroups.service", "sysinit.target");
-    // The first boot comes up without sshd: startSsh() brings it up later, as a slow droplet would.
-    for (const unit of ["ssh.service", "sshd.service"])
-      fs.rmSync(path.join(rootfs, "etc/systemd/system/multi-user.target.wants", unit), { force: true });
-    fs.rmSync(path.join(rootfs, "etc/systemd/system/sshd.service"), { force: true });
     await boot();
   } catch (error) {
     const logs = machine === undefined ? "" : tail(machine.logPath, 60);
@@ -213,7 +171,6 @@ export async function startDroplet(options: { rootfsTar: string; authorizedKey: 
     internet,
     exec,
     hostKey: () => fs.readFileSync(path.join(rootfs, "etc/ssh/ssh_host_ed25519_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" "),
-    startSsh: () => exec("systemctl", "enable", "--now", "ssh"),
     sshSessions: () => sessionsBefore + sessions(),
     async reboot() {
       // The journal lives on until the next boot's; sessions counted so far are kept.

@@ -1,357 +1,293 @@
 /**
- * The SSH-host rung: k0s installed over SSH, by the real pulumi CLI and the real command provider,
- * onto a rehearsal host that boots like a fresh droplet (Debian 12, systemd, OpenSSH). The stack is
- * an `ssh`-target stack with the remote stack's environments, air-gapped as the rehearsal's
- * internet is: the k0s binary (built with its components embedded, as the release is) and the image
- * bundles are uploaded, and the binary is installed only once its sha256 matches the pin.
+ * The SSH-host rung: the program's own SSH steps (wait for the host, write the k0s config, install
+ * k0s, fetch the admin kubeconfig), read from the program under mocks, run over real SSH (Debian's
+ * OpenSSH client and server) onto a host that boots like a fresh droplet (Debian 12, systemd as
+ * PID 1), in the order and with the inputs the program declares. The install downloads from a
+ * release server on the rehearsal's internet that serves the real URL layout at the host name the
+ * script names, so the default path runs: the binary and its release's sha256sums.txt.
+ *
+ * What is installed is k0s-test-double (e2e/ssh/k0s-test-double), not k0s: k0s cannot be built
+ * here. It records its calls, writes and enables a systemd unit as `k0s install controller` does,
+ * and answers readiness and `k0s kubeconfig admin` from a real kube-apiserver this rung starts. So
+ * this rung proves only what the scripts decide: checksum refusal, idempotent re-runs, the unit
+ * coming back after a reboot, and bounded waits. What the command provider decides (dial retries,
+ * host-key refusal, no session on an unchanged `up`) is asserted under mocks in
+ * test/stack-ssh.test.ts; what k0s itself does runs only at a user's.
  */
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect } from "vitest";
-import { parse, stringify } from "yaml";
-import { ACME_EMAIL_VARIABLE, CLUSTER_SETTINGS_NAME } from "../../components/lib/flux";
-import { installK0sScript, K0S_UPLOAD_PATH } from "../../components/lib/k0s";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import * as pulumi from "@pulumi/pulumi";
 import { leftoversSince, snapshot, type Snapshot } from "../harness/leftovers";
+import { run, waitFor } from "../harness/processes";
 import { story } from "../harness/story";
-import { run } from "../harness/processes";
-import { pulumiCli, ROOT, type PulumiCli } from "../harness/pulumiCli";
-import { FLUX_INSTALL_MANIFEST, TOOLCHAIN, TOOLCHAIN_BIN, TOOLCHAIN_IMAGES } from "../harness/toolchain";
-import { DROPLET_ADDRESS, startDroplet, type Droplet } from "./droplet";
+import { TOOLCHAIN_BIN } from "../harness/toolchain";
+import { promiseOf } from "../../test/mocks";
+import { DROPLET_ADDRESS, type Droplet } from "./droplet";
+import { ofThisRun, publishRelease, releaseUrls, sha256, startRehearsal, type Rehearsal } from "./rehearsal";
+import { declaredSshSteps, runStep, runSteps, type DeclaredProgram, type Operator, type StepResult } from "./steps";
+import type { ReleaseServer } from "./testNetwork";
 
-const K0S_VERSION = "v1.35.4+k0s.0";
-const K0S = path.join(TOOLCHAIN_BIN, "k0s-embedded");
-const STACK = "edge";
-const ACME_EMAIL = "platform@acme-consulting.eu";
+const DOUBLE = path.join(TOOLCHAIN_BIN, "k0s-test-double");
+const STACK = "rehearsal";
+/** A later release for the upgrade whose download is tampered with (never runs: it is refused). */
+const NEXT_VERSION = "v1.35.5+k0s.0";
+const CALLS = "var/log/k0s-test-double/calls.log";
 
 let before: Snapshot;
 let droplet: Droplet;
-let cli: PulumiCli;
+let rehearsal: Rehearsal;
+let release: ReleaseServer;
+let operator: Operator;
 let privateKey: string;
-let pin: string;
+let program: DeclaredProgram;
+let config: Record<string, unknown>;
 const rung = story();
 const { step } = rung;
 let stopped = false;
-/** Everything the CLI printed, engine and provider logs included, for the secrecy check. */
-const transcripts: string[] = [];
+
+const onHost = (file: string) => path.join(droplet.rootfs, file);
+const hostFile = (file: string) => (fs.existsSync(onHost(file)) ? fs.readFileSync(onHost(file)) : undefined);
+const hostDigest = (file: string) => {
+  const data = hostFile(file);
+  return data === undefined ? "absent" : sha256(data);
+};
+/** Every call the test double recorded, as argv lists. */
+const calls = (): string[][] =>
+  (hostFile(CALLS)?.toString() ?? "")
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line.slice(line.indexOf(" ") + 1)) as string[]);
+const installs = () => calls().filter((argv) => argv[1] === "install").length;
+const k0sStartedAt = () => droplet.exec("systemctl", "show", "k0scontroller", "-p", "ActiveEnterTimestampMonotonic").trim();
+/** What the host holds of k0s: binary, unit, config, and whether a half-done download is left. */
+const installedState = () => ({
+  binary: hostDigest("usr/local/bin/k0s"),
+  download: hostDigest("usr/local/bin/k0s.new"),
+  unit: hostDigest("etc/systemd/system/k0scontroller.service"),
+  config: hostDigest("etc/k0s/k0s.yaml"),
+});
+const expectOk = (name: string, result: StepResult | undefined) => {
+  expect(result, `${name} did not run`).toBeDefined();
+  expect(result!.status, `${name} failed:\n${result!.stderr}`).toBe(0);
+  return result!;
+};
 
 beforeAll(async () => {
   before = snapshot();
-  const keys = fs.mkdtempSync(path.join(os.tmpdir(), "k0s-platform-ssh-keys-"));
-  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "ops@rehearsal", "-f", path.join(keys, "id_ed25519")]);
-  privateKey = fs.readFileSync(path.join(keys, "id_ed25519"), "utf8");
-  const publicKey = fs.readFileSync(path.join(keys, "id_ed25519.pub"), "utf8");
-  fs.rmSync(keys, { recursive: true });
-  droplet = await startDroplet({ rootfsTar: path.join(TOOLCHAIN, "droplet-rootfs.tar"), authorizedKey: publicKey });
-  // The CLI runs on the operator's machine, which reaches the droplet over the rehearsal's internet.
-  cli = pulumiCli(path.join(droplet.dir, "pulumi"), (argv) => droplet.internet.wrap(argv));
-  pin = createHash("sha256").update(fs.readFileSync(K0S)).digest("hex");
-  writeStackFile(STACK, { sshHostKey: droplet.hostKey() });
-  cli.pulumi("stack", "init", STACK);
-  // As the README says: the private key goes in as a secret, from stdin.
-  expectOk(cli.run(["config", "set", "--secret", "--stack", STACK, "sshPrivateKey"], { input: privateKey }));
-}, 300_000);
+  rehearsal = await startRehearsal(STACK);
+  ({ droplet, release, operator, privateKey, config, program } = rehearsal);
+}, 600_000);
 
 afterAll(async () => {
   if (stopped || droplet === undefined) return;
-  if (rung.failed) console.log(droplet.diagnostics());
+  if (rung.failed) console.log(`${droplet.diagnostics()}\n--- test double calls ---\n${hostFile(CALLS)?.toString() ?? "(none)"}`);
   if (process.env.E2E_KEEP === "1") {
     console.log(`E2E_KEEP=1: the droplet keeps running in ${droplet.dir}`);
     return;
   }
-  await droplet.stop();
+  await rehearsal.stop();
 });
 
-function expectOk(result: { status: number; output: string }): string {
-  transcripts.push(result.output);
-  if (result.status !== 0) throw new Error(`pulumi failed (${result.status}):\n${result.output.slice(-6000)}`);
-  return result.output;
-}
+describe("the program's SSH steps, run over SSH", () => {
+  step("are read from the program: wait for the host, write the config, install k0s, fetch the kubeconfig", () => {
+    expect(program.steps.map((declared) => declared.name)).toEqual([
+      "ssh-k0s-wait-for-host",
+      "ssh-k0s-k0s-config",
+      "ssh-k0s-install-k0s",
+      "ssh-k0s-admin-kubeconfig",
+    ]);
+    for (const declared of program.steps) expect(declared.connection).toMatchObject({ host: DROPLET_ADDRESS, user: "root", port: 22 });
+    // The double must report the version the program installs, or the script would download forever.
+    expect(program.step("install-k0s").create).toContain(`want='${run(DOUBLE, ["version"]).trim()}'`);
+  });
 
-/** The stack file a user writes for k0s on a server they have, with the remote's environments. */
-function writeStackFile(stack: string, settings: Record<string, unknown>): void {
-  const remote = parse(fs.readFileSync(path.join(ROOT, "Pulumi.remote.yaml"), "utf8")).config;
-  // The node kit's images where it holds other versions than k0s deploys (see e2e/node/k0s-test.yaml).
-  const images = parse(fs.readFileSync(path.join(ROOT, "e2e/node/k0s-test.yaml"), "utf8")).spec.images;
-  const config: Record<string, unknown> = {
-    target: "ssh",
-    sshHost: DROPLET_ADDRESS,
-    k0sVersion: K0S_VERSION,
-    k0sBinary: K0S,
-    k0sSha256: pin,
-    k0sAirgapImages: TOOLCHAIN_IMAGES,
-    k0sSpec: { images },
-    environments: remote["k0s-platform:environments"],
-    flux: { ...remote["k0s-platform:flux"], manifestPath: FLUX_INSTALL_MANIFEST },
-    acmeEmail: ACME_EMAIL,
-    ...settings,
-  };
-  fs.writeFileSync(
-    path.join(cli.projectDir, `Pulumi.${stack}.yaml`),
-    stringify({ config: Object.fromEntries(Object.entries(config).map(([key, value]) => [`k0s-platform:${key}`, value])) }),
-  );
-}
-
-/** The stack's kubeconfig output as a file, written once per update of the stack. */
-let kubeconfigPath: string | undefined;
-const up = (stack = STACK, ...flags: string[]) => {
-  kubeconfigPath = undefined;
-  return expectOk(cli.run(["up", "--stack", stack, "--yes", "--skip-preview", ...flags]));
-};
-const kubeconfigFile = () => {
-  if (kubeconfigPath === undefined) {
-    const file = path.join(droplet.dir, "kubeconfig");
-    fs.writeFileSync(file, cli.pulumi("stack", "output", "kubeconfig", "--show-secrets", "--stack", STACK), { mode: 0o600 });
-    kubeconfigPath = file;
-  }
-  return kubeconfigPath;
-};
-/** kubectl from the operator's machine, through the stack's kubeconfig output. */
-const kubectl = (...args: string[]) =>
-  droplet.internet.run(path.join(TOOLCHAIN_BIN, "k0s"), "kubectl", `--kubeconfig=${kubeconfigFile()}`, ...args);
-/** The subjectAltName of the certificate the API serves on the droplet's address. */
-const apiCertificateSans = () =>
-  droplet.internet.run(
-    "sh",
-    "-c",
-    `openssl s_client -connect ${DROPLET_ADDRESS}:6443 </dev/null 2>/dev/null | openssl x509 -noout -ext subjectAltName`,
-  );
-const k0sStartedAt = () => droplet.exec("systemctl", "show", "k0scontroller", "-p", "ActiveEnterTimestampMonotonic").trim();
-const uidsOf = (kind: string) =>
-  kubectl("get", kind, "-A", "-o", "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}={.metadata.uid} {end}");
-
-describe("pulumi up over SSH", () => {
   step(
-    "refuses a tampered k0s binary before any SSH session, and nothing is installed",
-    () => {
-      const tampered = path.join(droplet.dir, "k0s-tampered");
-      fs.copyFileSync(K0S, tampered);
-      fs.appendFileSync(tampered, "tampered");
-      cli.pulumi("config", "set", "--stack", STACK, "k0sBinary", tampered);
-      const result = cli.run(["up", "--stack", STACK, "--yes", "--skip-preview"]);
-      cli.pulumi("config", "set", "--stack", STACK, "k0sBinary", K0S);
-      transcripts.push(result.output);
-      expect(result.status).not.toBe(0);
-      expect(result.output).toContain(`k0s-platform:k0sBinary: "${tampered}" has sha256`);
-      expect(result.output).toContain(`but k0sSha256 pins ${pin}: refusing to install it`);
-      expect(fs.existsSync(path.join(droplet.rootfs, "usr/local/bin/k0s"))).toBe(false);
-      expect(fs.existsSync(path.join(droplet.rootfs, "etc/systemd/system/k0scontroller.service"))).toBe(false);
+    "refuse a download whose sha256 is not the release's published one: nothing is installed",
+    async () => {
+      const double = fs.readFileSync(DOUBLE);
+      publishRelease(release, releaseUrls(program), Buffer.concat([double, Buffer.from("tampered")]), double);
+      const results = await runSteps(operator, program.steps);
+      const install = results.get("ssh-k0s-install-k0s")!;
+      expect(install.status).toBe(1);
+      expect(install.stderr).toMatch(/refusing to install k0s v[^:]+: its sha256 is [0-9a-f]{64}, expected [0-9a-f]{64}/);
+      expect(results.has("ssh-k0s-admin-kubeconfig")).toBe(false);
+      expect(installedState()).toEqual({
+        binary: "absent",
+        download: "absent",
+        unit: "absent",
+        config: sha256(program.step("k0s-config").content!),
+      });
+      expect(calls()).toEqual([]);
+      expect(release.requests.map((request) => request.status)).toEqual([200, 200]);
+    },
+    600_000,
+  );
+
+  step(
+    "install the published release, which systemd then runs, and wait until the API server is ready",
+    async () => {
+      const double = fs.readFileSync(DOUBLE);
+      publishRelease(release, releaseUrls(program), double, double);
+      const results = await runSteps(operator, program.steps);
+      for (const declared of program.steps) expectOk(declared.name, results.get(declared.name));
+      expect(results.get("ssh-k0s-install-k0s")!.stdout.trim().split("\n").pop()).toBe(run(DOUBLE, ["version"]).trim());
+      expect(installedState()).toMatchObject({ binary: sha256(double), download: "absent" });
+      expect(hostFile("etc/k0s/k0s.yaml")?.toString()).toBe(program.step("k0s-config").content!.toString());
+      expect(droplet.exec("systemctl", "is-enabled", "k0scontroller").trim()).toBe("enabled");
+      expect(droplet.exec("systemctl", "is-active", "k0scontroller").trim()).toBe("active");
+      expect(calls().filter((argv) => argv[1] === "install")).toEqual([
+        ["k0s", "install", "controller", "--single", "-c", "/etc/k0s/k0s.yaml"],
+      ]);
+      expect(calls().some((argv) => argv[1] === "controller")).toBe(true);
+    },
+    600_000,
+  );
+
+  step(
+    "fetch the admin kubeconfig, which the program exports as a secret pointing at the host, and the API server accepts",
+    async () => {
+      const fetched = expectOk("admin-kubeconfig", await runStep(operator, program.step("admin-kubeconfig"))).stdout;
+      // The engine hands the step's stdout back to the program: load it again with that output.
+      const after = await declaredSshSteps(STACK, config, fetched);
+      const { value, secret } = await promiseOf(after.run.outputs.kubeconfig as pulumi.Output<string>);
+      expect(secret).toBe(true);
+      const exported = parse(value);
+      expect(exported.clusters[0].cluster.server).toBe(`https://${DROPLET_ADDRESS}:6443`);
+      // Through the host's API port, with the exported credentials. The harness's API server has a
+      // certificate for localhost (which SANs k0s's certificate covers is k0s's to decide), so the
+      // name checked is localhost while the connection goes to the host's address.
+      const pem = (field: string, data: string) => {
+        const file = path.join(operator.dir, field);
+        fs.writeFileSync(file, Buffer.from(data, "base64"), { mode: 0o600 });
+        return file;
+      };
+      const user = exported.users[0].user;
+      const credentials = [
+        ...["--cacert", pem("ca", exported.clusters[0].cluster["certificate-authority-data"])],
+        ...["--cert", pem("cert", user["client-certificate-data"]), "--key", pem("key", user["client-key-data"])],
+        ...["--connect-to", `localhost:6443:${DROPLET_ADDRESS}:6443`],
+      ];
+      const version = droplet.internet.run("curl", "-fsS", ...credentials, "https://localhost:6443/version");
+      expect(JSON.parse(version).gitVersion).toMatch(/^v1\.\d+\.\d+/);
     },
     120_000,
   );
 
   step(
-    "brings up k0s although sshd starts 30 seconds late: the dial retries, then succeeds",
+    "run again with nothing changed on the host: no download, no second install, the same files and kubeconfig",
     async () => {
-      const started = Date.now();
-      // Engine and provider logs on stderr, so that the secrecy check reads them too. Verbosity 5 is
-      // the most that keeps secrets out: from 7 on, Pulumi's engine prints resource inputs, secret
-      // values included (measured with v3.248.0: "Planner decided to create ... inputs=map[...]").
-      const running = cli.runAsync(["up", "--stack", STACK, "--yes", "--skip-preview", "--logtostderr", "-v=5", "--logflow"]);
-      await new Promise((resolve) => setTimeout(resolve, 30_000));
-      droplet.startSsh();
-      const output = expectOk(await running);
-      console.log(`pulumi up, cold, to a Ready cluster: ${((Date.now() - started) / 1000).toFixed(0)} s (sshd started after 30 s)`);
-      expect(output).toMatch(/Dial \d+\/30 failed: retrying/);
+      const state = installedState();
+      const requests = release.requests.length;
+      const installed = installs();
+      const kubeconfig = (await runStep(operator, program.step("admin-kubeconfig"))).stdout;
+      const results = await runSteps(operator, program.steps);
+      for (const declared of program.steps) expectOk(declared.name, results.get(declared.name));
+      expect(installedState()).toEqual(state);
+      expect(release.requests.length).toBe(requests);
+      expect(installs()).toBe(installed);
+      expect(results.get("ssh-k0s-admin-kubeconfig")!.stdout).toBe(kubeconfig);
+    },
+    600_000,
+  );
+
+  step(
+    "refuse an upgrade whose download is tampered with: the installed k0s, its unit, its config and its run stay",
+    async () => {
+      const upgrade = await declaredSshSteps(STACK, { ...config, k0sVersion: NEXT_VERSION });
+      const double = fs.readFileSync(DOUBLE);
+      publishRelease(release, releaseUrls(upgrade), Buffer.concat([double, Buffer.from("tampered")]), double);
+      const state = installedState();
+      const startedAt = k0sStartedAt();
+      const installed = installs();
+      const results = await runSteps(operator, upgrade.steps);
+      const install = results.get("ssh-k0s-install-k0s")!;
+      expect(install.status).toBe(1);
+      expect(install.stderr).toContain(
+        `refusing to install k0s ${NEXT_VERSION}: its sha256 is ${sha256(Buffer.concat([double, Buffer.from("tampered")]))}`,
+      );
+      expect(installedState()).toEqual(state);
+      expect(k0sStartedAt()).toBe(startedAt);
+      expect(installs()).toBe(installed);
+    },
+    600_000,
+  );
+
+  step(
+    "leave a unit that systemd starts again after a reboot, and the API server ready behind it",
+    async () => {
+      const controllers = calls().filter((argv) => argv[1] === "controller").length;
+      await droplet.reboot();
+      await waitFor(
+        "k0scontroller to be active after the reboot",
+        () => droplet.exec("systemctl", "is-active", "k0scontroller").trim() === "active" || undefined,
+        60_000,
+      );
+      expect(calls().filter((argv) => argv[1] === "controller").length).toBe(controllers + 1);
+      await waitFor(
+        "the API server behind the double to be ready",
+        () => droplet.exec("/usr/local/bin/k0s", "kubectl", "get", "--raw=/readyz").trim() === "ok" || undefined,
+        60_000,
+      );
+    },
+    300_000,
+  );
+});
+
+describe("waits that end in bounded time", () => {
+  step(
+    "a host whose first boot never finishes, and a k0s that never gets ready, fail within the bounds the scripts declare",
+    async () => {
+      // The boot marker gone (cloud-init never finishing) and every API connection refused.
+      fs.rmSync(onHost("var/lib/cloud/instance/boot-finished"));
+      await rehearsal.bridge.pause();
+      const bound = (script: string) => Number(/timeout (\d+) /.exec(script)![1]);
+      const [waited, installed] = await Promise.all([
+        runStep(operator, program.step("wait-for-host")),
+        runStep(operator, program.step("install-k0s")),
+      ]);
+      await rehearsal.bridge.resume();
+      fs.writeFileSync(onHost("var/lib/cloud/instance/boot-finished"), "restored by the rehearsal\n");
+      console.log(`bounded waits: wait-for-host ${waited.seconds.toFixed(0)} s, install-k0s ${installed.seconds.toFixed(0)} s`);
+      for (const [result, script] of [
+        [waited, program.step("wait-for-host").create!],
+        [installed, program.step("install-k0s").create!],
+      ] as const) {
+        // timeout(1) exits 124 when its bound is reached.
+        expect(result.status).toBe(124);
+        expect(result.seconds).toBeGreaterThanOrEqual(bound(script));
+        expect(result.seconds).toBeLessThan(bound(script) + 30);
+      }
     },
     900_000,
   );
 
-  step("runs the pinned k0s, whose sha256 is the pin, and leaves no upload behind", () => {
-    expect(droplet.exec("/usr/local/bin/k0s", "version").trim()).toBe(K0S_VERSION);
-    expect(droplet.exec("sha256sum", "/usr/local/bin/k0s").split(" ")[0]).toBe(pin);
-    expect(fs.existsSync(path.join(droplet.rootfs, K0S_UPLOAD_PATH))).toBe(false);
-    expect(droplet.exec("systemctl", "is-enabled", "k0scontroller").trim()).toBe("enabled");
-  });
-
-  step("the host itself refuses a tampered upload: the installed k0s and its service stay as they were", () => {
-    const startedAt = k0sStartedAt();
-    fs.copyFileSync(path.join(droplet.dir, "k0s-tampered"), path.join(droplet.rootfs, K0S_UPLOAD_PATH));
-    // What the program runs over SSH, here against a binary an attacker swapped in transit.
-    const script = installK0sScript({ version: "v1.35.5+k0s.0", sha256: pin, uploaded: true });
-    let refusal = "";
-    try {
-      droplet.exec("bash", "-c", script);
-    } catch (error) {
-      refusal = (error as Error).message;
-    }
-    expect(refusal).toMatch(/refusing to install k0s v1\.35\.5\+k0s\.0: its sha256 is [0-9a-f]{64}, expected [0-9a-f]{64}/);
-    expect(droplet.exec("sha256sum", "/usr/local/bin/k0s").split(" ")[0]).toBe(pin);
-    expect(k0sStartedAt()).toBe(startedAt);
-    expect(fs.existsSync(path.join(droplet.rootfs, K0S_UPLOAD_PATH))).toBe(false);
-  });
-
-  step("serves the API with a certificate for the address used; the kubeconfig output is a secret pointing at it", () => {
-    expect(apiCertificateSans()).toContain(`IP Address:${DROPLET_ADDRESS}`);
-    expect(cli.pulumi("stack", "output", "kubeconfig", "--stack", STACK).trim()).toBe("[secret]");
-    expect(parse(fs.readFileSync(kubeconfigFile(), "utf8")).clusters[0].cluster.server).toBe(`https://${DROPLET_ADDRESS}:6443`);
-  });
-
-  step(
-    "creates, through that kubeconfig, the environments and Flux, whose controllers run on the node kit's images",
-    () => {
-      expect(kubectl("get", "ns", "-l", "billing-group=enterprise", "-o", "jsonpath={.items[*].metadata.name}").split(" ").sort()).toEqual([
-        "production",
-        "staging",
-      ]);
-      for (const namespace of ["staging", "production"]) {
-        expect(kubectl("get", "resourcequota,limitrange", "-n", namespace, "-o", "name").split("\n").filter(Boolean)).toHaveLength(2);
-        expect(kubectl("get", "networkpolicies", "-n", namespace, "-o", "name").split("\n").filter(Boolean)).toHaveLength(3);
-      }
-      kubectl("wait", "--for=condition=Available", "deployment", "--all", "-n", "flux-system", "--timeout=300s");
-      // What the remote repository's ACME ClusterIssuers substitute for ${acme_email}.
-      expect(kubectl("get", "configmap", CLUSTER_SETTINGS_NAME, "-n", "flux-system", "-o", `jsonpath={.data.${ACME_EMAIL_VARIABLE}}`)).toBe(
-        ACME_EMAIL,
-      );
-    },
-    400_000,
-  );
-
-  step(
-    "changes nothing on a second up, and opens no SSH session",
-    () => {
-      const sessions = droplet.sshSessions();
-      const started = Date.now();
-      up();
-      console.log(`second pulumi up: ${((Date.now() - started) / 1000).toFixed(1)} s, ${droplet.sshSessions() - sessions} SSH sessions`);
-      expect(Object.keys(cli.lastChanges(STACK))).toEqual(["same"]);
-      expect(droplet.sshSessions()).toBe(sessions);
-    },
-    300_000,
-  );
-
-  step(
-    "re-applies a changed k0s config (one more SAN) in place: same host, k0s restarted, objects kept",
-    () => {
-      const bootId = droplet.exec("cat", "/proc/sys/kernel/random/boot_id");
-      const startedAt = k0sStartedAt();
-      const namespaces = uidsOf("namespaces");
-      const policies = uidsOf("networkpolicies");
-      cli.pulumi("config", "set", "--stack", STACK, "--path", "apiSans[0]", "k0s.rehearsal.example");
-      up();
-      expect(droplet.exec("cat", "/proc/sys/kernel/random/boot_id")).toBe(bootId);
-      expect(k0sStartedAt()).not.toBe(startedAt);
-      expect(apiCertificateSans()).toContain("DNS:k0s.rehearsal.example");
-      expect(uidsOf("namespaces")).toBe(namespaces);
-      expect(uidsOf("networkpolicies")).toBe(policies);
-    },
-    600_000,
-  );
-
-  step(
-    "survives a reboot: k0s comes back by itself and preview expects no changes",
-    async () => {
-      await droplet.reboot();
-      const [command, ...rest] = droplet.internet.wrap([
-        "sh",
-        "-c",
-        `until ${path.join(TOOLCHAIN_BIN, "k0s")} kubectl --kubeconfig=${kubeconfigFile()} get --raw=/readyz >/dev/null 2>&1; do sleep 2; done`,
-      ]);
-      run("timeout", ["300", command, ...rest]);
-      kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=300s");
-      expectOk(cli.run(["preview", "--stack", STACK, "--expect-no-changes"]));
-    },
-    600_000,
+  it.todo(
+    "a timed-out wait says what it waited for: components/lib/k0s.ts's waits end in a bare `timeout` (exit 124, nothing printed), so the message is only the provider's exit status",
   );
 });
 
 describe("the private key", () => {
-  step("appears in plaintext nowhere: stack export, engine and provider logs, outputs, the host's files", () => {
-    const keyLines = privateKey.split("\n").filter((line) => line.length > 40);
-    const exported = cli.pulumi("stack", "export", "--stack", STACK);
-    const outputs = cli.pulumi("stack", "output", "--json", "--stack", STACK);
-    const state = fs.readdirSync(cli.stateDir, { recursive: true, encoding: "utf8" }).map((file) => path.join(cli.stateDir, file));
-    const stateText = state.filter((file) => fs.statSync(file).isFile()).map((file) => fs.readFileSync(file, "utf8"));
-    // grep exits 1 when it finds nothing, which is the answer wanted here.
-    const hostFiles = run("sh", [
-      "-c",
-      'grep -rlF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev -e "$1" "$2" || true',
-      "grep",
-      keyLines[1],
-      droplet.rootfs,
-    ]).trim();
-    for (const [where, text] of [
-      ["stack export", exported],
-      ["outputs", outputs],
-      ["raw state", stateText.join("\n")],
-      ["CLI, engine and provider logs", transcripts.join("\n")],
-    ]) {
-      for (const line of keyLines) expect(text.includes(line), `${where} holds the private key`).toBe(false);
-    }
-    expect(hostFiles).toBe("");
+  step("is nowhere on the host's files", () => {
+    const line = privateKey.split("\n").filter((text) => text.length > 40)[1];
+    const grep = 'grep -rlF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev -e "$1" "$2" || true';
+    const found = run("sh", ["-c", grep, "grep", line, droplet.rootfs]);
+    expect(found.trim()).toBe("");
   });
-});
-
-describe("failures that must end in bounded time", () => {
-  step(
-    "an unreachable host fails with a clear error",
-    () => {
-      writeStackFile("ghost", { sshHost: "10.214.0.99", sshHostKey: droplet.hostKey(), sshDialAttempts: 5 });
-      cli.pulumi("stack", "init", "ghost");
-      expectOk(cli.run(["config", "set", "--secret", "--stack", "ghost", "sshPrivateKey"], { input: privateKey }));
-      const started = Date.now();
-      const result = cli.run(["up", "--stack", "ghost", "--yes", "--skip-preview"]);
-      const seconds = (Date.now() - started) / 1000;
-      console.log(`unreachable host: failed after ${seconds.toFixed(0)} s with 5 dial attempts`);
-      expect(result.status).not.toBe(0);
-      expect(result.output).toMatch(/after 5 failed attempts: dial tcp 10\.214\.0\.99:22/);
-      expect(seconds).toBeLessThan(180);
-    },
-    300_000,
-  );
-
-  step(
-    "a changed host key fails with a clear error",
-    () => {
-      const pinned = droplet.hostKey();
-      droplet.exec("sh", "-c", "rm /etc/ssh/ssh_host_* && ssh-keygen -A && systemctl restart ssh");
-      expect(droplet.hostKey()).not.toBe(pinned);
-      // The ghost stack again, now at the droplet's address with the key pinned before the change.
-      cli.pulumi("config", "set", "--stack", "ghost", "sshHost", DROPLET_ADDRESS);
-      cli.pulumi("config", "set", "--stack", "ghost", "sshHostKey", pinned);
-      const started = Date.now();
-      const result = cli.run(["up", "--stack", "ghost", "--yes", "--skip-preview"]);
-      const seconds = (Date.now() - started) / 1000;
-      console.log(`changed host key: failed after ${seconds.toFixed(0)} s with 5 dial attempts`);
-      expect(result.status).not.toBe(0);
-      expect(result.output).toMatch(/host key mismatch/);
-      expect(seconds).toBeLessThan(120);
-      cli.pulumi("stack", "rm", "--stack", "ghost", "--yes", "--force");
-    },
-    300_000,
-  );
 });
 
 describe("teardown", () => {
   step(
-    "pulumi destroy removes what the program made on the cluster and leaves the host running",
-    () => {
-      // Production is protected: lift it first, as the README says.
-      cli.pulumi("config", "set", "--stack", STACK, "--path", "environments.production.protect", "false");
-      up();
-      expectOk(cli.run(["destroy", "--stack", STACK, "--yes", "--skip-preview"]));
-      const namespaces = kubectlWithAdmin("get", "ns", "-o", "jsonpath={.items[*].metadata.name}").split(" ");
-      for (const gone of ["staging", "production", "flux-system"]) expect(namespaces).not.toContain(gone);
-      expect(droplet.exec("systemctl", "is-active", "k0scontroller").trim()).toBe("active");
-    },
-    600_000,
-  );
-
-  step(
-    "stopping the rehearsal leaves no process, mount, network namespace, cgroup or iptables rule behind",
+    "leaves no process, mount, network namespace, cgroup or iptables rule behind",
     async () => {
       stopped = true;
       const dir = droplet.dir;
-      await droplet.stop();
+      await rehearsal.stop();
       expect(fs.existsSync(dir)).toBe(false);
-      expect(leftoversSince(before)).toEqual({ processes: [], mounts: [], networkNamespaces: [], cgroups: [], iptables: [] });
+      const nothing = { processes: [], mounts: [], networkNamespaces: [], cgroups: [], iptables: [] };
+      expect(ofThisRun(leftoversSince(before), path.basename(dir))).toEqual(nothing);
     },
     120_000,
   );
 });
-
-/** After destroy the stack has no kubeconfig output: ask k0s on the host, as an admin would. */
-function kubectlWithAdmin(...args: string[]): string {
-  return droplet.exec("k0s", "kubectl", ...args);
-}

@@ -1,0 +1,181 @@
+/**
+ * The SSH-host rung's rehearsal, set up and torn down: the droplet, the harness's API server and the
+ * release server on the rehearsal's internet, the program's SSH steps read for a user's ssh stack,
+ * and what only a rehearsal needs on the host (marked as such where it is written).
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { startControlPlane, type ControlPlane } from "../apiserver/controlPlane";
+import type { MachineState } from "../harness/leftovers";
+import { run, type Daemon } from "../harness/processes";
+import { TOOLCHAIN } from "../harness/toolchain";
+import { stackFileConfig } from "../../test/lib/program";
+import { DROPLET_ADDRESS, INTERNET_ADDRESS, startDroplet, type Droplet } from "./droplet";
+import { declaredSshSteps, type DeclaredProgram, type Operator } from "./steps";
+import { bridgeToApiServer, relayFromInternet, startReleaseServer, type ApiBridge, type ReleaseServer } from "./testNetwork";
+
+export interface Rehearsal {
+  readonly droplet: Droplet;
+  readonly plane: ControlPlane;
+  /** The API server's relay, to pause as an API server that never comes up. */
+  readonly bridge: ApiBridge;
+  readonly release: ReleaseServer;
+  /** Where the operator's OpenSSH client runs: the rehearsal's internet. */
+  readonly operator: Operator;
+  readonly privateKey: string;
+  /** The ssh stack's config, as a user sets it. */
+  readonly config: Record<string, unknown>;
+  /** The program's SSH steps for that config. */
+  readonly program: DeclaredProgram;
+  stop(): Promise<void>;
+}
+
+export const sha256 = (data: Buffer | string) => createHash("sha256").update(data).digest("hex");
+
+/** The k0s download and its checksum file, as the install script names them. */
+export function releaseUrls(declared: DeclaredProgram): { binary: string; sums: string } {
+  const urls = [...declared.step("install-k0s").create!.matchAll(/'(https:\/\/[^']+)'/g)].map((match) => match[1]);
+  const sums = urls.find((url) => url.endsWith("/sha256sums.txt"));
+  const binary = urls.find((url) => url !== sums);
+  if (sums === undefined || binary === undefined) throw new Error(`the install script downloads no binary and sums: ${urls.join(", ")}`);
+  return { binary, sums };
+}
+
+/** Publishes `content` as the release at `urls`, with a sha256sums.txt that lists `listed`'s sha256. */
+export function publishRelease(release: ReleaseServer, urls: { binary: string; sums: string }, content: Buffer, listed: Buffer): void {
+  const asset = urls.binary.split("/").pop()!;
+  release.publish(urls.binary, content);
+  release.publish(urls.sums, `${sha256(listed)}  ${asset}\n${"0".repeat(64)}  ${asset}.sig\n`);
+}
+
+export async function startRehearsal(stack: string): Promise<Rehearsal> {
+  const keys = fs.mkdtempSync(path.join(os.tmpdir(), "k0s-platform-ssh-keys-"));
+  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "ops@rehearsal", "-f", path.join(keys, "id_ed25519")]);
+  const privateKey = fs.readFileSync(path.join(keys, "id_ed25519"), "utf8");
+  const publicKey = fs.readFileSync(path.join(keys, "id_ed25519.pub"), "utf8");
+  fs.rmSync(keys, { recursive: true });
+  const droplet = await startDroplet({ rootfsTar: path.join(TOOLCHAIN, "droplet-rootfs.tar"), authorizedKey: publicKey });
+  const relays: Daemon[] = [];
+  let plane: ControlPlane | undefined;
+  let bridge: ApiBridge | undefined;
+  let release: ReleaseServer | undefined;
+  const stop = async () => {
+    for (const relay of relays) await relay.stop(1_000);
+    await release?.close();
+    await bridge?.close();
+    await plane?.stop();
+    await droplet.stop();
+  };
+  try {
+    plane = await startControlPlane();
+    bridge = await bridgeToApiServer(path.join(droplet.dir, "api.sock"), plane.server, droplet.dir);
+    relays.push(await relayFromInternet(droplet.internet, 6443, path.join(droplet.dir, "api.sock"), droplet.dir));
+
+    // A user's ssh stack with the remote stack's environments; k0s unpinned, so the release decides.
+    const { environments, flux } = stackFileConfig("remote");
+    const config = {
+      target: "ssh",
+      sshHost: DROPLET_ADDRESS,
+      sshHostKey: droplet.hostKey(),
+      sshPrivateKey: privateKey,
+      acmeEmail: "platform@acme-consulting.eu",
+      environments,
+      flux,
+    };
+    const program = await declaredSshSteps(stack, config);
+    const hosts = [...new Set(Object.values(releaseUrls(program)).map((url) => new URL(url).hostname))];
+    release = await startReleaseServer(droplet.dir, path.join(droplet.dir, "release.sock"), hosts);
+    relays.push(await relayFromInternet(droplet.internet, 443, path.join(droplet.dir, "release.sock"), droplet.dir));
+
+    // Rehearsal only: the release's host names resolve to the internet's address and its CA is
+    // trusted; the test double's stand-in for k0s's PKI is the harness API server's admin identity.
+    const onHost = (file: string) => path.join(droplet.rootfs, file);
+    fs.appendFileSync(onHost("etc/hosts"), hosts.map((host) => `${INTERNET_ADDRESS} ${host}\n`).join(""));
+    fs.appendFileSync(onHost("etc/ssl/certs/ca-certificates.crt"), release.caCertificate);
+    const seed = onHost("var/lib/k0s-test-double");
+    fs.mkdirSync(seed, { mode: 0o700 });
+    fs.writeFileSync(path.join(seed, "admin.conf"), adminKubeconfig(plane, "https://localhost:6443"), { mode: 0o600 });
+    fs.writeFileSync(path.join(seed, "upstream"), `${INTERNET_ADDRESS}:6443\n`);
+    const operator = {
+      dir: fs.mkdtempSync(path.join(droplet.dir, "operator-")),
+      wrap: (argv: readonly string[]) => droplet.internet.wrap(argv),
+    };
+    return { droplet, plane, bridge, release, operator, privateKey, config, program, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** The harness API server's admin kubeconfig, at `server`, as k0s keeps admin.conf. */
+function adminKubeconfig(controlPlane: ControlPlane, server: string): string {
+  const b64 = (pem: string) => Buffer.from(pem).toString("base64");
+  return [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    "- name: local",
+    "  cluster:",
+    `    server: ${server}`,
+    `    certificate-authority-data: ${b64(controlPlane.tls.ca)}`,
+    "contexts:",
+    "- name: Default",
+    "  context:",
+    "    cluster: local",
+    "    user: user",
+    "current-context: Default",
+    "users:",
+    "- name: user",
+    "  user:",
+    `    client-certificate-data: ${b64(controlPlane.tls.cert)}`,
+    `    client-key-data: ${b64(controlPlane.tls.key)}`,
+    "",
+  ].join("\n");
+}
+
+/**
+ * Leftovers, less what other runs on this machine hold right now (another rung or a toolchain build
+ * running at the same time): a process with a live ancestor that is not itself a leftover (its
+ * runner, its shell) is theirs, since everything this run started has stopped and would have been
+ * orphaned; so is a network namespace that only their processes hold, and a cgroup named after
+ * another run's directory.
+ */
+export function ofThisRun(leftovers: MachineState, runName: string): MachineState {
+  const read = (file: string) => {
+    try {
+      return fs.readFileSync(file, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  const parentOf = (pid: string) => read(`/proc/${pid}/stat`).split(") ")[1]?.split(" ")[1] ?? "0";
+  const leftoverPids = new Set(leftovers.processes.map((entry) => entry.split(" ")[0]));
+  const othersHold = (pid: string): boolean => {
+    for (let parent = parentOf(pid); parent !== "1" && parent !== "0"; parent = parentOf(parent)) {
+      if (!leftoverPids.has(parent)) return true;
+    }
+    return false;
+  };
+  const holders = (namespace: string) =>
+    fs
+      .readdirSync("/proc")
+      .filter((pid) => /^\d+$/.test(pid) && read(`/proc/${pid}/stat`) !== "" && linkOf(`/proc/${pid}/ns/net`) === namespace);
+  return {
+    ...leftovers,
+    processes: leftovers.processes.filter((entry) => !othersHold(entry.split(" ")[0])),
+    networkNamespaces: leftovers.networkNamespaces.filter(
+      (namespace) => !holders(namespace).every(othersHold) || holders(namespace).length === 0,
+    ),
+    cgroups: leftovers.cgroups.filter((cgroup) => !/k0s-platform-/.test(cgroup) || cgroup.includes(runName)),
+  };
+}
+
+function linkOf(file: string): string {
+  try {
+    return fs.readlinkSync(file);
+  } catch {
+    return "";
+  }
+}
