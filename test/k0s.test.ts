@@ -57,6 +57,8 @@ describe("installK0sScript", () => {
     expect(download).toContain(`k0s install controller --single -c ${K0S_CONFIG_PATH}`);
     expect(download).toMatch(/if \[ ! -e \/etc\/systemd\/system\/k0scontroller\.service \]; then\n {2}k0s install/);
     expect(download).toMatch(/timeout \d+ bash -c 'until k0s kubectl get --raw=\/readyz/);
+    // A timed-out wait says what it waited for, rather than timeout(1)'s silent exit 124.
+    expect(download).toContain('echo "k0s $want did not become ready within 360 s: see journalctl -u k0scontroller" >&2; exit 1;');
     expect(pinned).toMatchSnapshot();
   });
 
@@ -72,6 +74,7 @@ describe("installK0sScript", () => {
 
   it("waits for cloud-init where it runs, with a bound, and prepares the config and images directories", () => {
     expect(waitForHostScript()).toMatch(/if \[ -d \/var\/lib\/cloud \]; then\n {2}timeout 300/);
+    expect(waitForHostScript()).toContain(`echo "the host's first boot (cloud-init) did not finish within 300 s" >&2; exit 1;`);
     expect(waitForHostScript()).toContain("install -d -m 0700 /etc/k0s");
     expect(waitForHostScript()).toContain("install -d -m 0755 /var/lib/k0s/images");
   });

@@ -59,7 +59,8 @@ export function waitForHostScript(): string {
   return [
     "set -euo pipefail",
     "if [ -d /var/lib/cloud ]; then",
-    "  timeout 300 bash -c 'until [ -f /var/lib/cloud/instance/boot-finished ]; do sleep 2; done'",
+    "  timeout 300 bash -c 'until [ -f /var/lib/cloud/instance/boot-finished ]; do sleep 2; done' ||",
+    `    { echo "the host's first boot (cloud-init) did not finish within 300 s" >&2; exit 1; }`,
     "fi",
     `install -d -m 0700 ${K0S_CONFIG_PATH.replace(/\/[^/]+$/, "")}`,
     `install -d -m 0755 ${K0S_IMAGES_DIR}`,
@@ -110,7 +111,8 @@ export function installK0sScript(options: InstallOptions): string {
     `  k0s install controller --single -c ${K0S_CONFIG_PATH}`,
     "fi",
     "systemctl restart k0scontroller",
-    "timeout 360 bash -c 'until k0s kubectl get --raw=/readyz >/dev/null 2>&1; do sleep 2; done'",
+    "timeout 360 bash -c 'until k0s kubectl get --raw=/readyz >/dev/null 2>&1; do sleep 2; done' ||",
+    `  { echo "k0s $want did not become ready within 360 s: see journalctl -u k0scontroller" >&2; exit 1; }`,
     "k0s version",
   ].join("\n");
 }
