@@ -1,7 +1,8 @@
 /**
  * Wall time of the real pulumi CLI on the throwaway API server: `preview` and `up` of each local
  * stack next to a one-namespace baseline program, then no-op `up` and `refresh` against `preview`.
- * Each CLI run includes starting the Node.js language host and the provider, as a user's does.
+ * Each run includes starting the program (an Automation API inline program in a fresh process, in
+ * place of the Node.js language host that cannot be built here) and the provider.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
