@@ -146,7 +146,7 @@ describe("npm run promote -- podinfo", () => {
       expect(result.status).toBe(1);
       expect(result.stderr).toContain("podinfo restarted in staging during the soak: podinfo-7d9f8-abcde (2 restarts)");
       expect(queries).toEqual([
-        'max by (pod) (increase(kube_pod_container_status_restarts_total{namespace="staging",container="podinfo"}[10080m]))',
+        'count by (pod) (last_over_time(container_start_time_seconds{namespace="staging",container="podinfo"}[10080m])) - 1',
       ]);
       expect(repo.tag("production")).toBe("6.14.1");
     } finally {

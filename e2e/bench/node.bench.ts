@@ -1,5 +1,5 @@
 /**
- * Figures on the real k0s node, as ratios measured in one run: the node's start; Flux's install by
+ * Figures on the node rung's test cluster of k0s's components (not k0s), as ratios measured in one run: the node's start; Flux's install by
  * `pulumi up --stack dev` against `kubectl apply -f install.yaml` plus `kubectl wait` on the same node;
  * `pulumi up` on the node against the same stack on the bare API server; `pulumi up` to every
  * Kustomization Ready; and a warm no-op `pulumi up`.
@@ -71,7 +71,7 @@ it("times the node, Flux's install, pulumi up and Flux's convergence", async () 
   }
 
   report(
-    "The real k0s node (seconds)",
+    "The test cluster of k0s's components (seconds)",
     [
       "node start to API ready",
       "to node Ready",

@@ -2,7 +2,7 @@
  * The cafe test's tools: a TCP scan of the node from the LAN network namespace (what a stranger on
  * the cafe's Wi-Fi can reach), and the list of every socket listening on the node.
  */
-import { NODE_ADDRESS, type K0sNode } from "./node";
+import { NODE_ADDRESS, type TestNode } from "./node";
 
 /** Connects to every port (concurrently, with a short timeout) and prints the ones that accept. */
 const SCANNER = `
@@ -24,7 +24,7 @@ Promise.all(Array.from({ length: 512 }, worker)).then(() => console.log(JSON.str
 `;
 
 /** The TCP ports of `address` that accept a connection from the LAN (all 65535 by default). */
-export function scanFromLan(node: K0sNode, address = NODE_ADDRESS, ports: [number, number] = [1, 65535]): number[] {
+export function scanFromLan(node: TestNode, address = NODE_ADDRESS, ports: [number, number] = [1, 65535]): number[] {
   const output = node.execOnLan(process.execPath, ["-e", SCANNER, address, String(ports[0]), String(ports[1])]);
   return (JSON.parse(output) as number[]).sort((a, b) => a - b);
 }
@@ -37,7 +37,7 @@ export interface ListeningSocket {
 }
 
 /** Every listening TCP and bound UDP socket in the node's network namespace, with its process. */
-export function listeningSockets(node: K0sNode): ListeningSocket[] {
+export function listeningSockets(node: TestNode): ListeningSocket[] {
   return node
     .exec("ss", ["-Hlntup"])
     .trim()

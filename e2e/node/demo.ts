@@ -1,6 +1,6 @@
 /**
- * `npm run demo`: the whole workflow on one machine, left running. The node rung's workstation (k0s,
- * the Git and chart servers, the pulumi CLI) with dev and local-staging brought up as the README
+ * `npm run demo`: the whole workflow on one machine, left running. The node rung's workstation (a test
+ * cluster of k0s's components, not k0s; the Git and chart servers, the pulumi CLI) with dev and local-staging brought up as the README
  * says, Flux converged, and the isolation table printed. The API and Traefik's NodePort are
  * forwarded to 127.0.0.1 on this machine, so a browser and kubectl can reach them. Ctrl-C stops it
  * all and cleans up.
@@ -10,9 +10,8 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
 import { onTermination, startDaemon, type Daemon } from "../harness/processes";
-import { TOOLCHAIN_BIN } from "../harness/toolchain";
 import { deployProbes, isolationTable, probeAll } from "./isolation";
-import { ADMIN_KUBECONFIG } from "./node";
+import { ADMIN_KUBECONFIG, KUBECTL } from "./node";
 import { startWorkstation } from "./workstation";
 
 async function freePort(preferred: number): Promise<number> {
@@ -29,7 +28,7 @@ async function freePort(preferred: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  console.log("Starting a k0s node with k0s/workstation.yaml (about a minute)...");
+  console.log("Starting a test cluster of k0s's components with k0s/workstation.yaml (a few minutes)...");
   const workstation = await startWorkstation();
   const { node, cli, repo } = workstation;
   const forwards: Daemon[] = [];
@@ -72,9 +71,9 @@ async function main(): Promise<void> {
 The platform is running. Everything stays on this machine (its own namespaces; forwards on 127.0.0.1).
 
   kubeconfig       ${kubeconfig}
-                   ${path.join(TOOLCHAIN_BIN, "k0s")} kubectl --kubeconfig ${kubeconfig} get pods -A
-  podinfo dev      http://podinfo.dev.localtest.me:${webPort}
-  podinfo staging  http://podinfo.staging.localtest.me:${webPort}
+                   ${KUBECTL[0]} --kubeconfig ${kubeconfig} get pods -A
+  sample app dev   http://podinfo.dev.localtest.me:${webPort}
+  sample app stg   http://podinfo.staging.localtest.me:${webPort}
                    (offline: curl -H 'Host: podinfo.dev.localtest.me' http://127.0.0.1:${webPort})
   GitOps repo      ${repo.workDir}   (commit, then git push origin main: Flux applies it within a minute)
   pulumi           cd ${cli.projectDir}

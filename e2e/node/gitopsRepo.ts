@@ -2,11 +2,20 @@
  * The starter GitOps repository (gitops/) as a real Git repository on the test Git server, with a
  * working clone the tests commit to and push from, as a developer promotes a change.
  *
- * Test-only changes: a kustomize patch in the local infrastructure overlay points the Traefik
- * HelmRepository at the LAN chart server instead of traefik.github.io and picks the Traefik image
- * the toolchain can build (see e2e/toolchain/traefik/go.mod); and cert-manager with the local CA is
- * left out, because its images cannot be built here (the Go proxy refuses its cmd/* modules). The
- * Ingresses keep their TLS sections, so Traefik serves them with its default certificate.
+ * Test-only changes, each because something cannot be built here from served modules:
+ * - a kustomize patch in the local infrastructure overlay points the Traefik HelmRepository at the
+ *   LAN chart server instead of traefik.github.io and picks the Traefik image the toolchain can
+ *   build (see e2e/toolchain/traefik/go.mod);
+ * - cert-manager with the local CA is left out (the Go proxy refuses its cmd/* modules). The
+ *   Ingresses keep their TLS sections, so Traefik serves them with its default certificate;
+ * - kube-state-metrics is left out of the monitoring (refused by the proxy); the soak guard's
+ *   restart data comes from the kubelet's cAdvisor metrics, which VictoriaMetrics scrapes anyway;
+ * - the sample app: podinfo is refused, so a patch on apps/base/podinfo runs agnhost, the
+ *   Kubernetes project's own end-to-end test server (served in k8s.io/kubernetes v1.36.3), in its
+ *   place, with the same name, labels, port and probes. Its `porter` answers every request with a
+ *   value from its environment: here podinfo's JSON shape, {hostname, namespace, message}, from the
+ *   downward API and the overlay's PODINFO_UI_MESSAGE, so a response says which pod in which
+ *   namespace served it and which banner its environment set.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -30,10 +39,14 @@ export interface GitopsRepo {
 }
 
 const TEST_OVERLAY = "infrastructure/overlays/local/controllers";
-const WITHOUT_CERT_MANAGER = [
+const LEFT_OUT = [
   { kustomization: "infrastructure/base/controllers/kustomization.yaml", resource: "cert-manager" },
   { kustomization: "infrastructure/overlays/local/configs/kustomization.yaml", resource: "local-ca.yaml" },
+  { kustomization: "infrastructure/base/monitoring/kustomization.yaml", resource: "kube-state-metrics.yaml" },
 ];
+/** The sample app's image (e2e/toolchain/images.sh), in podinfo's place. */
+export const SAMPLE_APP_IMAGE = "k0s-platform.local/agnhost:2.63.0";
+const SAMPLE_APP_PORT = 9898;
 
 export function createGitopsRepo(server: GitopsServer, chartServerUrl: string): GitopsRepo {
   const bare = path.join(server.gitRoot, "gitops.git");
@@ -103,11 +116,38 @@ function applyTestOverlay(workDir: string, chartServerUrl: string): void {
   ];
   fs.writeFileSync(kustomizationPath, stringify(kustomization));
 
-  for (const { kustomization: file, resource } of WITHOUT_CERT_MANAGER) {
+  swapInSampleApp(workDir);
+  for (const { kustomization: file, resource } of LEFT_OUT) {
     const filePath = path.join(workDir, file);
     const config = parse(fs.readFileSync(filePath, "utf8")) as { resources: string[] };
     if (!config.resources.includes(resource)) throw new Error(`${file} no longer lists ${resource}; update the test overlay`);
     config.resources = config.resources.filter((entry) => entry !== resource);
     fs.writeFileSync(filePath, stringify(config));
   }
+}
+
+/** Runs agnhost's porter in podinfo's Deployment, as a JSON 6902 patch in apps/base/podinfo. */
+function swapInSampleApp(workDir: string): void {
+  const base = path.join(workDir, "apps/base/podinfo");
+  const env = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } });
+  // $(VAR) expands only variables defined earlier in the list, so these come after the overlay's message.
+  const answer = JSON.stringify({ hostname: "$(POD_NAME)", namespace: "$(POD_NAMESPACE)", message: "$(PODINFO_UI_MESSAGE)" });
+  const container = "/spec/template/spec/containers/0";
+  fs.writeFileSync(
+    path.join(base, "test-only-sample-app.yaml"),
+    stringify([
+      { op: "replace", path: `${container}/image`, value: SAMPLE_APP_IMAGE },
+      { op: "replace", path: `${container}/command`, value: ["/agnhost", "porter"] },
+      { op: "add", path: `${container}/env/-`, value: env("POD_NAME", "metadata.name") },
+      { op: "add", path: `${container}/env/-`, value: env("POD_NAMESPACE", "metadata.namespace") },
+      { op: "add", path: `${container}/env/-`, value: { name: `SERVE_PORT_${SAMPLE_APP_PORT}`, value: answer } },
+    ]),
+  );
+  const kustomizationPath = path.join(base, "kustomization.yaml");
+  const kustomization = parse(fs.readFileSync(kustomizationPath, "utf8")) as { patches?: unknown[] };
+  kustomization.patches = [
+    ...(kustomization.patches ?? []),
+    { path: "test-only-sample-app.yaml", target: { kind: "Deployment", name: "podinfo" } },
+  ];
+  fs.writeFileSync(kustomizationPath, stringify(kustomization));
 }

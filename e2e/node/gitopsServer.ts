@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
-import type { K0sNode } from "./node";
+import type { TestNode } from "./node";
 import { LAN_ADDRESS, NODE_ADDRESS } from "./node";
 import { startDaemon, waitFor, type Daemon } from "../harness/processes";
 
@@ -25,7 +25,7 @@ export interface GitopsServer {
 
 const PORT = 8080;
 
-export async function startGitopsServer(node: K0sNode, options: { chartsDir: string }): Promise<GitopsServer> {
+export async function startGitopsServer(node: TestNode, options: { chartsDir: string }): Promise<GitopsServer> {
   const gitRoot = path.join(node.dir, "git");
   fs.mkdirSync(gitRoot, { recursive: true });
   const socket = path.join(node.dir, "gitops.sock");

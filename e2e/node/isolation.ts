@@ -1,11 +1,13 @@
 /**
- * The isolation probe: a podinfo server (pod and Service) in each environment namespace, a client in
- * each namespace including Traefik's, and a TCP connect from every client to every server, by pod
- * IP and by Service IP, with podinfo's own `podcli check tcp`. What kube-router enforces on the node
- * decides each cell; the table is what a user would want to read.
+ * The isolation probe: an agnhost server (pod and Service; agnhost is the Kubernetes end-to-end
+ * suite's own test server, the sample app here) in each environment namespace, a client in each
+ * namespace including Traefik's, and a TCP connect from every client to every server, by pod IP and
+ * by Service IP, with `agnhost connect` (as Kubernetes' own NetworkPolicy tests probe). What
+ * kube-router enforces on the node decides each cell; the table is what a user would want to read.
  */
 import { stringify } from "yaml";
-import type { K0sNode } from "./node";
+import { SAMPLE_APP_IMAGE } from "./gitopsRepo";
+import type { TestNode } from "./node";
 
 export const PROBE = "isolation-probe";
 const PORT = 9898;
@@ -18,7 +20,7 @@ export interface Probe {
 }
 
 /** Starts a probe pod and its Service in each namespace and waits until the pods are Ready. */
-export function deployProbes(node: K0sNode, namespaces: readonly string[]): void {
+export function deployProbes(node: TestNode, namespaces: readonly string[]): void {
   const objects = namespaces.flatMap((namespace) => [
     {
       apiVersion: "v1",
@@ -28,9 +30,10 @@ export function deployProbes(node: K0sNode, namespaces: readonly string[]): void
         securityContext: { runAsUser: 100, runAsGroup: 101, runAsNonRoot: true },
         containers: [
           {
-            name: "podinfo",
-            image: "ghcr.io/stefanprodan/podinfo:6.14.1",
-            command: ["./podinfo", `--port=${PORT}`],
+            name: "agnhost",
+            image: SAMPLE_APP_IMAGE,
+            command: ["/agnhost", "porter"],
+            env: [{ name: `SERVE_PORT_${PORT}`, value: namespace }],
             readinessProbe: { tcpSocket: { port: PORT }, periodSeconds: 1 },
           },
         ],
@@ -48,7 +51,7 @@ export function deployProbes(node: K0sNode, namespaces: readonly string[]): void
 }
 
 /** Runs every client -> server probe; `servers` are the namespaces whose probe serves. */
-export function probeAll(node: K0sNode, clients: readonly string[], servers: readonly string[]): Probe[] {
+export function probeAll(node: TestNode, clients: readonly string[], servers: readonly string[]): Probe[] {
   const targets = servers.flatMap((namespace) => {
     const podIp = node.kubectl(["get", "pod", PROBE, "-n", namespace, "-o", "jsonpath={.status.podIP}"]).trim();
     const serviceIp = node.kubectl(["get", "service", PROBE, "-n", namespace, "-o", "jsonpath={.spec.clusterIP}"]).trim();
@@ -61,7 +64,7 @@ export function probeAll(node: K0sNode, clients: readonly string[], servers: rea
     targets.map(({ to, via, address }) => {
       let reachable = true;
       try {
-        node.kubectl(["exec", "-n", from, PROBE, "--", "podcli", "check", "tcp", address, "--timeout=2s", "--retry=0"]);
+        node.kubectl(["exec", "-n", from, PROBE, "--", "/agnhost", "connect", address, "--timeout=2s"]);
       } catch {
         reachable = false;
       }

@@ -1,6 +1,6 @@
 /**
- * A workstation as the README sets one up, on a real k0s node: k0s from k0s/workstation.yaml (with
- * the test drop-in), the starter GitOps repository on a Git server with a chart repository beside it,
+ * A workstation as the README sets one up, on a test cluster of k0s's components (not k0s, which
+ * cannot be built here) configured from k0s/workstation.yaml (with the test drop-in), the starter GitOps repository on a Git server with a chart repository beside it,
  * and the pulumi CLI running on the node. The node story, the benchmark and the demo start from it.
  */
 import * as path from "node:path";
@@ -9,10 +9,10 @@ import { waitFor } from "../harness/processes";
 import { FLUX_INSTALL_MANIFEST, TOOLCHAIN } from "../harness/toolchain";
 import { createGitopsRepo, type GitopsRepo } from "./gitopsRepo";
 import { startGitopsServer, type GitopsServer } from "./gitopsServer";
-import { startNode, type K0sNode } from "./node";
+import { startNode, type TestNode } from "./node";
 
 export interface Workstation {
-  readonly node: K0sNode;
+  readonly node: TestNode;
   readonly server: GitopsServer;
   readonly repo: GitopsRepo;
   readonly cli: PulumiCli;

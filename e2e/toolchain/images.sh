@@ -1,30 +1,32 @@
-# Container images for every pod the node runs, built locally from the kit's binaries (nothing can
-# be pulled here). Each is an OCI layout tar that k0s imports from <data-dir>/images, named exactly as
-# the manifests that run it name it (sourced by build.sh).
+# Container images for every pod the node runs, built locally from the kit's binaries with Debian's
+# umoci (nothing can be pulled here). Each is an OCI layout tar the node harness imports into
+# containerd (`ctr images import`), named as the manifests that run it name it (sourced by build.sh).
 #
-# Where the proxy serves a component only at another version than k0s deploys, the image is named
-# for what it holds, and the node harness's test-only k0s config points k0s at it (see
-# e2e/node/k0s-test.yaml): nothing here carries a real component's name over different contents.
+# The system images of the test cluster of k0s's components are named k0s-platform.local/<what>:<the
+# version it holds> (e2e/node/systemManifests.ts): kube-router is v2.1.0 where k0s v1.36.3+k0s.2
+# deploys v2.10.0, and nothing here carries a real image's name over different contents. Flux's,
+# Traefik's and VictoriaMetrics' images keep upstream's names at the versions they hold, since
+# unmodified manifests name them.
 
 IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 build_images() {
-  image pause quay.io/k0sproject/pause:3.10.1 65535 '["/pause"]' fill_pause \
+  image pause k0s-platform.local/pause:3.10.1 65535 '["/pause"]' fill_pause \
     "$(module_dir k8s.io/kubernetes@$KUBE_VERSION)/build/pause/linux/pause.c"
-  image kube-proxy "quay.io/k0sproject/kube-proxy:$KUBE_VERSION" 0 '["/usr/local/bin/kube-proxy"]' fill_kube_proxy "$BIN/kube-proxy"
-  image coredns quay.io/k0sproject/coredns:1.14.2-0 65532 '["/coredns"]' fill_coredns "$BIN/coredns"
-  image kube-router k0s-platform.local/kube-router:v2.1.0 0 '["/usr/local/bin/kube-router"]' fill_kube_router "$BIN/kube-router"
-  image cni-node k0s-platform.local/cni-node:debian-1.1.1 0 '["/usr/local/bin/cni-node"]' fill_cni_node "$HERE/cni-node"
-  image metrics-server k0s-platform.local/metrics-server:v0.8.0 65534 '["/metrics-server"]' fill_metrics_server "$BIN/metrics-server"
+  image kube-proxy "k0s-platform.local/kube-proxy:$KUBE_VERSION" 0 '["/usr/local/bin/kube-proxy"]' fill_kube_proxy "$BIN/kube-proxy"
+  image coredns k0s-platform.local/coredns:1.14.6 65532 '["/coredns"]' fill_coredns "$BIN/coredns"
+  image kube-router "k0s-platform.local/kube-router:$KUBE_ROUTER_VERSION" 0 '["/usr/local/bin/kube-router"]' fill_kube_router "$BIN/kube-router"
+  image cni-node "k0s-platform.local/cni-node:${CNI_PLUGINS_VERSION#v}" 0 '["/usr/local/bin/cni-node"]' fill_cni_node "$HERE/cni-node" \
+    "${CNI_PLUGINS[@]/#*\//$BIN/}"
+  image metrics-server k0s-platform.local/metrics-server:v0.9.0 65534 '["/metrics-server"]' fill_metrics_server "$BIN/metrics-server"
+  image agnhost "k0s-platform.local/agnhost:$AGNHOST_VERSION" 65532 '["/agnhost"]' fill_agnhost "$BIN/agnhost"
   local controller name
   for controller in "${FLUX_CONTROLLERS[@]}"; do
     name=${controller%@*}
     image "$name" "ghcr.io/fluxcd/$name:${controller#*@}" 65534 "[\"/usr/local/bin/$name\"]" fill_flux_controller "$BIN/$name"
   done
   image traefik docker.io/library/traefik:v3.6.12 65532 '["/usr/local/bin/traefik"]' fill_traefik "$BIN/traefik"
-  image podinfo "ghcr.io/stefanprodan/podinfo:6.14.1" 100 '["./podinfo"]' fill_podinfo "$BIN/podinfo" "$BIN/podcli"
   image victoria-metrics docker.io/victoriametrics/victoria-metrics:v1.151.0 0 '["/victoria-metrics-prod"]' fill_victoria_metrics "$BIN/victoria-metrics"
-  image kube-state-metrics "registry.k8s.io/kube-state-metrics/kube-state-metrics:$KUBE_STATE_METRICS_VERSION" 65534 '["/kube-state-metrics"]' fill_kube_state_metrics "$BIN/kube-state-metrics"
 }
 
 # image NAME REF USER ENTRYPOINT FILL INPUT... -> $IMAGES/NAME.tar, unless its inputs are unchanged.
@@ -60,7 +62,7 @@ image() {
   log "image $ref: $(du -h "$out" | cut -f1) in $(elapsed "$t0")"
 }
 
-workdir_of() { [[ $1 == podinfo ]] && echo /home/app || echo /; }
+workdir_of() { echo /; }
 
 # copy_with_libs ROOTFS FILE... -> FILEs at their own paths, with every shared library they load.
 copy_with_libs() {
@@ -114,12 +116,14 @@ fill_kube_router() {
   copy_with_libs "$1" /usr/sbin/ipset
 }
 
-# k0s's cni-node image copies CNI plugins onto the host (`install`); this one carries Debian's.
+# k0s's cni-node image copies CNI plugins onto the host (`install`); this one carries the kit's
+# CNI plugins 1.8.0 (e2e/toolchain/cni-plugins) and its own installer script.
 fill_cni_node() {
-  busybox_into "$1"
-  mkdir -p "$1/opt/cni/bin"
-  cp /usr/lib/cni/* "$1/opt/cni/bin/"
-  install -D -m 0755 "$2" "$1/usr/local/bin/cni-node"
+  local rootfs=$1 installer=$2; shift 2
+  busybox_into "$rootfs"
+  mkdir -p "$rootfs/opt/cni/bin"
+  install -m 0755 "$@" "$rootfs/opt/cni/bin/"
+  install -D -m 0755 "$installer" "$rootfs/usr/local/bin/cni-node"
 }
 
 fill_metrics_server() { install -D -m 0755 "$2" "$1/metrics-server"; }
@@ -134,15 +138,8 @@ fill_traefik() {
   ca_certificates_into "$1"
 }
 
-# podinfo laid out as its Dockerfile lays it out; busybox gives it the shell and nc that alpine gives upstream.
-fill_podinfo() {
-  install -D -m 0755 "$2" "$1/home/app/podinfo"
-  install -D -m 0755 "$3" "$1/usr/local/bin/podcli"
-  cp -r "$CACHE/podinfo-ui" "$1/home/app/ui"
-  chown -R 100:101 "$1/home/app"
-  busybox_into "$1"
-  ca_certificates_into "$1"
-}
+# agnhost at the root, as the Kubernetes project's own image has it.
+fill_agnhost() { install -D -m 0755 "$2" "$1/agnhost"; }
 
 # As upstream's image: the binary named victoria-metrics-prod at the root.
 fill_victoria_metrics() {
@@ -150,4 +147,3 @@ fill_victoria_metrics() {
   ca_certificates_into "$1"
 }
 
-fill_kube_state_metrics() { install -D -m 0755 "$2" "$1/kube-state-metrics"; }

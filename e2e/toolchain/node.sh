@@ -1,28 +1,21 @@
-# The node kit: k0s, the binaries it runs, and the components its pods run (sourced by build.sh).
+# The node rung's kit: a test cluster of k0s's components (not k0s, which the Go module proxy
+# refuses), each built from its served module at the version k0s v1.36.3+k0s.2 ships where that
+# builds, and the components its pods run (sourced by build.sh). The Kubernetes binaries come from
+# engine.sh's kubernetes target.
+#
+# Versions: kine 0.16.3, containerd 2.3.3, runc 1.4.3, CNI plugins 1.8.0, CoreDNS 1.14.6 and
+# metrics-server v0.9.0 as k0s v1.36.3+k0s.2; kube-router v2.1.0 where k0s ships v2.10.0, whose
+# module needs a github.com/vishvananda/netlink pseudo-version the proxy refuses (v2.1.0 is the
+# newest release the proxy serves that builds).
 
-K0S_VERSION=$(third_party_tag k0s)
-KINE_VERSION=v0.14.16 # = kine/go.mod
-KUBE_STATE_METRICS_VERSION=$(third_party_tag kube-state-metrics)
-
-# k0s without embedded binaries, the Makefile's way (EMBEDDED_BINS_BUILDMODE=none): it then runs
-# <data-dir>/bin/<name>, which the node harness fills from this kit.
-build_k0s() {
-  local out=$BIN/k0s key
-  key=$(stamp_key "$HERE/node.sh" "$HERE/lib.sh" <<<"${THIRD_PARTY_SOURCES[k0s]} $(k0s_ldflags)")
-  if up_to_date k0s "$key" "$out"; then log "k0s: up to date"; return; fi
-  local t0 source; t0=$(now)
-  source=$(third_party_source k0s)
-  (cd "$source" && go build -trimpath -tags osusergo,noembedbins -ldflags "$LDFLAGS_BASE $(k0s_ldflags)" -o "$out" main.go)
-  mark_built k0s "$key"
-  log "k0s: built in $(elapsed "$t0")"
-}
-
-# What k0s's Makefile stamps in.
-k0s_ldflags() {
-  local build=github.com/k0sproject/k0s/pkg/build
-  echo "-X $build.Version=$K0S_VERSION -X $build.KubernetesVersion=${KUBE_VERSION#v} -X $build.KineVersion=${KINE_VERSION#v}" \
-    "$(kube_version_ldflags) -extldflags=-static"
-}
+KINE_VERSION=v0.16.3       # = kine/go.mod
+CONTAINERD_VERSION=v2.3.3  # = containerd/go.mod
+RUNC_VERSION=1.4.3         # = runc/go.mod
+CNI_PLUGINS_VERSION=v1.8.0 # = cni-plugins/go.mod
+KUBE_ROUTER_VERSION=v2.1.0 # = kube-router/go.mod
+# The CNI plugins the node's CNI configuration (kube-router's bridge, e2e/node/k0sComponents.ts)
+# and containerd's pod sandboxes call.
+CNI_PLUGINS=(main/bridge ipam/host-local main/loopback meta/portmap)
 
 # kine with SQLite (cgo), statically linked, as k0s's embedded-bins build makes it.
 build_kine() {
@@ -30,13 +23,40 @@ build_kine() {
     go_tool kine github.com/k3s-io/kine "-X github.com/k3s-io/kine/pkg/version.Version=$KINE_VERSION -extldflags=-static"
 }
 
-# What k0s's system pods run: CoreDNS, kube-router (the CNI and NetworkPolicy enforcer) and
+# containerd 2.3.3 (Kubernetes 1.36 ended support for containerd 1.x, so Debian's 1.6 will not do),
+# its runc shim, and ctr (images are imported with it).
+build_containerd() {
+  local ldflags="-X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION"
+  go_tool containerd github.com/containerd/containerd/v2/cmd/containerd "$ldflags"
+  go_tool containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 "$ldflags"
+  go_tool containerd github.com/containerd/containerd/v2/cmd/ctr "$ldflags"
+  build_runc
+}
+
+# runc needs cgo (its nsexec is C) and libseccomp (Debian's libseccomp-dev) for the seccomp profiles
+# pods ask for (Flux's controllers run with RuntimeDefault); linked statically as upstream's release.
+build_runc() {
+  ensure_debian_packages libseccomp-dev
+  CGO_ENABLED=1 GO_TAGS=seccomp,netgo,osusergo \
+    go_tool runc github.com/opencontainers/runc "-X main.version=$RUNC_VERSION -extldflags=-static"
+}
+
+build_cni_plugins() {
+  local plugin
+  for plugin in "${CNI_PLUGINS[@]}"; do
+    go_tool cni-plugins "github.com/containernetworking/plugins/plugins/$plugin" \
+      "-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION"
+  done
+}
+
+# What the node's system pods run: CoreDNS, kube-router (the CNI and NetworkPolicy enforcer) and
 # metrics-server.
 build_node_components() {
   go_tool coredns github.com/coredns/coredns
   go_tool kube-router github.com/cloudnativelabs/kube-router/v2/cmd/kube-router \
-    "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v2.1.0"
-  go_tool metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server
+    "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION"
+  go_tool metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server \
+    "-X k8s.io/client-go/pkg/version.gitVersion=v0.9.0"
 }
 
 build_flux_controllers() {
@@ -51,34 +71,12 @@ build_traefik() {
     "-X github.com/traefik/traefik/v3/pkg/version.Version=v3.6.12 -X github.com/traefik/traefik/v3/pkg/version.Codename=test"
 }
 
-build_podinfo() {
-  local key
-  key=$(stamp_key "$HERE/node.sh" "$HERE/lib.sh" <<<"${THIRD_PARTY_SOURCES[podinfo]}")
-  if up_to_date podinfo "$key" "$BIN/podinfo" "$BIN/podcli" "$CACHE/podinfo-ui"; then log "podinfo: up to date"; return; fi
-  local t0 source cmd; t0=$(now)
-  source=$(third_party_source podinfo)
-  for cmd in podinfo podcli; do
-    (cd "$source" && go build -trimpath -ldflags "$LDFLAGS_BASE" -o "$BIN/$cmd" "./cmd/$cmd")
-  done
-  rm -rf "$CACHE/podinfo-ui" && cp -r "$source/ui" "$CACHE/podinfo-ui"
-  mark_built podinfo "$key"
-  log "podinfo: built in $(elapsed "$t0")"
-}
-
-# The monitoring the GitOps repository deploys: VictoriaMetrics single node, and kube-state-metrics
-# for restarts and other object state.
+# The monitoring the GitOps repository deploys: VictoriaMetrics single node. Restart counts for the
+# soak guard come from the kubelet's cAdvisor metrics, which VictoriaMetrics scrapes anyway
+# (kube-state-metrics is refused by the proxy; see gitops/scripts/promote.mjs).
 build_monitoring() {
   go_tool victoria-metrics github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics \
     "-X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-metrics-v1.151.0"
-  local key
-  key=$(stamp_key "$HERE/node.sh" "$HERE/lib.sh" <<<"${THIRD_PARTY_SOURCES[kube-state-metrics]}")
-  if up_to_date kube-state-metrics "$key" "$BIN/kube-state-metrics"; then log "kube-state-metrics: up to date"; return; fi
-  local t0 source; t0=$(now)
-  source=$(third_party_source kube-state-metrics)
-  (cd "$source" && go build -trimpath -o "$BIN/kube-state-metrics" \
-    -ldflags "$LDFLAGS_BASE -X github.com/prometheus/common/version.Version=$KUBE_STATE_METRICS_VERSION" .)
-  mark_built kube-state-metrics "$key"
-  log "kube-state-metrics: built in $(elapsed "$t0")"
 }
 
 build_sops() {
@@ -89,17 +87,40 @@ build_helm() {
   go_tool helm helm.sh/helm/v3/cmd/helm
 }
 
-# The Helm repository the node's helm-controller pulls from: Traefik's chart packaged from its
-# snapshot, behind an index.yaml whose URLs are relative, so any server can serve the directory.
+# The Helm repository the node's helm-controller pulls from: Traefik's chart (data, from
+# ../shared/upstream-data/traefik-chart) packaged with the kit's helm, behind an index.yaml whose URLs
+# are relative, so any server can serve the directory.
 build_charts() {
-  local out=$CACHE/charts key
-  key=$(stamp_key "$HERE/node.sh" "$HERE/lib.sh" <<<"${THIRD_PARTY_SOURCES[traefik-helm-chart]} $(cat "$STAMPS/helm" 2>/dev/null)")
+  local out=$CACHE/charts key source
+  source=$(traefik_chart_dir)
+  key=$(stamp_key build_charts traefik_chart_dir <<<"$(cd "$source" && find . -type f | sort | xargs sha256sum) $(cat "$STAMPS/helm" 2>/dev/null)")
   if up_to_date charts "$key" "$out/index.yaml"; then log "charts: up to date"; return; fi
-  local source
-  source=$(third_party_source traefik-helm-chart)
   rm -rf "$out" && mkdir -p "$out"
-  "$BIN/helm" package "$source/traefik" --destination "$out" >/dev/null
+  "$BIN/helm" package "$source" --destination "$out" >/dev/null
   "$BIN/helm" repo index "$out"
   mark_built charts "$key"
   log "charts: $(cd "$out" && echo *.tgz)"
+}
+
+# traefik_chart_dir -> the chart's directory in the shared upstream data (a data file, not source).
+traefik_chart_dir() {
+  local dir=$ROOT
+  while [[ $dir != / ]]; do
+    dir=$(dirname "$dir")
+    [[ -f $dir/shared/upstream-data/traefik-chart/SOURCE.md ]] || continue
+    find "$dir/shared/upstream-data/traefik-chart" -name Chart.yaml -printf '%h\n' | head -n 1
+    return
+  done
+  log "no shared/upstream-data/traefik-chart above $ROOT"
+  return 1
+}
+
+# The sample app in place of podinfo (refused by the proxy): agnhost, the Kubernetes end-to-end
+# suite's own test server, from the served k8s.io/kubernetes module. Its `porter` serves a value
+# from the environment (the test overlay gives it the pod's namespace and name from the downward
+# API) and its `connect` is the isolation probes' TCP client.
+AGNHOST_VERSION=2.63.0 # k8s.io/kubernetes v1.36.3 test/images/agnhost/VERSION
+
+build_sample_app() {
+  go_tool agnhost k8s.io/kubernetes/test/images/agnhost
 }

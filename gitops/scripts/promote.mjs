@@ -112,7 +112,10 @@ function fluxStagingCheck(repo, start, kubectl) {
 async function restartCheck(metricsUrl, app, soakDays) {
   // In minutes, so that a fraction of a day is a valid window too.
   const window = `${Math.max(1, Math.round(soakDays * 24 * 60))}m`;
-  const query = `max by (pod) (increase(kube_pod_container_status_restarts_total{namespace="staging",container="${app}"}[${window}]))`;
+  // From the kubelet's cAdvisor metrics (no kube-state-metrics needed): every run of a container
+  // is a series of its own (its container ID is a label), so a pod's restarts in the window are the
+  // runs of its container seen there, less one.
+  const query = `count by (pod) (last_over_time(container_start_time_seconds{namespace="staging",container="${app}"}[${window}])) - 1`;
   const response = await fetch(`${metricsUrl.replace(/\/$/, "")}/api/v1/query?query=${encodeURIComponent(query)}`);
   if (!response.ok) return { ok: false, reason: `monitoring answered ${response.status} to the restart query` };
   const { data } = await response.json();
