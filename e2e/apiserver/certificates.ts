@@ -4,6 +4,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { renderKubeconfig } from "../harness/kubeClient";
 // Arguments are split on spaces: every name and subject used here has none.
 function openssl(dir: string, args: string): void {
   execFileSync("openssl", args.split(" "), { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
@@ -35,26 +36,13 @@ export function makeCerts(dir: string): void {
 }
 
 export function kubeconfig(dir: string, server: string, context: string, user: string): string {
-  const b64 = (f: string) => fs.readFileSync(path.join(dir, f)).toString("base64");
-  return [
-    "apiVersion: v1",
-    "kind: Config",
-    "clusters:",
-    `- name: ${context}`,
-    "  cluster:",
-    `    server: ${server}`,
-    `    certificate-authority-data: ${b64("ca.crt")}`,
-    "users:",
-    `- name: ${context}-${user}`,
-    "  user:",
-    `    client-certificate-data: ${b64(`${user}.crt`)}`,
-    `    client-key-data: ${b64(`${user}.key`)}`,
-    "contexts:",
-    `- name: ${context}`,
-    "  context:",
-    `    cluster: ${context}`,
-    `    user: ${context}-${user}`,
-    `current-context: ${context}`,
-    "",
-  ].join("\n");
+  const pem = (file: string) => fs.readFileSync(path.join(dir, file), "utf8");
+  return renderKubeconfig({
+    server,
+    context,
+    user: `${context}-${user}`,
+    ca: pem("ca.crt"),
+    cert: pem(`${user}.crt`),
+    key: pem(`${user}.key`),
+  });
 }

@@ -150,3 +150,39 @@ export function clientFromKubeconfig(kubeconfig: string, options: { context?: st
   });
   return { client, credentials: [keyData, decode(keyData).trim()] };
 }
+
+/** What a client-certificate kubeconfig holds, as PEM. */
+export interface KubeconfigCredentials {
+  readonly server: string;
+  readonly context: string;
+  readonly user: string;
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** A kubeconfig with one cluster, user and context, the current one: what k0s writes to admin.conf. */
+export function renderKubeconfig({ server, context, user, ca, cert, key }: KubeconfigCredentials): string {
+  const b64 = (pem: string) => Buffer.from(pem).toString("base64");
+  return [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    `- name: ${context}`,
+    "  cluster:",
+    `    server: ${server}`,
+    `    certificate-authority-data: ${b64(ca)}`,
+    "users:",
+    `- name: ${user}`,
+    "  user:",
+    `    client-certificate-data: ${b64(cert)}`,
+    `    client-key-data: ${b64(key)}`,
+    "contexts:",
+    `- name: ${context}`,
+    "  context:",
+    `    cluster: ${context}`,
+    `    user: ${user}`,
+    `current-context: ${context}`,
+    "",
+  ].join("\n");
+}

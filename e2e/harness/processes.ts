@@ -180,14 +180,21 @@ export function namespaceInitOf(pid: number): number | undefined {
   return descendants(pid).find((candidate) => /^NSpid:.*\s1$/m.test(read(`/proc/${candidate}/status`)));
 }
 
-/** A TCP port nothing listens on at `host` right now (the kernel's pick). */
-export function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
+/**
+ * A TCP port nothing listens on at `host` right now: `preferred` when it is free (a port a person
+ * types, such as the demo's), else the kernel's pick.
+ */
+export async function freePort(host = "127.0.0.1", preferred = 0): Promise<number> {
+  const tryPort = (port: number) =>
+    new Promise<number | undefined>((resolve) => {
+      const server = net.createServer();
+      server.once("error", () => resolve(undefined));
+      server.listen(port, host, () => {
+        const { port: bound } = server.address() as net.AddressInfo;
+        server.close(() => resolve(bound));
+      });
     });
-  });
+  const port = (preferred === 0 ? undefined : await tryPort(preferred)) ?? (await tryPort(0));
+  if (port === undefined) throw new Error(`no free TCP port on ${host}`);
+  return port;
 }

@@ -6,26 +6,12 @@
  * all and cleans up.
  */
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
-import { onTermination, startDaemon, type Daemon } from "../harness/processes";
+import { freePort, onTermination, startDaemon, type Daemon } from "../harness/processes";
 import { deployProbes, isolationTable, probeAll } from "./isolation";
 import { ADMIN_KUBECONFIG, KUBECTL } from "./node";
 import { startWorkstation } from "./workstation";
-
-async function freePort(preferred: number): Promise<number> {
-  const tryPort = (port: number) =>
-    new Promise<number | undefined>((resolve) => {
-      const server = net.createServer();
-      server.once("error", () => resolve(undefined));
-      server.listen(port, "127.0.0.1", () => {
-        const { port: bound } = server.address() as net.AddressInfo;
-        server.close(() => resolve(bound));
-      });
-    });
-  return (await tryPort(preferred)) ?? (await tryPort(0))!;
-}
 
 async function main(): Promise<void> {
   console.log("Starting a test cluster of k0s's components with k0s/workstation.yaml (a few minutes)...");
@@ -42,7 +28,7 @@ async function main(): Promise<void> {
   /** Publishes a TCP address inside the node on 127.0.0.1 of this machine. */
   const publish = async (name: string, target: string, preferred: number) => {
     const socket = await node.forward(name, target);
-    const port = await freePort(preferred);
+    const port = await freePort("127.0.0.1", preferred);
     forwards.push(
       startDaemon(`host-${name}`, "socat", [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${socket}`], {
         logDir: node.dir,

@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Effective } from "./k0sComponents";
+import { renderKubeconfig } from "../harness/kubeClient";
 
 const EC_KEY = ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"];
 
@@ -101,26 +102,6 @@ export function mintPki(dir: string, settings: Effective, nodeName: string, clus
 
 /** A kubeconfig for `user` (a certificate pair under `dir`), whose context is named `context`. */
 export function kubeconfigFor(dir: string, user: string, server: string, context = "Default"): string {
-  const b64 = (file: string) => fs.readFileSync(path.join(dir, file)).toString("base64");
-  return [
-    "apiVersion: v1",
-    "kind: Config",
-    "clusters:",
-    "- name: local",
-    "  cluster:",
-    `    server: ${server}`,
-    `    certificate-authority-data: ${b64("ca.crt")}`,
-    "users:",
-    `- name: ${user}`,
-    "  user:",
-    `    client-certificate-data: ${b64(`${user}.crt`)}`,
-    `    client-key-data: ${b64(`${user}.key`)}`,
-    "contexts:",
-    `- name: ${context}`,
-    "  context:",
-    "    cluster: local",
-    `    user: ${user}`,
-    `current-context: ${context}`,
-    "",
-  ].join("\n");
+  const pem = (file: string) => fs.readFileSync(path.join(dir, file), "utf8");
+  return renderKubeconfig({ server, context, user, ca: pem("ca.crt"), cert: pem(`${user}.crt`), key: pem(`${user}.key`) });
 }

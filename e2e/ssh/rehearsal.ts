@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { startControlPlane, type ControlPlane } from "../apiserver/controlPlane";
+import { renderKubeconfig } from "../harness/kubeClient";
 import type { MachineState } from "../harness/leftovers";
 import { run, type Daemon } from "../harness/processes";
 import { TOOLCHAIN } from "../harness/toolchain";
@@ -111,28 +112,7 @@ export async function startRehearsal(stack: string): Promise<Rehearsal> {
 
 /** The harness API server's admin kubeconfig, at `server`, as k0s keeps admin.conf. */
 function adminKubeconfig(controlPlane: ControlPlane, server: string): string {
-  const b64 = (pem: string) => Buffer.from(pem).toString("base64");
-  return [
-    "apiVersion: v1",
-    "kind: Config",
-    "clusters:",
-    "- name: local",
-    "  cluster:",
-    `    server: ${server}`,
-    `    certificate-authority-data: ${b64(controlPlane.tls.ca)}`,
-    "contexts:",
-    "- name: Default",
-    "  context:",
-    "    cluster: local",
-    "    user: user",
-    "current-context: Default",
-    "users:",
-    "- name: user",
-    "  user:",
-    `    client-certificate-data: ${b64(controlPlane.tls.cert)}`,
-    `    client-key-data: ${b64(controlPlane.tls.key)}`,
-    "",
-  ].join("\n");
+  return renderKubeconfig({ server, context: "Default", user: "admin", ...controlPlane.tls });
 }
 
 /**
