@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
-import { freePort, onTermination, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
+import { freePort, once, onTermination, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
 import { TOOLCHAIN_BIN } from "../harness/toolchain";
 import { kubeconfig, makeCerts } from "./certificates";
 
@@ -72,18 +72,16 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const procs: Daemon[] = [];
   const start = (name: string, command: string, args: string[]) => procs.push(startDaemon(name, command, args, { logDir: dir }));
 
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopped ??= (async () => {
-      // Reverse start order: controllers first, etcd last.
-      for (const p of [...procs].reverse()) await p.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-      deregister();
-    })());
+  const stop = once(async () => {
+    // Reverse start order: controllers first, etcd last.
+    for (const p of [...procs].reverse()) await p.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+    deregister();
+  });
   const deregister = onTermination({
     async: stop,
     sync: () => {
-      for (const p of procs) if (!p.dead() && p.child.pid !== undefined) process.kill(-p.child.pid, "SIGKILL");
+      for (const p of procs) p.kill();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   });

@@ -20,6 +20,8 @@ export interface Daemon {
   readonly dead: () => boolean;
   /** SIGTERM to its process group, SIGKILL after `graceMs`; resolves once it is gone. */
   stop(graceMs?: number): Promise<void>;
+  /** SIGKILL to its process group at once, for cleanups that cannot wait (a termination signal). */
+  kill(): void;
 }
 
 /**
@@ -70,7 +72,17 @@ export function startDaemon(
       clearTimeout(timer);
       signal("SIGKILL");
     },
+    kill: () => signal("SIGKILL"),
   };
+}
+
+/**
+ * A teardown that runs once however often it is asked for (a test's afterAll, a failed start and a
+ * termination signal may all ask), every caller awaiting the same run.
+ */
+export function once(teardown: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= teardown());
 }
 
 /** The last lines of a log file, for failure messages. */

@@ -21,7 +21,7 @@ import { stringify } from "yaml";
 import { cgroupsNamed, createCgroup, IN_CGROUPS, removeCgroups } from "../harness/cgroups";
 import { clientFromKubeconfig, type KubeClient } from "../harness/kubeClient";
 import { startNetworkNamespace } from "../harness/network";
-import { namespaceInitOf, onTermination, run, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
+import { namespaceInitOf, once, onTermination, run, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
 import { TOOLCHAIN_BIN, TOOLCHAIN_IMAGES } from "../harness/toolchain";
 import { effective, paths } from "./k0sComponents";
 import { ADMIN_KUBECONFIG, LAYOUT, mergedConfig, NODE_NAME, prepareNodeFiles, type NodeOptions } from "./nodeFiles";
@@ -86,17 +86,15 @@ export async function startNode(options: NodeOptions): Promise<TestNode> {
   const daemons: Daemon[] = [];
 
   const removeEverything = () => {
-    for (const daemon of [...daemons].reverse()) killGroup(daemon);
+    for (const daemon of [...daemons].reverse()) daemon.kill();
     removeCgroups(cgroups);
     fs.rmSync(dir, { recursive: true, force: true });
   };
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopped ??= (async () => {
-      for (const daemon of [...daemons].reverse()) await daemon.stop(daemon.name === "node" ? 15_000 : 2_000);
-      removeEverything();
-      deregister();
-    })());
+  const stop = once(async () => {
+    for (const daemon of [...daemons].reverse()) await daemon.stop(daemon.name === "node" ? 15_000 : 2_000);
+    removeEverything();
+    deregister();
+  });
   const deregister = onTermination({ async: stop, sync: removeEverything });
 
   const config = mergedConfig(options);
@@ -271,14 +269,5 @@ export async function startNode(options: NodeOptions): Promise<TestNode> {
     const componentLogs = logs();
     await stop();
     throw new Error(`the test cluster of k0s's components failed to start: ${(error as Error).message}\n${daemonLogs}\n${componentLogs}`);
-  }
-}
-
-function killGroup(daemon: Daemon): void {
-  if (daemon.child.pid === undefined || daemon.dead()) return;
-  try {
-    process.kill(-daemon.child.pid, "SIGKILL");
-  } catch {
-    // Already gone.
   }
 }

@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { cgroupsNamed, createCgroup, IN_CGROUPS, removeCgroups } from "../harness/cgroups";
 import { startNetworkNamespace, type NetworkNamespace } from "../harness/network";
-import { namespaceInitOf, onTermination, run, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
+import { namespaceInitOf, once, onTermination, run, startDaemon, StopWaiting, tail, waitFor, type Daemon } from "../harness/processes";
 
 /** The droplet's address, and the internet side's (its gateway, where the CLI dials from). */
 export const DROPLET_ADDRESS = "10.214.0.2";
@@ -71,21 +71,17 @@ export async function startDroplet(options: { rootfsTar: string; authorizedKey: 
   let sessionsBefore = 0;
 
   const removeEverything = () => {
-    for (const daemon of [machine, internet.daemon]) {
-      if (daemon?.child.pid !== undefined && !daemon.dead()) process.kill(-daemon.child.pid, "SIGKILL");
-    }
+    for (const daemon of [machine, internet.daemon]) daemon?.kill();
     removeCgroups(cgroups);
     fs.rmSync(dir, { recursive: true, force: true });
   };
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopped ??= (async () => {
-      // SIGTERM makes nspawn power the container off cleanly.
-      await machine?.stop(30_000);
-      await internet.daemon.stop(1_000);
-      removeEverything();
-      deregister();
-    })());
+  const stop = once(async () => {
+    // SIGTERM makes nspawn power the container off cleanly.
+    await machine?.stop(30_000);
+    await internet.daemon.stop(1_000);
+    removeEverything();
+    deregister();
+  });
   const deregister = onTermination({ async: stop, sync: removeEverything });
 
   /** PID 1 of the running machine, looked up once per boot. */
