@@ -21,20 +21,15 @@ NODE=("${ENGINE[@]}" kine containerd cni-plugins node-components sample-app flux
 # The SSH-host rung: etcd and kube-apiserver for the API server its k0s test double answers from.
 SSH=(debian-packages kubernetes droplet-rootfs k0s-test-double)
 
-targets=()
-for arg in "${@:-engine}"; do
-  case $arg in
-    engine) targets+=("${ENGINE[@]}") ;;
-    node) targets+=("${NODE[@]}") ;;
-    ssh) targets+=("${SSH[@]}") ;;
-    all) targets+=("${NODE[@]}" "${SSH[@]}") ;;
-    *) targets+=("$arg") ;;
-  esac
-done
+# `all` builds in two lanes side by side, then what needs both: one Go build leaves a core idle
+# while it downloads modules or links, and debootstrap mostly waits on the network. Each lane holds
+# whole targets, and no target is in both, so the lanes never write the same output.
+LANE_ENGINE=(pulumi k8s-provider helm cert-manager-chart flux-install flux-controllers traefik monitoring sops)
+LANE_NODE=(droplet-rootfs kubernetes kine containerd cni-plugins node-components sample-app k0s-test-double)
+AFTER_LANES=(charts images)
 
-T0=$(now)
-for target in "${targets[@]}"; do
-  case $target in
+build_target() {
+  case $1 in
     debian-packages) ensure_debian_packages "${DEBIAN_PACKAGES[@]}" ;;
     pulumi) build_pulumi ;;
     k8s-provider) build_k8s_provider ;;
@@ -55,7 +50,39 @@ for target in "${targets[@]}"; do
     images) build_images ;;
     droplet-rootfs) build_droplet_rootfs ;;
     k0s-test-double) build_k0s_test_double ;;
-    *) log "unknown target: $target"; exit 2 ;;
+    *) log "unknown target: $1"; exit 2 ;;
+  esac
+}
+
+build_targets() {
+  local target
+  for target in "$@"; do build_target "$target"; done
+}
+
+# build_lanes -> the `all` group: every target of NODE and SSH, the lanes concurrently.
+build_lanes() {
+  build_target debian-packages
+  local engine node status=0
+  (build_targets "${LANE_ENGINE[@]}") &
+  engine=$!
+  (build_targets "${LANE_NODE[@]}") &
+  node=$!
+  wait "$engine" || status=1
+  wait "$node" || status=1
+  [[ $status == 0 ]] || { log "a lane failed (see above)"; exit 1; }
+  build_targets "${AFTER_LANES[@]}"
+}
+
+T0=$(now)
+targets=()
+for arg in "${@:-engine}"; do
+  case $arg in
+    engine) targets+=("${ENGINE[@]}") ;;
+    node) targets+=("${NODE[@]}") ;;
+    ssh) targets+=("${SSH[@]}") ;;
+    all) build_lanes ;;
+    *) targets+=("$arg") ;;
   esac
 done
+build_targets "${targets[@]}"
 log "done in $(elapsed "$T0"); outputs in $CACHE"
