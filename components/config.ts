@@ -18,15 +18,19 @@ import {
   oneOf,
   optionalString,
 } from "./lib/configReader";
+import type { EgressRule } from "./environmentNamespace";
 import { quotaErrors } from "./lib/quota";
 import { ACME_EMAIL_VARIABLE } from "./lib/flux";
 import { K0S_RELEASE, SHA256_HEX } from "./lib/k0s";
 import {
   acmeEmailError,
   cidrError,
+  DEFAULT_MIN_PREFIX,
   dns1123LabelError,
   domainError,
   durationError,
+  egressCidrError,
+  egressExcept,
   hostError,
   labelValueError,
   sshPublicKeyError,
@@ -49,6 +53,8 @@ export const DEFAULTS = {
   apiSans: [] as string[],
   k0sSpec: {} as Record<string, unknown>,
   adminCidrs: [] as string[],
+  adminCidrMinPrefixIpv4: DEFAULT_MIN_PREFIX.ipv4,
+  adminCidrMinPrefixIpv6: DEFAULT_MIN_PREFIX.ipv6,
   sshHost: "",
   sshPort: 22,
   sshUser: "root",
@@ -74,7 +80,7 @@ const RESERVED_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node
 const TARGETS = ["local", "remote", "ssh"] as const;
 const OBJECT_KEYS = ["environments", "flux", "k0sSpec"];
 const KNOWN_KEYS = [...new Set(["target", ...OBJECT_KEYS, ...Object.keys(DEFAULTS).filter((key) => key !== "flux")])];
-const ENVIRONMENT_KEYS = ["client", "billingGroup", "quota", "networkIsolation", "protect"];
+const ENVIRONMENT_KEYS = ["client", "billingGroup", "quota", "networkIsolation", "egress", "protect"];
 const FLUX_KEYS = ["version", "url", "branch", "path", "interval", "manifestPath", "waitForControllers"];
 
 export type Target = (typeof TARGETS)[number];
@@ -88,6 +94,8 @@ export interface EnvironmentConfig {
   /** ResourceQuota `spec.hard`; empty means no quota. */
   readonly quota: Readonly<Record<string, string>>;
   readonly networkIsolation: boolean;
+  /** What its pods may reach beyond DNS and their own namespace (the metadata range left out). */
+  readonly allowedEgress: readonly EgressRule[];
   /** Whether `pulumi destroy` must refuse to delete the namespace. */
   readonly protect: boolean;
 }
@@ -120,8 +128,16 @@ export interface SshAccess {
   readonly user: string;
   /** Undefined when the SSH agent (SSH_AUTH_SOCK) authenticates instead. */
   readonly privateKey?: pulumi.Output<string>;
-  /** The host's own public key line; when unset, any key is accepted (a droplet's first boot). */
+  /** Whether the SSH agent may authenticate; when false, no agent may be in reach (sshAgentErrors). */
+  readonly useAgent: boolean;
+  /**
+   * The host's own public key line, pinned by every connection. Required for the ssh target; for a
+   * droplet, the program generates the host key and pins it, and this overrides that for a droplet
+   * created before (whose key the program never knew).
+   */
   readonly hostKey?: string;
+  /** The only key the install steps keep in the user's authorized_keys (a droplet's sshPublicKey). */
+  readonly authorizedKey?: string;
   /** How many times to dial before giving up (about 5 s apart once backed off). */
   readonly dialAttempts: number;
 }
@@ -140,6 +156,8 @@ export interface K0sInstall {
   readonly extraSans: readonly string[];
   /** More of k0s's ClusterConfig spec (images, network...), merged under what the program sets. */
   readonly spec: Readonly<Record<string, unknown>>;
+  /** The only networks the host firewall lets reach the Kubernetes API (6443) and the kubelet (10250). */
+  readonly adminCidrs: readonly string[];
 }
 
 export interface RemoteClusterConfig {
@@ -255,12 +273,7 @@ function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, string>>
       fail(errors, key, value, "must be a DigitalOcean slug such as fra1, s-2vcpu-4gb or debian-12-x64");
     return value;
   };
-  const adminCidrs = asStringList(errors, "adminCidrs", raw.adminCidrs) ?? [...DEFAULTS.adminCidrs];
-  if (adminCidrs.length === 0) errors.add("adminCidrs", "must list at least one CIDR allowed to reach SSH and the Kubernetes API");
-  adminCidrs.forEach((cidr, index) => {
-    const problem = cidrError(cidr);
-    if (problem) fail(errors, `adminCidrs[${index}]`, cidr, problem);
-  });
+  const adminCidrs = parseAdminCidrs(errors, raw, "SSH and the Kubernetes API");
   const sshPublicKey = asString(errors, "sshPublicKey", raw.sshPublicKey) ?? DEFAULTS.sshPublicKey;
   const keyProblem = sshPublicKeyError(sshPublicKey);
   if (keyProblem) fail(errors, "sshPublicKey", abbreviate(sshPublicKey), keyProblem);
@@ -282,8 +295,11 @@ function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, string>>
     sshPublicKey,
     domain,
     protectDroplet: asBoolean(errors, "protectDroplet", raw.protectDroplet) ?? DEFAULTS.protectDroplet,
-    ssh: parseSshAccess(errors, raw, { port: DEFAULTS.sshPort, user: DEFAULTS.sshUser, hostKeyRequired: false }),
-    k0s: parseK0sInstall(errors, raw),
+    ssh: {
+      ...parseSshAccess(errors, raw, { port: DEFAULTS.sshPort, user: DEFAULTS.sshUser, hostKeyRequired: false }),
+      authorizedKey: sshPublicKey,
+    },
+    k0s: parseK0sInstall(errors, raw, adminCidrs),
   };
 }
 
@@ -298,23 +314,39 @@ function parseSsh(errors: ConfigErrors, raw: Readonly<Record<string, string>>): 
   if (port < 1 || port > 65535) fail(errors, "sshPort", String(port), "must be a TCP port, 1 to 65535");
   const user = asString(errors, "sshUser", raw.sshUser) ?? DEFAULTS.sshUser;
   if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) fail(errors, "sshUser", user, "must be a Unix user name such as root or admin");
-  for (const key of setOtherThanDefault(raw, [
-    "region",
-    "dropletSize",
-    "dropletImage",
-    "adminCidrs",
-    "sshPublicKey",
-    "domain",
-    "protectDroplet",
-  ])) {
+  for (const key of setOtherThanDefault(raw, ["region", "dropletSize", "dropletImage", "sshPublicKey", "domain", "protectDroplet"])) {
     errors.add(key, "applies to the remote (DigitalOcean) target only");
   }
+  // No cloud firewall here: the host firewall the install steps keep is all that guards the API.
+  const adminCidrs = parseAdminCidrs(errors, raw, "the Kubernetes API and the kubelet through the host firewall");
   return {
     target: "ssh",
     host,
     ssh: parseSshAccess(errors, raw, { port, user, hostKeyRequired: true }),
-    k0s: parseK0sInstall(errors, raw),
+    k0s: parseK0sInstall(errors, raw, adminCidrs),
   };
+}
+
+/**
+ * The networks the admins work from, each no broader than the configured minimum prefix, so no list
+ * of them can add up to the internet (see cidrError).
+ */
+function parseAdminCidrs(errors: ConfigErrors, raw: Readonly<Record<string, string>>, reach: string): string[] {
+  const minPrefix = (key: "adminCidrMinPrefixIpv4" | "adminCidrMinPrefixIpv6", least: number, most: number): number => {
+    const value = asInteger(errors, key, raw[key]) ?? DEFAULTS[key];
+    if (value < least || value > most) {
+      fail(errors, key, String(value), `must be between ${least} and ${most}: a broader network is not one you administer from`);
+    }
+    return value;
+  };
+  const min = { ipv4: minPrefix("adminCidrMinPrefixIpv4", 16, 32), ipv6: minPrefix("adminCidrMinPrefixIpv6", 32, 128) };
+  const adminCidrs = asStringList(errors, "adminCidrs", raw.adminCidrs) ?? [...DEFAULTS.adminCidrs];
+  if (adminCidrs.length === 0) errors.add("adminCidrs", `must list at least one CIDR allowed to reach ${reach}`);
+  adminCidrs.forEach((cidr, index) => {
+    const problem = cidrError(cidr, min);
+    if (problem) fail(errors, `adminCidrs[${index}]`, cidr, problem);
+  });
+  return adminCidrs;
 }
 
 /**
@@ -357,12 +389,13 @@ function parseSshAccess(
     port: fixed.port,
     user: fixed.user,
     privateKey: privateKey === "" ? undefined : pulumi.secret(privateKey),
+    useAgent,
     hostKey,
     dialAttempts,
   };
 }
 
-function parseK0sInstall(errors: ConfigErrors, raw: Readonly<Record<string, string>>): K0sInstall {
+function parseK0sInstall(errors: ConfigErrors, raw: Readonly<Record<string, string>>, adminCidrs: readonly string[]): K0sInstall {
   const version = asString(errors, "k0sVersion", raw.k0sVersion) ?? DEFAULTS.k0sVersion;
   if (!K0S_RELEASE.test(version)) fail(errors, "k0sVersion", version, "must be a pinned k0s release such as v1.35.4+k0s.0");
   const sha256 = optionalString(errors, "k0sSha256", raw.k0sSha256);
@@ -388,6 +421,7 @@ function parseK0sInstall(errors: ConfigErrors, raw: Readonly<Record<string, stri
     airgapImagesPath: optionalString(errors, "k0sAirgapImages", raw.k0sAirgapImages),
     extraSans,
     spec,
+    adminCidrs,
   };
 }
 
@@ -396,7 +430,7 @@ function parseEnvironments(errors: ConfigErrors, rawValue: string | undefined): 
     errors,
     "environments",
     rawValue,
-    "a map from namespace name to { client, billingGroup, quota?, networkIsolation?, protect? }",
+    "a map from namespace name to { client, billingGroup, quota?, networkIsolation?, egress?, protect? }",
   );
   if (map === undefined) return [];
   if (Object.keys(map).length === 0) errors.add("environments", "must declare at least one environment");
@@ -406,7 +440,7 @@ function parseEnvironments(errors: ConfigErrors, rawValue: string | undefined): 
     if (nameProblem) fail(errors, "environments", name, `is not a valid namespace name: ${nameProblem}`);
     if (RESERVED_NAMESPACES.includes(name))
       fail(errors, "environments", name, `is reserved; choose a namespace other than ${RESERVED_NAMESPACES.join(", ")}`);
-    const entry = asObject(errors, path, value, "an object { client, billingGroup, quota?, networkIsolation?, protect? }") ?? {};
+    const entry = asObject(errors, path, value, "an object { client, billingGroup, quota?, networkIsolation?, egress?, protect? }") ?? {};
     for (const key of Object.keys(entry)) {
       if (!ENVIRONMENT_KEYS.includes(key))
         errors.add(`${path}.${key}`, `is not an environment setting; allowed: ${ENVIRONMENT_KEYS.join(", ")}`);
@@ -429,8 +463,47 @@ function parseEnvironments(errors: ConfigErrors, rawValue: string | undefined): 
       billingGroup: label("billingGroup"),
       quota,
       networkIsolation: asBoolean(errors, `${path}.networkIsolation`, entry.networkIsolation) ?? true,
+      allowedEgress: parseEgress(errors, `${path}.egress`, entry.egress),
       protect: asBoolean(errors, `${path}.protect`, entry.protect) ?? false,
     };
+  });
+}
+
+const EGRESS_SHAPE = 'a list such as [{ cidr: "203.0.113.10/32", ports: [5432] }] (ports optional: every TCP port)';
+
+function parseEgress(errors: ConfigErrors, path: string, value: unknown): EgressRule[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) {
+    errors.refuse(path, JSON.stringify(value), `must be ${EGRESS_SHAPE}`);
+    return [];
+  }
+  return value.flatMap((item: unknown, index) => {
+    const at = `${path}[${index}]`;
+    if (typeof item !== "object" || item === null || Array.isArray(item)) {
+      errors.refuse(at, JSON.stringify(item), `must be { cidr, ports? }, in ${EGRESS_SHAPE}`);
+      return [];
+    }
+    const entry = item as Record<string, unknown>;
+    for (const key of Object.keys(entry)) {
+      if (key !== "cidr" && key !== "ports") errors.add(`${at}.${key}`, "is not an egress setting; allowed: cidr, ports");
+    }
+    const cidr = asString(errors, `${at}.cidr`, entry.cidr);
+    if (cidr === undefined) {
+      errors.add(`${at}.cidr`, `is required, in ${EGRESS_SHAPE}`);
+      return [];
+    }
+    const problem = egressCidrError(cidr);
+    if (problem) fail(errors, `${at}.cidr`, cidr, problem);
+    // `pulumi config set --path ...ports[0] 5432` stores a string; a stack file's YAML, a number.
+    const given = entry.ports ?? [];
+    const ports = Array.isArray(given)
+      ? (given as unknown[]).map((port) => (typeof port === "string" && /^[0-9]+$/.test(port) ? Number(port) : port))
+      : [];
+    const valid =
+      Array.isArray(given) && ports.every((port) => Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535);
+    if (!valid) errors.refuse(`${at}.ports`, JSON.stringify(given), "must be a list of TCP ports from 1 to 65535");
+    if (problem || !valid) return [];
+    return [{ cidr, except: egressExcept(cidr), ports: ports as number[] }];
   });
 }
 
@@ -496,9 +569,43 @@ export function loadConfig(): PlatformConfig {
   } catch (error) {
     throw new pulumi.RunError((error as Error).message);
   }
-  const problems = localFileErrors(config);
+  const problems = [...localFileErrors(config), ...sshAgentErrors(config, process.env), ...plainPrivateKeyErrors(raw)];
   if (problems.length > 0) throw new pulumi.RunError(`Invalid stack configuration:\n  - ${problems.join("\n  - ")}`);
   return config;
+}
+
+/**
+ * The command provider offers the SSH agent's keys whenever SSH_AUTH_SOCK is set in its environment
+ * (it inherits the CLI's) and a connection names no agentSocketPath, and it has no setting that
+ * turns the agent off: that is why an agent was used even with sshUseAgent false. Pointing
+ * agentSocketPath elsewhere fails every dial, so the run is refused instead, and the agent is used
+ * only when sshUseAgent asks for it.
+ */
+export function sshAgentErrors(config: PlatformConfig, env: Readonly<Record<string, string | undefined>>): string[] {
+  if (config.cluster.target === "local") return [];
+  const agent = env.SSH_AUTH_SOCK ?? "";
+  if (config.cluster.ssh.useAgent && agent === "") {
+    return [`${PROJECT}:sshUseAgent is true, but SSH_AUTH_SOCK is not set: start an agent (ssh-agent, ssh-add) or set sshPrivateKey`];
+  }
+  if (!config.cluster.ssh.useAgent && agent !== "") {
+    return [
+      `${PROJECT}:sshUseAgent is false, but SSH_AUTH_SOCK is set ("${agent}"), and the command provider would offer that agent's keys anyway: run \`env -u SSH_AUTH_SOCK pulumi up\`, or set sshUseAgent to true`,
+    ];
+  }
+  return [];
+}
+
+/**
+ * The private key must be stored as a secret. Pulumi.yaml cannot declare it `secret: true` (see the
+ * comment there), so the stored value is checked here; the key itself is never echoed.
+ */
+function plainPrivateKeyErrors(raw: Readonly<Record<string, string>>): string[] {
+  // Exported by the SDK's runtime, though not declared in its typings.
+  const runtime = pulumi.runtime as unknown as { isConfigSecret: (key: string) => boolean };
+  if ((raw.sshPrivateKey ?? "") === "" || runtime.isConfigSecret(`${PROJECT}:sshPrivateKey`)) return [];
+  return [
+    `${PROJECT}:sshPrivateKey is stored in plain text: set it again with \`pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519\``,
+  ];
 }
 
 /** The files the config names on this machine: they must exist, and an upload must match its pin. */

@@ -1,8 +1,12 @@
+import * as command from "@pulumi/command";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
-import { KUBE_API_PORT } from "./lib/k0s";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { stringify } from "yaml";
+import { HOST_FIREWALL_UNIT, hostFirewallApplyScript, KUBE_API_PORT, KUBELET_PORT } from "./lib/k0s";
 
 const EVERYWHERE = ["0.0.0.0/0", "::/0"];
+const SSH_PORT = 22;
 
 export interface DigitalOceanHostArgs {
   /** DigitalOcean region slug, for example fra1. */
@@ -13,7 +17,7 @@ export interface DigitalOceanHostArgs {
   readonly image: string;
   /** The only networks that may reach SSH (22) and the Kubernetes API (6443). */
   readonly adminCidrs: readonly string[];
-  /** OpenSSH public key installed for root. */
+  /** OpenSSH public key installed for root at creation (K0sOverSsh keeps authorized_keys current after). */
   readonly sshPublicKey: string;
   /** A DigitalOcean-managed domain: adds *.<domain> and *.staging.<domain> records. */
   readonly domain?: string;
@@ -22,50 +26,51 @@ export interface DigitalOceanHostArgs {
 }
 
 /**
- * One DigitalOcean droplet to run k0s on: the droplet with the admin's SSH key, a reserved (stable)
- * IP, a cloud firewall that opens SSH and the API to the admin networks only, and optional DNS
- * records. What goes onto it over SSH is K0sOverSsh's job.
+ * One DigitalOcean droplet to run k0s on: the droplet with the admin's SSH key and an SSH host key
+ * the program generated, a reserved (stable) IP, a cloud firewall that opens SSH and the API to the
+ * admin networks only, and optional DNS records. What goes onto it over SSH is K0sOverSsh's job.
  */
 export class DigitalOceanHost extends pulumi.ComponentResource {
   /** The reserved (stable) public IPv4 address. */
   public readonly publicIp: pulumi.Output<string>;
   /** The droplet's id: a replaced droplet is a new machine. */
   public readonly dropletId: pulumi.Output<string>;
+  /** The droplet's SSH host key line (`ssh-ed25519 AAAA…`), known before it boots: pin every connection to it. */
+  public readonly hostPublicKey: pulumi.Output<string>;
 
   constructor(name: string, args: DigitalOceanHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("k0s-platform:index:DigitalOceanHost", name, {}, opts);
     const protect = args.protect ?? true;
 
-    const sshKey = new digitalocean.SshKey(`${name}-ssh-key`, { name: `${name}-admin`, publicKey: args.sshPublicKey }, { parent: this });
-    const droplet = new digitalocean.Droplet(
-      `${name}-droplet`,
-      {
-        name: name,
-        region: args.region,
-        size: args.size,
-        image: args.image,
-        sshKeys: [sshKey.fingerprint],
-        ipv6: true,
-        monitoring: true,
-        tags: ["k0s", name],
-      },
-      // Rotating the SSH key or a new image release must never rebuild a running cluster.
-      { parent: this, protect, ignoreChanges: ["userData", "sshKeys", "image"] },
+    // The host key is generated here, never on the droplet, so the first connection can already
+    // refuse an impostor (pinning on first contact would trust whoever answers first). A fresh key
+    // is proposed on every run; the keeper ignores it after creation and hands back the stored one,
+    // as SopsAgeKey does with the age key, so the key stays stable with no extra provider plugin.
+    // The keeper runs nothing: it only holds the key, secret, in the stack's state.
+    const proposed = generateHostKey(`root@${name}`);
+    const keeper = new command.local.Command(
+      `${name}-host-key`,
+      { triggers: [proposed.publicKey, pulumi.secret(proposed.privateKey)] },
+      { parent: this, ignoreChanges: ["triggers"], additionalSecretOutputs: ["triggers"] },
     );
-    this.dropletId = droplet.id;
-    const dropletId = droplet.id.apply(Number);
+    const stored = keeper.triggers.apply((triggers) => ({ publicKey: String(triggers![0]), privateKey: String(triggers![1]) }));
+    this.hostPublicKey = pulumi.unsecret(stored.apply((key) => key.publicKey));
 
-    const reservedIp = new digitalocean.ReservedIp(`${name}-ip`, { region: args.region }, { parent: this, protect });
-    new digitalocean.ReservedIpAssignment(`${name}-ip-assignment`, { ipAddress: reservedIp.ipAddress, dropletId }, { parent: this });
-    this.publicIp = reservedIp.ipAddress;
+    const sshKey = new digitalocean.SshKey(`${name}-ssh-key`, { name: `${name}-admin`, publicKey: args.sshPublicKey }, { parent: this });
 
-    new digitalocean.Firewall(
+    // DigitalOcean attaches a firewall to a droplet only after the droplet exists. Two things close
+    // that gap. The firewall is created first and applies by tag, so it covers the droplet from its
+    // creation rather than after a later API call names it. And the droplet's first boot guards
+    // itself: cloud-init's bootcmd runs in its network stage, which systemd orders before sshd, and
+    // loads a host firewall that lets only the admin networks reach SSH, the API and the kubelet.
+    const guardTag = `k0s-platform-${pulumi.getStack()}-${name}`;
+    const firewall = new digitalocean.Firewall(
       `${name}-firewall`,
       {
         name: `${name}-firewall`,
-        dropletIds: [dropletId],
+        tags: [guardTag],
         inboundRules: [
-          { protocol: "tcp", portRange: "22", sourceAddresses: [...args.adminCidrs] },
+          { protocol: "tcp", portRange: String(SSH_PORT), sourceAddresses: [...args.adminCidrs] },
           { protocol: "tcp", portRange: String(KUBE_API_PORT), sourceAddresses: [...args.adminCidrs] },
           { protocol: "tcp", portRange: "80", sourceAddresses: EVERYWHERE },
           { protocol: "tcp", portRange: "443", sourceAddresses: EVERYWHERE },
@@ -80,6 +85,37 @@ export class DigitalOceanHost extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    // No pods run at first boot (k0s comes later, after K0sOverSsh's persistent firewall), so
+    // only the admin networks and the host itself pass.
+    const firstBootFirewall = hostFirewallApplyScript({
+      ports: [SSH_PORT, KUBE_API_PORT, KUBELET_PORT],
+      adminCidrs: args.adminCidrs,
+      podNetworks: [],
+    });
+    const droplet = new digitalocean.Droplet(
+      `${name}-droplet`,
+      {
+        name: name,
+        region: args.region,
+        size: args.size,
+        image: args.image,
+        sshKeys: [sshKey.fingerprint],
+        userData: pulumi.secret(stored.apply((hostKey) => renderCloudInit({ hostKey, firstBootFirewall }))),
+        ipv6: true,
+        monitoring: true,
+        tags: ["k0s", name, guardTag],
+      },
+      // Rotating the SSH key or a new image release must never rebuild a running cluster; user data
+      // is read at first boot only (K0sOverSsh keeps authorized_keys and the firewall current).
+      { parent: this, protect, dependsOn: [firewall], ignoreChanges: ["userData", "sshKeys", "image"] },
+    );
+    this.dropletId = droplet.id;
+    const dropletId = droplet.id.apply(Number);
+
+    const reservedIp = new digitalocean.ReservedIp(`${name}-ip`, { region: args.region }, { parent: this, protect });
+    new digitalocean.ReservedIpAssignment(`${name}-ip-assignment`, { ipAddress: reservedIp.ipAddress, dropletId }, { parent: this });
+    this.publicIp = reservedIp.ipAddress;
+
     if (args.domain !== undefined) {
       for (const [role, record] of [
         ["wildcard", "*"],
@@ -93,6 +129,74 @@ export class DigitalOceanHost extends pulumi.ComponentResource {
       }
     }
 
-    this.registerOutputs({ publicIp: this.publicIp, dropletId: this.dropletId });
+    this.registerOutputs({ publicIp: this.publicIp, dropletId: this.dropletId, hostPublicKey: this.hostPublicKey });
   }
+}
+
+/** An SSH host key pair: the OpenSSH public key line, and the private key in OpenSSH's format. */
+export interface HostKeyPair {
+  readonly publicKey: string;
+  readonly privateKey: string;
+}
+
+/**
+ * The droplet's cloud-config: sshd presents only the given ed25519 host key (no other type is
+ * generated, so no client can be offered a key it has not pinned), and the first-boot firewall
+ * runs in bootcmd, before sshd starts, on every boot until K0sOverSsh has installed the persistent
+ * one (whose unit then loads it before the network comes up).
+ */
+export function renderCloudInit(options: { hostKey: HostKeyPair; firstBootFirewall: string }): string {
+  const firstBoot = `if [ ! -e /etc/systemd/system/${HOST_FIREWALL_UNIT} ]; then\n${options.firstBootFirewall}\nfi\n`;
+  return `#cloud-config\n${stringify(
+    {
+      ssh_deletekeys: true,
+      ssh_genkeytypes: [],
+      ssh_keys: { ed25519_private: options.hostKey.privateKey, ed25519_public: options.hostKey.publicKey },
+      bootcmd: [["bash", "-c", firstBoot]],
+    },
+    { lineWidth: 0 },
+  )}`;
+}
+
+/** A new ed25519 key pair in OpenSSH's formats (what `ssh-keygen -t ed25519` writes). */
+export function generateHostKey(comment: string): HostKeyPair {
+  const jwk = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+  const seed = Buffer.from(jwk.d!, "base64url");
+  const publicKey = Buffer.from(jwk.x!, "base64url");
+  const string = (value: Buffer | string) => {
+    const bytes = Buffer.from(value);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    return Buffer.concat([length, bytes]);
+  };
+  const publicBlob = Buffer.concat([string("ssh-ed25519"), string(publicKey)]);
+  // openssh-key-v1, unencrypted (PROTOCOL.key in OpenSSH's sources): a check number twice, the key,
+  // its comment, then padding 1, 2, 3… to the cipher block size (8 for "none").
+  const check = randomBytes(4);
+  let secret = Buffer.concat([
+    check,
+    check,
+    string("ssh-ed25519"),
+    string(publicKey),
+    string(Buffer.concat([seed, publicKey])),
+    string(comment),
+  ]);
+  const padding = Buffer.from(Array.from({ length: (8 - (secret.length % 8)) % 8 }, (_, index) => index + 1));
+  secret = Buffer.concat([secret, padding]);
+  const count = Buffer.alloc(4);
+  count.writeUInt32BE(1);
+  const body = Buffer.concat([
+    Buffer.from("openssh-key-v1\0"),
+    string("none"),
+    string("none"),
+    string(""),
+    count,
+    string(publicBlob),
+    string(secret),
+  ]).toString("base64");
+  const lines = body.match(/.{1,70}/g)!;
+  return {
+    publicKey: `ssh-ed25519 ${publicBlob.toString("base64")}`,
+    privateKey: ["-----BEGIN OPENSSH PRIVATE KEY-----", ...lines, "-----END OPENSSH PRIVATE KEY-----", ""].join("\n"),
+  };
 }

@@ -8,10 +8,15 @@ import type { K0sInstall, SshAccess } from "./config";
 import {
   adminKubeconfigScript,
   apiServerUrl,
+  authorizedKeysScript,
+  hostFirewallScript,
   installK0sScript,
+  KUBE_API_PORT,
+  KUBELET_PORT,
   K0S_CONFIG_PATH,
   K0S_IMAGES_DIR,
   K0S_UPLOAD_PATH,
+  podNetworks,
   renderK0sConfig,
   rewriteKubeconfigServer,
   sha256,
@@ -31,14 +36,20 @@ export interface K0sOverSshArgs {
   readonly machineId?: pulumi.Input<string>;
   /** Resources the host needs before the first dial (a droplet, its firewall and address). */
   readonly after?: pulumi.Input<pulumi.Resource>[];
+  /**
+   * The host key the program gave the host before its first boot (a droplet's). Every connection
+   * pins it; `ssh.hostKey`, when set, is pinned instead. Defaults to `ssh.hostKey`.
+   */
+  readonly hostKey?: pulumi.Input<string>;
 }
 
 /**
- * k0s as a single-node controller+worker on any SSH host: wait for the host's first boot, upload
- * the binary and image bundles where air-gapped, write the k0s config, install the k0s release whose
+ * k0s as a single-node controller+worker on any SSH host: wait for the host's first boot, keep the
+ * admin's key in authorized_keys (where one is configured) and a host firewall in place, upload the
+ * binary and image bundles where air-gapped, write the k0s config, install the k0s release whose
  * sha256 matches its pin, start it, and fetch the admin kubeconfig pointed at `host`. Every step runs
- * only when its inputs change, so a second `pulumi up` opens no SSH session; a changed config or
- * version is re-applied in place.
+ * only when its inputs change, so a second `pulumi up` opens no SSH session; a changed config,
+ * version, key or admin network is re-applied in place.
  */
 export class K0sOverSsh extends pulumi.ComponentResource {
   /** Kubernetes provider for this cluster, built from the fetched admin kubeconfig. */
@@ -55,7 +66,11 @@ export class K0sOverSsh extends pulumi.ComponentResource {
       port: ssh.port,
       user: ssh.user,
       privateKey: ssh.privateKey === undefined ? undefined : pulumi.secret(ssh.privateKey),
-      hostKey: ssh.hostKey,
+      // The provider checks the host key before it authenticates or sends anything, so a host that
+      // presents any other key gets neither the scripts nor the kubeconfig. The agent is not set
+      // here: the provider reads SSH_AUTH_SOCK itself, so loadConfig refuses to run with an agent
+      // in reach unless sshUseAgent asks for it (see sshAgentErrors in config.ts).
+      hostKey: ssh.hostKey ?? args.hostKey,
       // A fresh host refuses SSH for its first minute or so: keep dialling (about 5 s apart).
       dialErrorLimit: ssh.dialAttempts,
       perDialTimeout: 10,
@@ -101,6 +116,28 @@ export class K0sOverSsh extends pulumi.ComponentResource {
         ),
       );
     }
+    // The host firewall goes in before k0s: the API and the kubelet never listen unguarded, and a
+    // host with no cloud firewall (the ssh target) keeps them for the admin networks only.
+    const firewallScript = hostFirewallScript({
+      ports: [KUBE_API_PORT, KUBELET_PORT],
+      adminCidrs: k0s.adminCidrs,
+      podNetworks: podNetworks(k0s.spec),
+    });
+    const firewall = new command.remote.Command(
+      `${name}-host-firewall`,
+      { connection, create: firewallScript, update: firewallScript, triggers: [machineId] },
+      { ...step, dependsOn: [waitForHost] },
+    );
+    if (ssh.authorizedKey !== undefined) {
+      // The droplet's SSH key is read at creation only (its user data and key list are ignored
+      // after), so a rotated sshPublicKey reaches the host through this step instead.
+      const keys = authorizedKeysScript(ssh.authorizedKey);
+      new command.remote.Command(
+        `${name}-authorized-keys`,
+        { connection, create: keys, update: keys, triggers: [machineId] },
+        { ...step, dependsOn: [waitForHost] },
+      );
+    }
     const config = new command.remote.CopyToRemote(
       `${name}-k0s-config`,
       {
@@ -115,16 +152,18 @@ export class K0sOverSsh extends pulumi.ComponentResource {
     const install = new command.remote.Command(
       `${name}-install-k0s`,
       { connection, create: script, update: script, triggers: [machineId, configHash, k0s.version, k0s.sha256 ?? ""] },
-      { ...step, dependsOn: [config, ...uploads] },
+      { ...step, dependsOn: [config, firewall, ...uploads] },
     );
     const adminKubeconfig = new command.remote.Command(
       `${name}-admin-kubeconfig`,
       { connection, create: adminKubeconfigScript(), triggers: [machineId, install.stdout], logging: "none" },
       { ...step, dependsOn: [install], additionalSecretOutputs: ["stdout"] },
     );
+    // Waits for the firewall step too, so after a change of admin networks nothing dials the API
+    // before the host lets the new networks in.
     this.kubeconfig = pulumi.secret(
       pulumi
-        .all([adminKubeconfig.stdout, args.host])
+        .all([adminKubeconfig.stdout, args.host, firewall.stdout])
         .apply(([kubeconfig, host]) => rewriteKubeconfigServer(kubeconfig, apiServerUrl(host))),
     );
     this.provider = new k8s.Provider(`${name}-provider`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, step);

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { DEFAULTS, parseConfig, PlatformConfig } from "../components/config";
+import { DEFAULTS, parseConfig, PlatformConfig, sshAgentErrors } from "../components/config";
 import { asPulumiConfig, ROOT, stackFileConfig } from "./lib/program";
 
 /** Raw config as the program receives it, without the project prefix. */
@@ -39,6 +39,7 @@ const ssh = {
   sshHostKey: HOST_KEY,
   sshPrivateKey: PRIVATE_KEY,
   acmeEmail: ACME_EMAIL,
+  adminCidrs: ["198.51.100.0/24"],
 };
 
 function errorOf(config: Record<string, unknown>): string {
@@ -123,6 +124,22 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
       withEnv({ networkIsolation: "yes" }),
       'k0s-platform:environments.staging.networkIsolation: "yes" must be true or false',
     ],
+    [
+      "egress into the metadata range",
+      withEnv({ egress: [{ cidr: "169.254.169.254/32" }] }),
+      'k0s-platform:environments.staging.egress[0].cidr: "169.254.169.254/32" is inside the link-local range 169.254.0.0/16, where the cloud\'s metadata service answers',
+    ],
+    [
+      "egress with host bits",
+      withEnv({ egress: [{ cidr: "203.0.113.10/24" }] }),
+      'k0s-platform:environments.staging.egress[0].cidr: "203.0.113.10/24" has host bits set; use the network address (for example 203.0.113.0/24)',
+    ],
+    [
+      "egress port out of range",
+      withEnv({ egress: [{ cidr: "203.0.113.10/32", ports: [0, 70000] }] }),
+      "k0s-platform:environments.staging.egress[0].ports: [0,70000] must be a list of TCP ports from 1 to 65535",
+    ],
+    ["egress not a list", withEnv({ egress: "0.0.0.0/0" }), 'k0s-platform:environments.staging.egress: "0.0.0.0/0" must be a list such as'],
     ["local without context", { ...local, kubeContext: "" }, "k0s-platform:kubeContext is required for the local target"],
     ["missing flux", { ...local, flux: undefined }, "k0s-platform:flux is required"],
     [
@@ -164,6 +181,37 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
     ],
     ["no admin CIDRs", { ...remote, adminCidrs: [] }, "k0s-platform:adminCidrs must list at least one CIDR"],
     [
+      "admin CIDRs that add up to the internet",
+      { ...remote, adminCidrs: ["203.0.113.7/32", "0.0.0.0/1", "128.0.0.0/1"] },
+      'k0s-platform:adminCidrs[2]: "128.0.0.0/1" is broader than /24, more than the networks you administer from; allowed: IPv4 /24 to /32, IPv6 /48 to /128',
+    ],
+    ["admin CIDR ::/1", { ...remote, adminCidrs: ["::/1"] }, 'k0s-platform:adminCidrs[0]: "::/1" is broader than /48'],
+    [
+      "admin CIDR that is IPv4-mapped IPv6",
+      { ...ssh, adminCidrs: ["::ffff:0:0/96"] },
+      'k0s-platform:adminCidrs[0]: "::ffff:0:0/96" is IPv4-mapped IPv6 (::ffff:0:0/96), which stands for IPv4 clients; list the IPv4 network itself',
+    ],
+    [
+      "admin CIDR broader than a configured minimum",
+      { ...ssh, adminCidrs: ["10.20.0.0/15"], adminCidrMinPrefixIpv4: 16 },
+      'k0s-platform:adminCidrs[0]: "10.20.0.0/15" is broader than /16',
+    ],
+    [
+      "minimum IPv4 prefix that admits a provider's network",
+      { ...ssh, adminCidrMinPrefixIpv4: 8 },
+      'k0s-platform:adminCidrMinPrefixIpv4: "8" must be between 16 and 32',
+    ],
+    [
+      "minimum IPv6 prefix out of range",
+      { ...remote, adminCidrMinPrefixIpv6: 129 },
+      'k0s-platform:adminCidrMinPrefixIpv6: "129" must be between 32 and 128',
+    ],
+    [
+      "ssh target without admin CIDRs (its only firewall is the host's)",
+      { ...ssh, adminCidrs: undefined },
+      "k0s-platform:adminCidrs must list at least one CIDR allowed to reach the Kubernetes API and the kubelet through the host firewall",
+    ],
+    [
       "missing SSH private key",
       { ...remote, sshPrivateKey: undefined },
       "k0s-platform:sshPrivateKey is missing: set it with `pulumi config set --secret sshPrivateKey",
@@ -189,6 +237,16 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
       'k0s-platform:acmeEmail: "ops@example.com" must be a real mailbox',
     ],
     ["ACME contact that is no address", { ...remote, acmeEmail: "ops" }, 'k0s-platform:acmeEmail: "ops" must be an e-mail address'],
+    [
+      "ACME contact that would add YAML where Flux substitutes it",
+      { ...remote, acmeEmail: "a@b.c: x" },
+      'k0s-platform:acmeEmail: "a@b.c: x" must be an e-mail address such as ops@your-company.com: letters, digits and ._+- before the @',
+    ],
+    [
+      "ACME contact with a quote",
+      { ...ssh, acmeEmail: "o'neil@acme.io" },
+      `k0s-platform:acmeEmail: "o'neil@acme.io" must be an e-mail address`,
+    ],
     [
       "ACME contact on the workstation",
       { ...local, acmeEmail: ACME_EMAIL },
@@ -251,13 +309,37 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
 });
 
 describe("parseConfig accepts good input", () => {
+  it("takes declared egress, leaving the metadata range out of any block that contains it", () => {
+    const egress = [
+      { cidr: "203.0.113.10/32", ports: [5432] },
+      { cidr: "0.0.0.0/0", ports: ["443"] },
+      { cidr: "2001:db8::/32" },
+      { cidr: "::/0" },
+    ];
+    const config = parseConfig("dev", raw({ ...local, environments: { dev: { client: "acme", billingGroup: "enterprise", egress } } }));
+    expect(config.environments[0].allowedEgress).toEqual([
+      { cidr: "203.0.113.10/32", except: [], ports: [5432] },
+      { cidr: "0.0.0.0/0", except: ["169.254.0.0/16"], ports: [443] },
+      { cidr: "2001:db8::/32", except: [], ports: [] },
+      { cidr: "::/0", except: ["fe80::/10"], ports: [] },
+    ]);
+  });
+
   it("applies defaults and keeps quotas exactly as written", () => {
     const config = parseConfig(
       "dev",
       raw({ ...local, environments: { dev: { client: "acme", billingGroup: "enterprise", quota: { pods: 20 } } } }),
     );
     expect(config.environments).toEqual([
-      { name: "dev", client: "acme", billingGroup: "enterprise", quota: { pods: "20" }, networkIsolation: true, protect: false },
+      {
+        name: "dev",
+        client: "acme",
+        billingGroup: "enterprise",
+        quota: { pods: "20" },
+        networkIsolation: true,
+        allowedEgress: [],
+        protect: false,
+      },
     ]);
     expect(config.flux).toEqual({
       ...DEFAULTS.flux,
@@ -278,7 +360,27 @@ describe("parseConfig accepts good input", () => {
 
   it("lets the SSH agent replace the private key", () => {
     const config = parseConfig("remote", raw({ ...remote, sshPrivateKey: undefined, sshUseAgent: true }));
-    expect((config.cluster as Extract<PlatformConfig["cluster"], { target: "remote" }>).ssh.privateKey).toBeUndefined();
+    const access = (config.cluster as Extract<PlatformConfig["cluster"], { target: "remote" }>).ssh;
+    expect(access.privateKey).toBeUndefined();
+    expect(access.useAgent).toBe(true);
+  });
+
+  it("hands the droplet's sshPublicKey to the install steps and its admin networks to the host firewall", () => {
+    const cluster = parseConfig("remote", raw(remote)).cluster as Extract<PlatformConfig["cluster"], { target: "remote" }>;
+    expect(cluster.ssh.authorizedKey).toBe(PUBLIC_KEY);
+    expect(cluster.ssh.useAgent).toBe(false);
+    expect(cluster.k0s.adminCidrs).toEqual(["203.0.113.7/32"]);
+  });
+
+  it("accepts admin networks at the configured minimum prefix and IPv6 outside the IPv4-embedding ranges", () => {
+    const config = parseConfig(
+      "edge",
+      raw({ ...ssh, adminCidrs: ["10.20.0.0/16", "2001:db8::/32"], adminCidrMinPrefixIpv4: 16, adminCidrMinPrefixIpv6: 32 }),
+    );
+    expect((config.cluster as Extract<PlatformConfig["cluster"], { target: "ssh" }>).k0s.adminCidrs).toEqual([
+      "10.20.0.0/16",
+      "2001:db8::/32",
+    ]);
   });
 
   it("reads the ssh target: the server, how to reach it and which k0s, with defaults", () => {
@@ -295,15 +397,44 @@ describe("parseConfig accepts good input", () => {
         airgapImagesPath: undefined,
         extraSans: ["k0s.internal"],
         spec: {},
+        adminCidrs: ["198.51.100.0/24"],
       },
     });
     expect({ ...access, privateKey: undefined }).toEqual({
       port: 2222,
       user: "root",
       privateKey: undefined,
+      useAgent: false,
       hostKey: HOST_KEY,
       dialAttempts: 30,
     });
+  });
+});
+
+describe("sshAgentErrors: the SSH agent only when sshUseAgent asks for it", () => {
+  const withKey = parseConfig("edge", raw(ssh));
+  const withAgent = parseConfig("edge", raw({ ...ssh, sshPrivateKey: undefined, sshUseAgent: true }));
+
+  it("refuses a run with an agent in reach when sshUseAgent is false, since the command provider would offer its keys", () => {
+    expect(sshAgentErrors(withKey, { SSH_AUTH_SOCK: "/run/user/1000/ssh-agent.sock" })).toEqual([
+      'k0s-platform:sshUseAgent is false, but SSH_AUTH_SOCK is set ("/run/user/1000/ssh-agent.sock"), and the command provider would offer that agent\'s keys anyway: run `env -u SSH_AUTH_SOCK pulumi up`, or set sshUseAgent to true',
+    ]);
+  });
+
+  it("runs with the private key alone when no agent is in reach", () => {
+    expect(sshAgentErrors(withKey, {})).toEqual([]);
+    expect(sshAgentErrors(withKey, { SSH_AUTH_SOCK: "" })).toEqual([]);
+  });
+
+  it("uses the agent when sshUseAgent is true, and says so when there is none", () => {
+    expect(sshAgentErrors(withAgent, { SSH_AUTH_SOCK: "/run/user/1000/ssh-agent.sock" })).toEqual([]);
+    expect(sshAgentErrors(withAgent, {})).toEqual([
+      "k0s-platform:sshUseAgent is true, but SSH_AUTH_SOCK is not set: start an agent (ssh-agent, ssh-add) or set sshPrivateKey",
+    ]);
+  });
+
+  it("leaves the local target alone: it never dials SSH", () => {
+    expect(sshAgentErrors(parseConfig("dev", raw(local)), { SSH_AUTH_SOCK: "/run/user/1000/ssh-agent.sock" })).toEqual([]);
   });
 });
 

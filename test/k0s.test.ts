@@ -1,7 +1,17 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { installK0sScript, K0S_CONFIG_PATH, renderK0sConfig, rewriteKubeconfigServer, waitForHostScript } from "../components/lib/k0s";
+import {
+  authorizedKeysScript,
+  hostFirewallApplyScript,
+  hostFirewallScript,
+  installK0sScript,
+  K0S_CONFIG_PATH,
+  podNetworks,
+  renderK0sConfig,
+  rewriteKubeconfigServer,
+  waitForHostScript,
+} from "../components/lib/k0s";
 import { K0S_ADMIN_KUBECONFIG } from "./lib/cloud";
 
 describe("renderK0sConfig", () => {
@@ -98,5 +108,137 @@ describe("rewriteKubeconfigServer", () => {
 
   it.each(["", "kind: Config\nclusters: []\n", "clusters:\n- name: x\n"])("refuses a kubeconfig without clusters: %j", (text) => {
     expect(() => rewriteKubeconfigServer(text, "https://203.0.113.10:6443")).toThrow(/no clusters/);
+  });
+});
+
+describe("podNetworks", () => {
+  it("is k0s's default kube-router network, reached on kube-bridge, unless the spec says otherwise", () => {
+    expect(podNetworks({})).toEqual([{ cidr: "10.244.0.0/16", iface: "kube-bridge" }]);
+    expect(podNetworks({ network: { provider: "calico", podCIDR: "10.42.0.0/16" } })).toEqual([{ cidr: "10.42.0.0/16", iface: "cali+" }]);
+    expect(podNetworks({ network: { podCIDR: "10.42.0.0/16", dualStack: { enabled: true, IPv6podCIDR: "fd00:10:244::/56" } } })).toEqual([
+      { cidr: "10.42.0.0/16", iface: "kube-bridge" },
+      { cidr: "fd00:10:244::/56", iface: "kube-bridge" },
+    ]);
+    expect(podNetworks({ network: { provider: "custom" } })).toEqual([{ cidr: "10.244.0.0/16", iface: undefined }]);
+  });
+});
+
+describe("the host firewall", () => {
+  const options = {
+    ports: [6443, 10250],
+    adminCidrs: ["203.0.113.0/24", "2001:db8:1::/48"],
+    podNetworks: [{ cidr: "10.244.0.0/16", iface: "kube-bridge" }],
+  };
+  const apply = hostFirewallApplyScript(options);
+  const rules = (script: string, tool: "iptables" | "ip6tables") =>
+    new RegExp(`${tool}-restore --noflush <<'RULES'\n([\\s\\S]*?)\nRULES`).exec(script)![1].split("\n");
+
+  it("lets only the host, its pods (on their interface) and the admin networks reach the API and the kubelet, IPv4", () => {
+    expect(rules(apply, "iptables")).toEqual([
+      "*raw",
+      ":K0S-PLATFORM-GUARD - [0:0]",
+      ":K0S-PLATFORM-ADMINS - [0:0]",
+      "-A K0S-PLATFORM-GUARD -i lo -j RETURN",
+      "-A K0S-PLATFORM-GUARD -d 169.254.169.254/32 -j DROP",
+      "-A K0S-PLATFORM-GUARD -p tcp -m tcp --dport 6443 -j K0S-PLATFORM-ADMINS",
+      "-A K0S-PLATFORM-GUARD -p tcp -m tcp --dport 10250 -j K0S-PLATFORM-ADMINS",
+      "-A K0S-PLATFORM-ADMINS -s 10.244.0.0/16 -i kube-bridge -j RETURN",
+      "-A K0S-PLATFORM-ADMINS -s 203.0.113.0/24 -j RETURN",
+      "-A K0S-PLATFORM-ADMINS -j DROP",
+      "COMMIT",
+    ]);
+  });
+
+  it("guards IPv6 as well, with only the IPv6 admin networks", () => {
+    expect(rules(apply, "ip6tables")).toEqual([
+      "*raw",
+      ":K0S-PLATFORM-GUARD - [0:0]",
+      ":K0S-PLATFORM-ADMINS - [0:0]",
+      "-A K0S-PLATFORM-GUARD -i lo -j RETURN",
+      "-A K0S-PLATFORM-GUARD -p tcp -m tcp --dport 6443 -j K0S-PLATFORM-ADMINS",
+      "-A K0S-PLATFORM-GUARD -p tcp -m tcp --dport 10250 -j K0S-PLATFORM-ADMINS",
+      "-A K0S-PLATFORM-ADMINS -s 2001:db8:1::/48 -j RETURN",
+      "-A K0S-PLATFORM-ADMINS -j DROP",
+      "COMMIT",
+    ]);
+  });
+
+  it("jumps to the guard once, ahead of everything, and fails (rather than run unguarded) without iptables", () => {
+    expect(apply).toContain(
+      "iptables -t raw -C PREROUTING -j K0S-PLATFORM-GUARD 2>/dev/null || iptables -t raw -I PREROUTING 1 -j K0S-PLATFORM-GUARD",
+    );
+    expect(apply).toContain(
+      "ip6tables -t raw -C PREROUTING -j K0S-PLATFORM-GUARD 2>/dev/null || ip6tables -t raw -I PREROUTING 1 -j K0S-PLATFORM-GUARD",
+    );
+    expect(apply).toContain(
+      `command -v "$tool" >/dev/null || { echo "no $tool on this host, so no host firewall: install the iptables package" >&2; exit 1; }`,
+    );
+    expect(apply.split("\n")[0]).toBe("set -euo pipefail");
+  });
+
+  it("persists as a script and a unit that loads it on every boot, before the network and k0s", () => {
+    const script = hostFirewallScript(options);
+    expect(script).toContain(`cat > /usr/local/sbin/k0s-platform-host-firewall.new <<'SCRIPT'\n#!/bin/bash\n${apply}\nSCRIPT`);
+    expect(script).toContain("Before=network-pre.target k0scontroller.service");
+    expect(script).toContain("WantedBy=sysinit.target");
+    expect(script).toContain("systemctl enable k0s-platform-host-firewall.service");
+    expect(script.split("\n").pop()).toBe("/usr/local/sbin/k0s-platform-host-firewall");
+  });
+
+  const canRun = spawnSync("unshare", ["-rn", "sh", "-c", "iptables-restore --version && ip6tables-restore --version"]).status === 0;
+  it.skipIf(!canRun)(
+    "applies to a real netfilter (a private network namespace), again and again to the same rules, and replaces old networks",
+    () => {
+      // What the kernel holds, as iptables-save prints it (its own order of chains, one family at a time).
+      const inNamespace = (...scripts: string[]) =>
+        execFileSync("unshare", ["-rn", "bash", "-c", `${scripts.join("\n")}\niptables-save -t raw; echo ---; ip6tables-save -t raw`], {
+          encoding: "utf8",
+        })
+          .split("---")
+          .map((family) =>
+            family
+              .split("\n")
+              .filter((line) => line.startsWith("-A"))
+              .sort(),
+          );
+      const once = inNamespace(apply);
+      const declared = (tool: "iptables" | "ip6tables") =>
+        ["-A PREROUTING -j K0S-PLATFORM-GUARD", ...rules(apply, tool).filter((line) => line.startsWith("-A"))].sort();
+      expect(once).toEqual([declared("iptables"), declared("ip6tables")]);
+      expect(inNamespace(apply, apply)).toEqual(once);
+      const moved = hostFirewallApplyScript({ ...options, adminCidrs: ["198.51.100.0/24"] });
+      const after = inNamespace(apply, moved);
+      expect(after[0]).toContain("-A K0S-PLATFORM-ADMINS -s 198.51.100.0/24 -j RETURN");
+      expect(after.flat().join("\n")).not.toContain("203.0.113.0/24");
+      expect(after.flat().join("\n")).not.toContain("2001:db8:1::/48");
+      expect(after.flat().filter((line) => line === "-A PREROUTING -j K0S-PLATFORM-GUARD")).toHaveLength(2);
+    },
+  );
+
+  it("is valid bash", () => {
+    for (const text of [apply, hostFirewallScript(options)]) expect(() => execFileSync("bash", ["-n"], { input: text })).not.toThrow();
+  });
+});
+
+describe("authorizedKeysScript", () => {
+  const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3mh9Dh1sZ0r0SBKyW9m2s3Kq2fI9rAx7Qh5oVtU2cJ ops@acme";
+
+  it("makes the key the only one, atomically, with the permissions sshd requires", () => {
+    const script = authorizedKeysScript(key);
+    expect(script).toContain(`key='${key}'`);
+    expect(script).toContain('install -d -m 0700 "$HOME/.ssh"');
+    expect(script).toContain('chmod 0600 "$tmp"');
+    expect(script.split("\n").pop()).toBe('mv -f "$tmp" "$HOME/.ssh/authorized_keys"');
+  });
+
+  it("writes exactly the key, whatever its comment holds, and the same file again on a second run", () => {
+    const home = execFileSync("mktemp", ["-d"], { encoding: "utf8" }).trim();
+    const tricky = `${key.split(" ").slice(0, 2).join(" ")} it's $(touch pwned) ops`;
+    for (const run of [1, 2]) {
+      execFileSync("bash", ["-c", authorizedKeysScript(tricky)], { env: { ...process.env, HOME: home }, cwd: home });
+      expect(execFileSync("cat", [`${home}/.ssh/authorized_keys`], { encoding: "utf8" }), `run ${run}`).toBe(`${tricky}\n`);
+    }
+    expect(execFileSync("ls", ["-A", home, `${home}/.ssh`], { encoding: "utf8" })).not.toMatch(/pwned|authorized_keys\./);
+    execFileSync("rm", ["-rf", home]);
   });
 });

@@ -192,6 +192,7 @@ describe("rendered k0s configs (the program under mocks)", () => {
     sshHost: "198.51.100.7",
     sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPWbQ2mMtVr3fT0Gk6pWv0cZJ0f9c1y7pS2b7oZ2q8xK",
     sshPrivateKey: PRIVATE_KEY,
+    adminCidrs: ["203.0.113.0/24"],
     acmeEmail: "platform@acme-consulting.eu",
     environments: remote.environments,
     flux: remote.flux,

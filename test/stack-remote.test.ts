@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { isSecret, promiseOf } from "./mocks";
+import { isSecret, promiseOf, reveal } from "./mocks";
 import { mockCloud } from "./lib/cloud";
 import {
   expectEnvironment,
@@ -21,17 +21,27 @@ const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3mh9Dh1sZ0r0SBKyW9m2s3
 const ACME_EMAIL = "platform@acme-consulting.eu";
 const ADMIN = ["203.0.113.7/32", "2001:db8::/64"];
 let run: ProgramRun;
+// What the README tells a user to set before the first `pulumi up --stack remote`.
+const userSettings = {
+  adminCidrs: ADMIN,
+  sshPublicKey: PUBLIC_KEY,
+  sshPrivateKey: PRIVATE_KEY,
+  domain: "example.com",
+  acmeEmail: ACME_EMAIL,
+};
+
+// The program refuses to run with an SSH agent in reach unless sshUseAgent is true (sshAgentErrors):
+// a developer's shell must not decide these tests.
+const agentSocket = process.env.SSH_AUTH_SOCK;
+beforeAll(() => {
+  delete process.env.SSH_AUTH_SOCK;
+});
+afterAll(() => {
+  if (agentSocket !== undefined) process.env.SSH_AUTH_SOCK = agentSocket;
+});
 
 beforeAll(async () => {
   const config = stackFileConfig("remote");
-  // What the README tells a user to set before the first `pulumi up --stack remote`.
-  const userSettings = {
-    adminCidrs: ADMIN,
-    sshPublicKey: PUBLIC_KEY,
-    sshPrivateKey: PRIVATE_KEY,
-    domain: "example.com",
-    acmeEmail: ACME_EMAIL,
-  };
   run = await runProgram("remote", withFluxFixture({ ...config, ...userSettings }), mockCloud(), ["sshPrivateKey"]);
 });
 
@@ -44,7 +54,7 @@ const DO = {
 describe("remote stack (Pulumi.remote.yaml)", () => {
   it("declares the droplet, its address, firewall, DNS and the SSH steps, then Flux and both environments", () => {
     const graph = graphOf(run);
-    const remoteOnly = graph.filter((line) => /digitalocean:|command:remote|DigitalOceanHost|K0sOverSsh|remote-k0s-provider/.test(line));
+    const remoteOnly = graph.filter((line) => /digitalocean:|command:|DigitalOceanHost|K0sOverSsh|remote-k0s-provider/.test(line));
     expect(remoteOnly).toEqual(
       [
         "k0s-platform:index:DigitalOceanHost remote",
@@ -56,7 +66,10 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
         `${DO.firewall} remote-firewall`,
         `${DO.record} remote-dns-wildcard`,
         `${DO.record} remote-dns-staging-wildcard`,
+        "command:local:Command remote-host-key",
         "command:remote:Command remote-k0s-wait-for-host",
+        "command:remote:Command remote-k0s-host-firewall",
+        "command:remote:Command remote-k0s-authorized-keys",
         "command:remote:CopyToRemote remote-k0s-k0s-config",
         "command:remote:Command remote-k0s-install-k0s",
         "command:remote:Command remote-k0s-admin-kubeconfig",
@@ -70,10 +83,12 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
     expect(graph).not.toContain("k0s-platform:index:LocalCluster local");
   });
 
-  it("opens SSH and the API only to the admin networks, web traffic to all", () => {
+  it("opens SSH and the API only to the admin networks, web traffic to all, and never the kubelet", () => {
     const everywhere = ["0.0.0.0/0", "::/0"];
-    expect(inputsOf(run, DO.firewall, "remote-firewall")).toMatchObject({
-      dropletIds: [expect.any(Number)],
+    const firewall = inputsOf(run, DO.firewall, "remote-firewall");
+    expect(firewall.inboundRules.map((rule: { portRange?: string }) => rule.portRange)).not.toContain("10250");
+    expect(firewall).toMatchObject({
+      tags: ["k0s-platform-remote-remote"],
       inboundRules: [
         { protocol: "tcp", portRange: "22", sourceAddresses: ADMIN },
         { protocol: "tcp", portRange: "6443", sourceAddresses: ADMIN },
@@ -87,6 +102,113 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
         { protocol: "icmp", destinationAddresses: everywhere },
       ],
     });
+  });
+
+  it("covers the droplet with the cloud firewall from its creation: created first, applied by the droplet's tag", () => {
+    const droplet = run.find(DO.droplet, "remote-droplet");
+    expect(droplet.options.dependencies).toContain(run.urns.get(run.find(DO.firewall, "remote-firewall").id));
+    expect(inputsOf(run, DO.droplet, "remote-droplet").tags).toEqual(["k0s", "remote", "k0s-platform-remote-remote"]);
+    expect(inputsOf(run, DO.firewall, "remote-firewall").dropletIds).toBeUndefined();
+  });
+
+  it("boots closed: cloud-init's bootcmd (before sshd) lets only the admin networks reach SSH, the API and the kubelet", () => {
+    const userData = run.find(DO.droplet, "remote-droplet").inputs.userData;
+    expect(isSecret(userData)).toBe(true);
+    const text = reveal(userData) as string;
+    expect(text.split("\n")[0]).toBe("#cloud-config");
+    const cloudConfig = parse(text);
+    expect(cloudConfig.bootcmd).toHaveLength(1);
+    const [shell, flag, script] = cloudConfig.bootcmd[0] as string[];
+    expect([shell, flag]).toEqual(["bash", "-c"]);
+    // Every boot until K0sOverSsh's persistent firewall (and its unit) exists.
+    expect(script.split("\n")[0]).toBe("if [ ! -e /etc/systemd/system/k0s-platform-host-firewall.service ]; then");
+    const rules = script.split("\n");
+    for (const rule of [
+      "-A K0S-PLATFORM-GUARD -i lo -j RETURN",
+      "-A K0S-PLATFORM-GUARD -d 169.254.169.254/32 -j DROP",
+      "-A K0S-PLATFORM-GUARD -p tcp -m tcp --dport 22 -j K0S-PLATFORM-ADMINS",
+      "-A K0S-PLATFORM-GUARD -p tcp -m tcp --dport 6443 -j K0S-PLATFORM-ADMINS",
+      "-A K0S-PLATFORM-GUARD -p tcp -m tcp --dport 10250 -j K0S-PLATFORM-ADMINS",
+      "-A K0S-PLATFORM-ADMINS -s 203.0.113.7/32 -j RETURN",
+      "-A K0S-PLATFORM-ADMINS -s 2001:db8::/64 -j RETURN",
+      "-A K0S-PLATFORM-ADMINS -j DROP",
+    ]) {
+      expect(rules, rule).toContain(rule);
+    }
+    // No pods at first boot, so no pod network is let through.
+    expect(script).not.toContain("kube-bridge");
+  });
+
+  it("gives the droplet the host key the program holds (secret in state), and no other", () => {
+    const keeper = run.find("command:local:Command", "remote-host-key");
+    expect(keeper.options).toMatchObject({ ignoreChanges: ["triggers"], additionalSecretOutputs: ["triggers"] });
+    expect(keeper.inputs.create).toBeUndefined();
+    // The private half makes the whole list secret, in the engine's inputs as in the state.
+    expect(isSecret(keeper.inputs.triggers)).toBe(true);
+    const [publicKey, privateKey] = reveal(keeper.inputs.triggers) as [string, string];
+    expect(publicKey).toMatch(/^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43}$/);
+    expect(privateKey).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----\n/);
+    const cloudConfig = parse(reveal(run.find(DO.droplet, "remote-droplet").inputs.userData) as string);
+    expect(cloudConfig).toMatchObject({
+      ssh_deletekeys: true,
+      ssh_genkeytypes: [],
+      ssh_keys: { ed25519_public: publicKey, ed25519_private: privateKey },
+    });
+    expect(Object.keys(cloudConfig.ssh_keys)).toEqual(["ed25519_private", "ed25519_public"]);
+  });
+
+  it("pins the droplet's generated host key on every SSH step", () => {
+    const [publicKey] = reveal(run.find("command:local:Command", "remote-host-key").inputs.triggers) as [string];
+    const steps = run.registrations.filter((entry) => entry.type.startsWith("command:remote:"));
+    expect(steps.length).toBeGreaterThan(0);
+    for (const entry of steps) expect((reveal(entry.inputs.connection) as { hostKey?: string }).hostKey, entry.name).toBe(publicKey);
+  });
+
+  it("keeps the admin's key in root's authorized_keys over SSH, after cloud-init has written its own", () => {
+    const step = run.find("command:remote:Command", "remote-k0s-authorized-keys");
+    const { create, update } = inputsOf(run, "command:remote:Command", "remote-k0s-authorized-keys");
+    expect(update).toBe(create);
+    expect(create).toContain(`key='${PUBLIC_KEY}'`);
+    expect(step.options.dependencies).toContain(run.urns.get(run.find("command:remote:Command", "remote-k0s-wait-for-host").id));
+  });
+
+  it("rotates sshPublicKey into authorized_keys without replacing the droplet", async () => {
+    const rotated = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFq3g2o0mZ8rE2oVJ7b0H8b1tD5cQy3wZ4n6xK9pL2Ra ops-2027@acme";
+    const again = await runProgram(
+      "remote",
+      withFluxFixture({ ...stackFileConfig("remote"), ...userSettings, sshPublicKey: rotated }),
+      mockCloud(),
+      ["sshPrivateKey"],
+    );
+    const dropletInputs = (programRun: ProgramRun) =>
+      reveal(programRun.find(DO.droplet, "remote-droplet").inputs) as Record<string, unknown>;
+    const [before, after] = [dropletInputs(run), dropletInputs(again)];
+    const changed = Object.keys({ ...before, ...after }).filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
+    // Whatever differs on the droplet (a new host key proposal in its user data) is ignored, so the engine
+    // plans no replacement; the key list the rotation touches is ignored too.
+    expect(
+      changed.every((key) => again.find(DO.droplet, "remote-droplet").options.ignoreChanges.includes(key)),
+      changed.join(),
+    ).toBe(true);
+    expect(again.find(DO.droplet, "remote-droplet").options.ignoreChanges).toEqual(expect.arrayContaining(["sshKeys", "userData"]));
+    expect(inputsOf(again, "digitalocean:index/sshKey:SshKey", "remote-ssh-key").publicKey).toBe(rotated);
+    const script = inputsOf(again, "command:remote:Command", "remote-k0s-authorized-keys").create as string;
+    expect(script).toContain(`key='${rotated}'`);
+    expect(script).not.toContain(PUBLIC_KEY);
+    // Positive control: the step's script is what changed, so the engine runs it.
+    expect(script).not.toBe(inputsOf(run, "command:remote:Command", "remote-k0s-authorized-keys").create);
+  });
+
+  it("keeps the API and the kubelet for the admin networks with a persistent host firewall, before k0s", () => {
+    const { create } = inputsOf(run, "command:remote:Command", "remote-k0s-host-firewall");
+    expect(create).toContain("-A K0S-PLATFORM-ADMINS -s 203.0.113.7/32 -j RETURN");
+    expect(create).toContain("-A K0S-PLATFORM-ADMINS -s 10.244.0.0/16 -i kube-bridge -j RETURN");
+    expect(create).toContain("-A K0S-PLATFORM-GUARD -d 169.254.169.254/32 -j DROP");
+    // SSH is left to the cloud firewall once the droplet is up, so a change of admin networks (made
+    // through DigitalOcean's API) can never lock the operator out of the host.
+    expect(create).not.toContain("--dport 22 ");
+    const install = run.find("command:remote:Command", "remote-k0s-install-k0s");
+    expect(install.options.dependencies).toContain(run.urns.get(run.find("command:remote:Command", "remote-k0s-host-firewall").id));
   });
 
   it("protects the droplet and its address, and never rebuilds it for a new key or image", () => {

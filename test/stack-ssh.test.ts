@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { mockCloud } from "./lib/cloud";
 import { expectExplicitProvider, graphOf, inputsOf } from "./lib/graph";
@@ -17,6 +17,16 @@ let bundles: string;
 let binary: string;
 let pin: string;
 let config: Record<string, unknown>;
+
+// The program refuses to run with an SSH agent in reach unless sshUseAgent is true (sshAgentErrors):
+// a developer's shell must not decide these tests.
+const agentSocket = process.env.SSH_AUTH_SOCK;
+beforeAll(() => {
+  delete process.env.SSH_AUTH_SOCK;
+});
+afterAll(() => {
+  if (agentSocket !== undefined) process.env.SSH_AUTH_SOCK = agentSocket;
+});
 
 beforeAll(async () => {
   // An air-gapped server: the operator's k0s binary and image bundles are uploaded, not downloaded.
@@ -37,6 +47,7 @@ beforeAll(async () => {
     sshHostKey: HOST_KEY,
     sshPrivateKey: PRIVATE_KEY,
     acmeEmail: "platform@acme-consulting.eu",
+    adminCidrs: ["203.0.113.0/24", "2001:db8:1::/48"],
     k0sSha256: pin,
     k0sBinary: binary,
     k0sAirgapImages: bundles,
@@ -57,6 +68,7 @@ describe("ssh target (k0s on a server the user already has)", () => {
       [
         "k0s-platform:index:K0sOverSsh ssh-k0s",
         `${STEP.command} ssh-k0s-wait-for-host`,
+        `${STEP.command} ssh-k0s-host-firewall`,
         `${STEP.copy} ssh-k0s-k0s-binary`,
         `${STEP.copy} ssh-k0s-airgap-images`,
         `${STEP.copy} ssh-k0s-k0s-config`,
@@ -103,6 +115,31 @@ describe("ssh target (k0s on a server the user already has)", () => {
     expect(parse(await copy.source.text).spec.api.sans).toEqual(["198.51.100.7", "k0s.example.com"]);
   });
 
+  it("keeps a host firewall for the API and the kubelet, admins only, in place before k0s is installed", () => {
+    const firewall = inputsOf(run, STEP.command, "ssh-k0s-host-firewall") as { create: string; update: string; triggers: unknown[] };
+    expect(firewall.update).toBe(firewall.create);
+    expect(firewall.triggers).toEqual(["198.51.100.7"]);
+    const rules = firewall.create.split("\n");
+    for (const rule of [
+      "-A K0S-PLATFORM-GUARD -i lo -j RETURN",
+      "-A K0S-PLATFORM-GUARD -p tcp -m tcp --dport 6443 -j K0S-PLATFORM-ADMINS",
+      "-A K0S-PLATFORM-GUARD -p tcp -m tcp --dport 10250 -j K0S-PLATFORM-ADMINS",
+      "-A K0S-PLATFORM-ADMINS -s 10.244.0.0/16 -i kube-bridge -j RETURN",
+      "-A K0S-PLATFORM-ADMINS -s 203.0.113.0/24 -j RETURN",
+      "-A K0S-PLATFORM-ADMINS -s 2001:db8:1::/48 -j RETURN",
+      "-A K0S-PLATFORM-ADMINS -j DROP",
+    ]) {
+      expect(rules, rule).toContain(rule);
+    }
+    // SSH stays the server's own business on this target: no rule names port 22.
+    expect(firewall.create).not.toContain("--dport 22 ");
+    expect(firewall.create).toContain("systemctl enable k0s-platform-host-firewall.service");
+    const install = run.find(STEP.command, "ssh-k0s-install-k0s");
+    expect(install.options.dependencies).toContain(run.urns.get(run.find(STEP.command, "ssh-k0s-host-firewall").id));
+    // No droplet key to keep on a server the user already has.
+    expect(run.ofType(STEP.command).map((entry) => entry.name)).not.toContain("ssh-k0s-authorized-keys");
+  });
+
   it("exports a secret kubeconfig pointing at the server, through which every object is applied", async () => {
     const { value, secret } = await promiseOf(run.outputs.kubeconfig as pulumi.Output<string>);
     expect(secret).toBe(true);
@@ -132,14 +169,14 @@ describe("what the command provider decides, from the inputs the program gives i
 
   it("retries the dial: every step allows sshDialAttempts dials, each bounded", async () => {
     const retried = await again({ sshDialAttempts: 5 });
-    expect(sshSteps(retried)).toHaveLength(6);
+    expect(sshSteps(retried)).toHaveLength(7);
     for (const entry of sshSteps(retried)) {
       expect(reveal(entry.inputs.connection), entry.name).toMatchObject({ dialErrorLimit: 5, perDialTimeout: 10 });
     }
   });
 
   it("refuses any host key but the pinned one: every step pins it, none dials unpinned", () => {
-    expect(sshSteps(run)).toHaveLength(6);
+    expect(sshSteps(run)).toHaveLength(7);
     for (const entry of sshSteps(run)) {
       expect(reveal(entry.inputs.connection), entry.name).toMatchObject({
         host: "198.51.100.7",
@@ -160,5 +197,41 @@ describe("what the command provider decides, from the inputs the program gives i
     const after = await inputsByStep(await again({ apiSans: ["k0s.example.com", "k0s2.example.com"] }));
     const changed = Object.keys(before).filter((name) => JSON.stringify(before[name]) !== JSON.stringify(after[name]));
     expect(changed.sort()).toEqual(["ssh-k0s-install-k0s", "ssh-k0s-k0s-config"]);
+  });
+
+  it("re-runs only the firewall when the admin networks change", async () => {
+    const before = await inputsByStep(run);
+    const moved = await again({ adminCidrs: ["198.51.100.0/24"] });
+    const after = await inputsByStep(moved);
+    const changed = Object.keys(before).filter((name) => JSON.stringify(before[name]) !== JSON.stringify(after[name]));
+    expect(changed).toEqual(["ssh-k0s-host-firewall"]);
+    expect(after["ssh-k0s-host-firewall"].create).toContain("-A K0S-PLATFORM-ADMINS -s 198.51.100.0/24 -j RETURN");
+    expect(after["ssh-k0s-host-firewall"].create).not.toContain("203.0.113.0/24");
+  });
+
+  it("never offers an SSH agent unless sshUseAgent asks for one: with SSH_AUTH_SOCK set, the run is refused", async () => {
+    const saved = process.env.SSH_AUTH_SOCK;
+    process.env.SSH_AUTH_SOCK = "/tmp/agent.sock";
+    try {
+      await expect(again({})).rejects.toThrow("k0s-platform:sshUseAgent is false, but SSH_AUTH_SOCK is set");
+      // Positive control: asked for, the agent is used (the connection names no key and no socket,
+      // so the provider takes SSH_AUTH_SOCK).
+      const agent = await runProgram("edge", withFluxFixture({ ...config, sshPrivateKey: "", sshUseAgent: true }), mockCloud());
+      for (const entry of sshSteps(agent)) {
+        const connection = reveal(entry.inputs.connection) as Record<string, unknown>;
+        expect(connection.privateKey, entry.name).toBeUndefined();
+        expect(connection.agentSocketPath, entry.name).toBeUndefined();
+      }
+    } finally {
+      if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+      else process.env.SSH_AUTH_SOCK = saved;
+    }
+  });
+
+  it("refuses a private key stored in plain text, and accepts the same key stored as a secret", async () => {
+    await expect(runProgram("edge", withFluxFixture(config), mockCloud())).rejects.toThrow(
+      "k0s-platform:sshPrivateKey is stored in plain text: set it again with `pulumi config set --secret sshPrivateKey",
+    );
+    await expect(runProgram("edge", withFluxFixture(config), mockCloud(), ["sshPrivateKey"])).resolves.toBeDefined();
   });
 });

@@ -1,7 +1,11 @@
 import fc from "fast-check";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
 import { containerDefaults, isQuotaKey, quotaErrors } from "../components/lib/quota";
-import { cidrError, dns1123LabelError, labelValueError, parseQuantity } from "../components/lib/validation";
+import { acmeEmailError, cidrError, dns1123LabelError, labelValueError, parseQuantity } from "../components/lib/validation";
+import { ROOT } from "./lib/program";
 
 describe("parseQuantity", () => {
   it.each([
@@ -66,19 +70,153 @@ describe("name and label rules", () => {
   });
 });
 
-describe("cidrError", () => {
-  it.each(["203.0.113.7/32", "10.0.0.0/8", "2001:db8::/64", "192.168.1.0/24"])("accepts %s", (cidr) => {
-    expect(cidrError(cidr)).toBeUndefined();
-  });
+describe("cidrError: admin networks", () => {
+  it.each(["203.0.113.7/32", "198.51.100.0/24", "2001:db8::/64", "2001:db8:1::/48", "192.168.1.0/24", "2a01:4f8:c2c:123::1/128"])(
+    "accepts %s",
+    (cidr) => {
+      expect(cidrError(cidr)).toBeUndefined();
+    },
+  );
+
   it.each([
     ["203.0.113.7", "must be a CIDR block"],
     ["203.0.113.7/33", "at most 32"],
     ["10.0.0.1/8", "host bits"],
+    ["2001:db8::1/64", "has host bits set; use the network address (for example 2001:db8::/64)"],
     ["0.0.0.0/0", "whole internet"],
+    ["::/0", "whole internet"],
     ["host.example.com/32", "must be a CIDR block"],
     ["10.0.0.0/8/8", "must be a CIDR block"],
   ])("refuses %s (%s)", (cidr, why) => {
     expect(cidrError(cidr)).toContain(why);
+  });
+
+  // The issue's own examples: two halves that add up to the internet, and ::/1.
+  it.each([
+    ["0.0.0.0/1", "is broader than /24"],
+    ["128.0.0.0/1", "is broader than /24"],
+    ["10.0.0.0/8", "is broader than /24"],
+    ["203.0.112.0/23", "is broader than /24"],
+    ["::/1", "is broader than /48"],
+    ["2001:db8::/32", "is broader than /48"],
+  ])("refuses %s, broader than the minimum prefix, saying what is allowed", (cidr, why) => {
+    expect(cidrError(cidr)).toContain(why);
+    expect(cidrError(cidr)).toContain("allowed: IPv4 /24 to /32, IPv6 /48 to /128 (adminCidrMinPrefixIpv4, adminCidrMinPrefixIpv6)");
+  });
+
+  it("refuses every IPv4 prefix broader than /24 and accepts every narrower one (no sum of entries reaches the internet)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 1, max: 32 }), (address, prefix) => {
+        const network = prefix === 32 ? address : address - (address % 2 ** (32 - prefix));
+        const text = `${[24, 16, 8, 0].map((shift) => Math.floor(network / 2 ** shift) % 256).join(".")}/${prefix}`;
+        if (prefix < 24) expect(cidrError(text)).toContain("is broader than /24");
+        else expect(cidrError(text)).toBeUndefined();
+      }),
+    );
+  });
+
+  it("takes the minimum prefix from its argument: /16 admits a /16 and still refuses a /15", () => {
+    const min = { ipv4: 16, ipv6: 32 };
+    expect(cidrError("10.20.0.0/16", min)).toBeUndefined();
+    expect(cidrError("10.20.0.0/15", min)).toContain("is broader than /16");
+    expect(cidrError("2001:db8::/32", min)).toBeUndefined();
+    expect(cidrError("2001:db8::/31", min)).toContain("is broader than /32");
+  });
+
+  it.each([
+    ["::ffff:0:0/96", "IPv4-mapped"],
+    ["::ffff:203.0.113.7/128", "IPv4-mapped"],
+    ["::ffff:cb00:7100/120", "IPv4-mapped"],
+    ["::/96", "IPv4-compatible"],
+    ["::cb00:7107/128", "IPv4-compatible"],
+    ["::1/128", "IPv4-compatible"],
+    ["64:ff9b::/96", "NAT64"],
+    ["64:ff9b::cb00:7107/128", "NAT64"],
+    ["64:ff9b:1::/48", "local-use NAT64"],
+    ["2002:cb00:7107::/48", "6to4"],
+    ["2001:0:4136:e378::/64", "Teredo"],
+  ])("refuses %s, an IPv6 range standing for IPv4 addresses or for anyone (%s)", (cidr, why) => {
+    expect(cidrError(cidr)).toContain(why);
+    expect(cidrError(cidr)).toContain("list the IPv4 network itself");
+  });
+
+  it("refuses anything inside ::ffff:0:0/96, while the same host bits under a real /96 are accepted", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 96, max: 128 }), (v4, prefix) => {
+        const bits = prefix === 128 ? v4 : v4 - (v4 % 2 ** (128 - prefix));
+        const tail = `${Math.floor(bits / 65536).toString(16)}:${(bits % 65536).toString(16)}`;
+        expect(cidrError(`::ffff:${tail}/${prefix}`)).toContain("IPv4-mapped");
+        expect(cidrError(`2001:db8::${tail}/${prefix}`)).toBeUndefined();
+      }),
+    );
+  });
+});
+
+describe("acmeEmailError: an address that stays one YAML value where Flux substitutes it", () => {
+  // The GitOps repository's issuers, as Flux's postBuild substitution sees them. They quote
+  // "${acme_email}"; validation is what still holds in a copy whose quotes were dropped.
+  const issuers = fs.readFileSync(path.join(ROOT, "gitops/infrastructure/overlays/remote/configs/letsencrypt.yaml"), "utf8");
+  const unquoted = issuers.replaceAll('"${acme_email}"', "${acme_email}");
+  const emailsAfterSubstitution = (address: string, template = issuers): unknown[] => {
+    const documents = parseAllDocuments(template.replaceAll("${acme_email}", address));
+    try {
+      if (documents.some((document) => document.errors.length > 0)) return ["(YAML error)"];
+      return documents.map((document) => (document.toJS() as { spec: { acme: { email: unknown } } }).spec.acme.email);
+    } catch (error) {
+      return [`(YAML error: ${(error as Error).message})`];
+    }
+  };
+
+  it.each(["ops@your-company.com", "first.last+certs@sub.acme-consulting.eu", "Ops_Team@ACME.io", "a@b.co"])("accepts %s", (address) => {
+    expect(acmeEmailError(address)).toBeUndefined();
+    expect(emailsAfterSubstitution(address)).toEqual([address, address]);
+    expect(emailsAfterSubstitution(address, unquoted)).toEqual([address, address]);
+  });
+
+  it.each([
+    ["a@b.c: x", "a mapping after the address"],
+    ['"ops"@acme.io', "quotes"],
+    ["o'neil@acme.io", "a single quote"],
+    ["ops@acme.io #team", "a comment"],
+    ["{ops}@acme.io", "a flow mapping"],
+    ["!ops@acme.io", "a tag"],
+    ["*ops@acme.io", "an alias"],
+    ["ops@acme.io\nserver: https://evil.example/directory", "a second key"],
+    ["${other}@acme.io", "a substitution variable"],
+    ["ops..team@acme.io", "an empty dot-atom"],
+    [".ops@acme.io", "a leading dot"],
+    ["ops", "no domain"],
+    ["ops@acme", "no dotted domain"],
+    [`${"a".repeat(65)}@acme.io`, "a local part over 64 characters"],
+  ])("refuses %j (%s)", (address) => {
+    expect(acmeEmailError(address)).toContain("must be an e-mail address such as ops@your-company.com");
+  });
+
+  it("refuses what would break the issuers: each refused example really changes or breaks them unquoted (the reason it is refused)", () => {
+    expect(issuers).toContain('email: "${acme_email}"');
+    for (const address of ["a@b.c: x", "ops@acme.io #team", "{ops}@acme.io", "*ops@acme.io", "ops@acme.io\nserver: x"]) {
+      expect(emailsAfterSubstitution(address, unquoted), address).not.toEqual([address, address]);
+    }
+  });
+
+  it("accepts only addresses that survive substitution unchanged", () => {
+    const atom = fc.stringMatching(/^[A-Za-z0-9]([A-Za-z0-9_+-]{0,10}[A-Za-z0-9])?$/);
+    const local = fc.array(atom, { minLength: 1, maxLength: 3 }).map((atoms) => atoms.join("."));
+    const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$/);
+    const domain = fc
+      .tuple(fc.array(label, { minLength: 1, maxLength: 3 }), fc.constantFrom("eu", "io", "com", "de"))
+      .map(([labels, tld]) => `${labels.join(".")}.${tld}`);
+    fc.assert(
+      fc.property(local, domain, (name, host) => {
+        const address = `${name}@${host}`;
+        if (acmeEmailError(address) === undefined) expect(emailsAfterSubstitution(address, unquoted)).toEqual([address, address]);
+      }),
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (address) => {
+        if (acmeEmailError(address) === undefined) expect(emailsAfterSubstitution(address, unquoted)).toEqual([address, address]);
+      }),
+    );
   });
 });
 

@@ -144,3 +144,149 @@ export function rewriteKubeconfigServer(kubeconfig: string, server: string): str
 export function apiServerUrl(host: string): string {
   return `https://${host.includes(":") ? `[${host}]` : host}:${KUBE_API_PORT}`;
 }
+
+/** The kubelet's API port: exec, logs and metrics of every pod on the node. */
+export const KUBELET_PORT = 10250;
+/** The cloud metadata address, which serves a droplet its user data (its SSH host key among it). */
+export const METADATA_ADDRESS = "169.254.169.254";
+/** The persistent host firewall the install steps keep on the host, and its systemd unit. */
+export const HOST_FIREWALL_PATH = "/usr/local/sbin/k0s-platform-host-firewall";
+export const HOST_FIREWALL_UNIT = "k0s-platform-host-firewall.service";
+const GUARD_CHAIN = "K0S-PLATFORM-GUARD";
+const ADMINS_CHAIN = "K0S-PLATFORM-ADMINS";
+
+/** One of the cluster's pod networks, and the interface its pods' traffic reaches the host on. */
+export interface PodNetwork {
+  readonly cidr: string;
+  /** kube-bridge for kube-router, cali+ for Calico; undefined for a custom CNI: the address alone. */
+  readonly iface?: string;
+}
+
+/** The pod networks k0s runs for a ClusterConfig spec: k0s's defaults unless the spec says otherwise. */
+export function podNetworks(spec: Readonly<Record<string, unknown>>): PodNetwork[] {
+  const network = (spec.network ?? {}) as { provider?: string; podCIDR?: string; dualStack?: { enabled?: boolean; IPv6podCIDR?: string } };
+  const provider = network.provider ?? "kuberouter";
+  const iface = provider === "kuberouter" ? "kube-bridge" : provider === "calico" ? "cali+" : undefined;
+  const networks: PodNetwork[] = [{ cidr: network.podCIDR ?? "10.244.0.0/16", iface }];
+  if (network.dualStack?.enabled === true && network.dualStack.IPv6podCIDR !== undefined) {
+    networks.push({ cidr: network.dualStack.IPv6podCIDR, iface });
+  }
+  return networks;
+}
+
+export interface HostFirewallOptions {
+  /** TCP ports only admin networks, the host itself and its pods may reach. */
+  readonly ports: readonly number[];
+  readonly adminCidrs: readonly string[];
+  readonly podNetworks: readonly PodNetwork[];
+}
+
+/**
+ * Applies the host firewall, IPv4 and IPv6, and is safe to run again: the guard chains are declared,
+ * which flushes and refills them in one atomic restore, and PREROUTING jumps to the guard once.
+ *
+ * The rules live in the raw table's PREROUTING, ahead of every filter chain: kube-router and
+ * kube-proxy keep inserting their own ACCEPT rules at the top of INPUT and FORWARD, which would
+ * otherwise run before ours. Traffic the host sends itself arrives on lo and is never guarded.
+ * Pods reach the API (the kubernetes Service) and the kubelet (metrics-server) from their own
+ * network, accepted only on the CNI's interface so the same source addresses from outside are not.
+ * Pods never reach the cloud metadata address: on a droplet it serves the user data, which holds the
+ * SSH host key (the host's own requests leave through OUTPUT, not PREROUTING, and still work).
+ */
+export function hostFirewallApplyScript(options: HostFirewallOptions): string {
+  const family = (v6: boolean) => {
+    const ofFamily = (cidr: string) => cidr.includes(":") === v6;
+    return [
+      "*raw",
+      `:${GUARD_CHAIN} - [0:0]`,
+      `:${ADMINS_CHAIN} - [0:0]`,
+      `-A ${GUARD_CHAIN} -i lo -j RETURN`,
+      ...(v6 ? [] : [`-A ${GUARD_CHAIN} -d ${METADATA_ADDRESS}/32 -j DROP`]),
+      ...options.ports.map((port) => `-A ${GUARD_CHAIN} -p tcp -m tcp --dport ${port} -j ${ADMINS_CHAIN}`),
+      ...options.podNetworks
+        .filter((pods) => ofFamily(pods.cidr))
+        .map((pods) => `-A ${ADMINS_CHAIN} -s ${pods.cidr}${pods.iface === undefined ? "" : ` -i ${pods.iface}`} -j RETURN`),
+      ...options.adminCidrs.filter(ofFamily).map((cidr) => `-A ${ADMINS_CHAIN} -s ${cidr} -j RETURN`),
+      `-A ${ADMINS_CHAIN} -j DROP`,
+      "COMMIT",
+    ];
+  };
+  const install = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q iptables >/dev/null 2>&1";
+  return [
+    "set -euo pipefail",
+    "if ! command -v iptables-restore >/dev/null || ! command -v ip6tables-restore >/dev/null; then",
+    `  command -v apt-get >/dev/null && { ${install} || { apt-get update -q >/dev/null 2>&1 && ${install}; }; } || true`,
+    "fi",
+    "for tool in iptables iptables-restore ip6tables ip6tables-restore; do",
+    `  command -v "$tool" >/dev/null || { echo "no $tool on this host, so no host firewall: install the iptables package" >&2; exit 1; }`,
+    "done",
+    ...(["iptables", "ip6tables"] as const).flatMap((tool) => {
+      const rules = [
+        `${tool}-restore --noflush <<'RULES'`,
+        ...family(tool === "ip6tables"),
+        "RULES",
+        `${tool} -t raw -C PREROUTING -j ${GUARD_CHAIN} 2>/dev/null || ${tool} -t raw -I PREROUTING 1 -j ${GUARD_CHAIN}`,
+      ];
+      // A kernel booted without IPv6 has nothing to guard there (and no ip6tables tables).
+      return tool === "iptables" ? rules : ["if [ -e /proc/net/if_inet6 ]; then", ...rules, "fi"];
+    }),
+  ].join("\n");
+}
+
+/**
+ * Installs the host firewall for good (a script and a systemd unit that loads it on every boot,
+ * before the network and k0s start) and applies it now. Idempotent: same files, same rules.
+ */
+export function hostFirewallScript(options: HostFirewallOptions): string {
+  const unit = [
+    "[Unit]",
+    `Description=k0s-platform host firewall: ports ${options.ports.join(", ")} for admin networks only`,
+    "DefaultDependencies=no",
+    "Wants=network-pre.target",
+    "After=local-fs.target systemd-modules-load.service",
+    "Before=network-pre.target k0scontroller.service",
+    "[Service]",
+    "Type=oneshot",
+    "RemainAfterExit=yes",
+    `ExecStart=${HOST_FIREWALL_PATH}`,
+    "[Install]",
+    "WantedBy=sysinit.target",
+  ];
+  return [
+    "set -euo pipefail",
+    `cat > ${HOST_FIREWALL_PATH}.new <<'SCRIPT'`,
+    "#!/bin/bash",
+    hostFirewallApplyScript(options),
+    "SCRIPT",
+    `chmod 0755 ${HOST_FIREWALL_PATH}.new`,
+    `mv -f ${HOST_FIREWALL_PATH}.new ${HOST_FIREWALL_PATH}`,
+    `cat > /etc/systemd/system/${HOST_FIREWALL_UNIT} <<'UNIT'`,
+    ...unit,
+    "UNIT",
+    "systemctl daemon-reload",
+    `systemctl enable ${HOST_FIREWALL_UNIT} 2>/dev/null`,
+    HOST_FIREWALL_PATH,
+  ].join("\n");
+}
+
+/** `value` as one single-quoted shell word. */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Makes `publicKey` the only key in the SSH user's authorized_keys: a rotated key reaches the host
+ * without rebuilding it, and the old key stops working. Written to a temporary file and renamed, so
+ * a lost connection never leaves the file half-written (and the host unreachable).
+ */
+export function authorizedKeysScript(publicKey: string): string {
+  return [
+    "set -euo pipefail",
+    `key=${shellQuote(publicKey)}`,
+    'install -d -m 0700 "$HOME/.ssh"',
+    'tmp=$(mktemp "$HOME/.ssh/authorized_keys.XXXXXX")',
+    `printf '%s\\n' "$key" > "$tmp"`,
+    'chmod 0600 "$tmp"',
+    'mv -f "$tmp" "$HOME/.ssh/authorized_keys"',
+  ].join("\n");
+}

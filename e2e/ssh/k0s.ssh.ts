@@ -94,6 +94,7 @@ describe("the program's SSH steps, run over SSH", () => {
   step("are read from the program: wait for the host, write the config, install k0s, fetch the kubeconfig", () => {
     expect(program.steps.map((declared) => declared.name)).toEqual([
       "ssh-k0s-wait-for-host",
+      "ssh-k0s-host-firewall",
       "ssh-k0s-k0s-config",
       "ssh-k0s-install-k0s",
       "ssh-k0s-admin-kubeconfig",

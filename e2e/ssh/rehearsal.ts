@@ -81,6 +81,8 @@ export async function startRehearsal(stack: string): Promise<Rehearsal> {
       sshHost: DROPLET_ADDRESS,
       sshHostKey: droplet.hostKey(),
       sshPrivateKey: privateKey,
+      // The operator's address as the droplet sees it: the host firewall admits it to the API.
+      adminCidrs: [`${INTERNET_ADDRESS}/32`],
       acmeEmail: "platform@acme-consulting.eu",
       environments,
       flux,
