@@ -8,6 +8,7 @@ import { DigitalOceanHost } from "./components/digitalOceanHost";
 import { EnvironmentNamespace } from "./components/environmentNamespace";
 import { FluxBootstrap } from "./components/fluxBootstrap";
 import { K0sOverSsh } from "./components/k0sOverSsh";
+import { FLUX_NAMESPACE } from "./components/lib/flux";
 import { LocalCluster } from "./components/localCluster";
 
 const config = loadConfig();
@@ -36,6 +37,7 @@ const cluster =
           extraSans: target.domain === undefined ? [] : [`api.${target.domain}`],
           machineId: droplet!.dropletId,
           after: [droplet!],
+          hostKey: droplet!.hostPublicKey,
         })
       : new K0sOverSsh("ssh-k0s", { host: target.host, ssh: target.ssh, k0s: target.k0s });
 const remote = cluster instanceof K0sOverSsh ? cluster : undefined;
@@ -45,12 +47,15 @@ const onCluster = { providers: { kubernetes: cluster.provider } };
  * Flux and the age key are cluster-wide, so on a shared cluster one stack owns them (see README) and
  * the others re-export its recipient.
  */
-function bootstrapCluster(): pulumi.Output<string> {
-  if (config.clusterOwnerStack === "") return new FluxBootstrap("flux", config.flux, onCluster).ageRecipient;
+function bootstrapCluster(): { ageRecipient: pulumi.Output<string>; fluxNamespace: pulumi.Input<string> } {
+  if (config.clusterOwnerStack === "") {
+    const flux = new FluxBootstrap("flux", config.flux, onCluster);
+    return { ageRecipient: flux.ageRecipient, fluxNamespace: flux.namespace };
+  }
   const owner = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${config.clusterOwnerStack}`);
-  return owner.requireOutput("ageRecipient").apply(String);
+  return { ageRecipient: owner.requireOutput("ageRecipient").apply(String), fluxNamespace: FLUX_NAMESPACE };
 }
-const ageRecipient = bootstrapCluster();
+const { ageRecipient, fluxNamespace } = bootstrapCluster();
 
 const environments = config.environments.map(
   (environment) =>
@@ -62,12 +67,18 @@ const environments = config.environments.map(
         billingGroup: environment.billingGroup,
         quota: environment.quota,
         networkIsolation: environment.networkIsolation,
+        allowedEgress: environment.allowedEgress,
+        fluxNamespace,
       },
       { ...onCluster, protect: environment.protect },
     ),
 );
 
 export { ageRecipient };
+/** Each environment's age recipient, for `.sops.yaml` rules by path (npm run sops-config). */
+export const ageRecipients = pulumi.all(
+  Object.fromEntries(environments.map((environment, index) => [config.environments[index].name, environment.ageRecipient])),
+);
 export const namespaces = pulumi.all(environments.map((environment) => environment.namespaceName));
 export const kubeconfig = remote?.kubeconfig;
 export const publicIp = droplet?.publicIp;

@@ -1,5 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { environmentSopsSecret, tenantServiceAccount } from "./lib/flux";
+import { SopsAgeKey } from "./sopsAgeKey";
 import { containerDefaults } from "./lib/quota";
 
 /**
@@ -7,6 +9,29 @@ import { containerDefaults } from "./lib/quota";
  * See gitops/infrastructure/base.
  */
 export const TRAEFIK_NAMESPACE = "traefik";
+
+/**
+ * Pod Security admission at `restricted` (https://kubernetes.io/docs/concepts/security/pod-security-standards/):
+ * no privileged, hostPath, host-namespace or root containers in any environment, whoever applies them.
+ * `latest` follows the cluster's version, so an upgrade tightens rather than freezes the profile;
+ * warn and audit name violations of an apply that would pass today.
+ */
+export const POD_SECURITY_LABELS = {
+  "pod-security.kubernetes.io/enforce": "restricted",
+  "pod-security.kubernetes.io/enforce-version": "latest",
+  "pod-security.kubernetes.io/warn": "restricted",
+  "pod-security.kubernetes.io/audit": "restricted",
+} as const;
+
+/** How the cluster's DNS pods are labelled (CoreDNS in kube-system, as k0s deploys it). */
+export const CLUSTER_DNS_LABELS = { "k8s-app": "kube-dns" } as const;
+
+/** Egress an environment declares: TCP to `cidr` minus `except` (on `ports`, or every port if none). */
+export interface EgressRule {
+  readonly cidr: string;
+  readonly except: readonly string[];
+  readonly ports: readonly number[];
+}
 
 /** Label keys used for billing and `kubectl get ns -l billing-group=...`. */
 export const LABELS = {
@@ -25,20 +50,35 @@ export interface EnvironmentNamespaceArgs {
   /** ResourceQuota `spec.hard`. Empty declares no quota and no LimitRange. */
   readonly quota: Readonly<Record<string, string>>;
   /**
-   * Declares `default-deny-ingress`, `allow-traefik-ingress` and `allow-same-namespace`, so other
-   * environments on the cluster cannot reach this one. Plain boolean: it decides which resources exist.
-   * Defaults to true.
+   * Declares `default-deny-ingress`, `allow-traefik-ingress`, `allow-same-namespace`,
+   * `default-deny-egress`, `allow-dns-egress` and any `allow-declared-egress`, so other environments
+   * cannot reach this one and its pods reach only DNS, each other and what is declared. Plain boolean:
+   * it decides which resources exist. Defaults to true.
    */
   readonly networkIsolation?: boolean;
+  /**
+   * Egress the environment's pods need beyond DNS and their own namespace (an external database, an
+   * API); applies with networkIsolation only. Config validation carves the metadata range out.
+   */
+  readonly allowedEgress?: readonly EgressRule[];
+  /**
+   * Flux's namespace. The environment's Kustomizations reconcile as a service account there
+   * (tenantServiceAccount), bound to `admin` in this namespace alone, so a commit to the environment's
+   * folder can change nothing outside it; the environment's age key lives there too.
+   */
+  readonly fluxNamespace: pulumi.Input<string>;
 }
 
 /**
- * One environment (dev, staging, production…) as a namespace with billing labels, a quota, container
- * defaults that keep the quota usable, and ingress isolation.
+ * One environment (dev, staging, production…) as a namespace with billing labels, Pod Security
+ * `restricted`, a quota, container defaults that keep the quota usable, ingress isolation, and the
+ * service account Flux applies the environment's folder as, and the age key its secrets decrypt with.
  */
 export class EnvironmentNamespace extends pulumi.ComponentResource {
   /** The namespace name, known once the namespace exists. */
   public readonly namespaceName: pulumi.Output<string>;
+  /** The environment's age recipient: its `.sops.yaml` rule encrypts to it. */
+  public readonly ageRecipient: pulumi.Output<string>;
 
   constructor(name: string, args: EnvironmentNamespaceArgs, opts?: pulumi.ComponentResourceOptions) {
     super("k0s-platform:index:EnvironmentNamespace", name, {}, opts);
@@ -52,6 +92,7 @@ export class EnvironmentNamespace extends pulumi.ComponentResource {
             [LABELS.environment]: args.namespace,
             [LABELS.client]: args.client,
             [LABELS.billingGroup]: args.billingGroup,
+            ...POD_SECURITY_LABELS,
           },
         },
       },
@@ -59,6 +100,29 @@ export class EnvironmentNamespace extends pulumi.ComponentResource {
     );
     this.namespaceName = namespace.metadata.name;
     const inNamespace = (resourceName: string) => ({ name: resourceName, namespace: this.namespaceName });
+
+    const reconciler = new k8s.core.v1.ServiceAccount(
+      `${name}-reconciler`,
+      { metadata: { name: tenantServiceAccount(args.namespace), namespace: args.fluxNamespace } },
+      { parent: this },
+    );
+    this.ageRecipient = new SopsAgeKey(
+      `${name}-sops-age`,
+      { namespace: args.fluxNamespace, secretName: environmentSopsSecret(args.namespace) },
+      { parent: this },
+    ).recipient;
+
+    // `admin` is Kubernetes' namespace owner role: everything in the namespace, its Roles and
+    // RoleBindings included (never more than admin itself holds), and nothing cluster-wide.
+    new k8s.rbac.v1.RoleBinding(
+      `${name}-reconciler-binding`,
+      {
+        metadata: inNamespace("flux-reconciler"),
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "admin" },
+        subjects: [{ kind: "ServiceAccount", name: reconciler.metadata.name, namespace: reconciler.metadata.namespace }],
+      },
+      { parent: this },
+    );
 
     if (Object.keys(args.quota).length > 0) {
       new k8s.core.v1.ResourceQuota(
@@ -94,11 +158,46 @@ export class EnvironmentNamespace extends pulumi.ComponentResource {
       // Without this, an app's own pods (web -> api -> cache) could not talk to each other.
       policy("allow-same-namespace", "allow-same-namespace", {
         podSelector: {},
-        policyTypes: ["Ingress"],
+        policyTypes: ["Ingress", "Egress"],
         ingress: [{ from: [{ podSelector: {} }] }],
+        egress: [{ to: [{ podSelector: {} }] }],
       });
+
+      // Egress is denied too: a compromised pod must not reach the API server, the kubelet, the
+      // cloud's metadata address (credentials, user data), another environment, or the internet.
+      // Policies add up, so what is allowed is exactly DNS, the namespace itself and what is declared.
+      policy("deny-egress", "default-deny-egress", { podSelector: {}, policyTypes: ["Egress"] });
+      policy("allow-dns", "allow-dns-egress", {
+        podSelector: {},
+        policyTypes: ["Egress"],
+        egress: [
+          {
+            to: [
+              {
+                namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+                podSelector: { matchLabels: CLUSTER_DNS_LABELS },
+              },
+            ],
+            ports: [
+              { protocol: "UDP", port: 53 },
+              { protocol: "TCP", port: 53 },
+            ],
+          },
+        ],
+      });
+      const declared = args.allowedEgress ?? [];
+      if (declared.length > 0) {
+        policy("allow-declared-egress", "allow-declared-egress", {
+          podSelector: {},
+          policyTypes: ["Egress"],
+          egress: declared.map((rule) => ({
+            to: [{ ipBlock: { cidr: rule.cidr, except: [...rule.except] } }],
+            ...(rule.ports.length === 0 ? {} : { ports: rule.ports.map((port) => ({ protocol: "TCP", port })) }),
+          })),
+        });
+      }
     }
 
-    this.registerOutputs({ namespaceName: this.namespaceName });
+    this.registerOutputs({ namespaceName: this.namespaceName, ageRecipient: this.ageRecipient });
   }
 }

@@ -2,10 +2,11 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import {
   CLUSTER_SETTINGS_NAME,
-  enableControllerDecryption,
   FLUX_NAMESPACE,
   FLUX_SYNC_NAME,
   fluxInstallManifestUrl,
+  KUSTOMIZE_CONTROLLER,
+  lockDownControllers,
   onlyNamespace,
   SOPS_SECRET_NAME,
   withoutNamespace,
@@ -42,6 +43,8 @@ export interface FluxBootstrapArgs {
 export class FluxBootstrap extends pulumi.ComponentResource {
   /** The cluster's age recipient, for `.sops.yaml`. */
   public readonly ageRecipient: pulumi.Output<string>;
+  /** Flux's namespace, known once it exists. */
+  public readonly namespace: pulumi.Output<string>;
 
   constructor(name: string, args: FluxBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
     super("k0s-platform:index:FluxBootstrap", name, {}, opts);
@@ -62,7 +65,7 @@ export class FluxBootstrap extends pulumi.ComponentResource {
         file: manifest,
         transformations: [
           withoutNamespace,
-          enableControllerDecryption,
+          lockDownControllers,
           (_obj: unknown, objectOpts: pulumi.CustomResourceOptions) => {
             objectOpts.dependsOn = [namespaceObject];
           },
@@ -78,6 +81,7 @@ export class FluxBootstrap extends pulumi.ComponentResource {
 
     // Taking the namespace from the installed Namespace object makes the Secret wait for it.
     const namespace = namespaceObject.metadata.name;
+    this.namespace = namespace;
     const ageKey = new SopsAgeKey(`${name}-sops-age`, { namespace }, { parent: this });
     this.ageRecipient = ageKey.recipient;
     const settings =
@@ -112,6 +116,9 @@ export class FluxBootstrap extends pulumi.ComponentResource {
           interval: args.interval,
           path: args.path,
           prune: true,
+          // The controllers impersonate `default` unless told otherwise (lockDownControllers); the
+          // cluster's own folder is the platform's, so it keeps Flux's account.
+          serviceAccountName: KUSTOMIZE_CONTROLLER,
           sourceRef: { kind: "GitRepository", name: FLUX_SYNC_NAME },
           decryption: { provider: "sops", secretRef: { name: SOPS_SECRET_NAME } },
         },
@@ -119,6 +126,6 @@ export class FluxBootstrap extends pulumi.ComponentResource {
       { parent: this, dependsOn: [namespaceObject, ...crds, ageKey, ...settings, source] },
     );
 
-    this.registerOutputs({ ageRecipient: this.ageRecipient });
+    this.registerOutputs({ ageRecipient: this.ageRecipient, namespace: this.namespace });
   }
 }

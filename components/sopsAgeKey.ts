@@ -3,16 +3,19 @@ import * as pulumi from "@pulumi/pulumi";
 import { SOPS_AGE_KEY, SOPS_SECRET_NAME } from "./lib/flux";
 
 export interface SopsAgeKeyArgs {
-  /** Namespace of the `sops-age` Secret: Flux's own, where kustomize-controller reads it. */
+  /** Namespace of the Secret: Flux's own, where kustomize-controller reads it. */
   readonly namespace: pulumi.Input<string>;
+  /** The Secret's name; defaults to the cluster's own key, `sops-age`. */
+  readonly secretName?: string;
 }
 
 /**
- * The cluster's age X25519 identity for SOPS, living in the `sops-age` Secret (key `age.agekey`).
+ * An age X25519 identity for SOPS, living in a Secret in Flux's namespace (key `age.agekey`): the
+ * cluster's own (`sops-age`, for the platform's folders) or one environment's (`sops-age-<env>`).
  *
  * The program proposes a fresh identity on every run, but the Secret ignores changes to it after
  * creation, and the identity is read back from the Secret's stored data. So the key is generated
- * exactly once per cluster and stays stable, with no extra provider plugin: the `.sops.yaml`
+ * exactly once per cluster (or environment) and stays stable, with no extra provider plugin: the `.sops.yaml`
  * recipients stay valid. Rotate deliberately with `pulumi up --replace <the -secret URN>`, then
  * `sops updatekeys` every encrypted file.
  */
@@ -27,7 +30,7 @@ export class SopsAgeKey extends pulumi.ComponentResource {
     const secret = new k8s.core.v1.Secret(
       `${name}-secret`,
       {
-        metadata: { name: SOPS_SECRET_NAME, namespace: args.namespace },
+        metadata: { name: args.secretName ?? SOPS_SECRET_NAME, namespace: args.namespace },
         type: "Opaque",
         // `data`, not `stringData`: the provider stores stringData as data, so ignoring stringData
         // would still see every new proposal as a change and replace the Secret (and the key).

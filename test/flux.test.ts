@@ -1,13 +1,7 @@
 import * as fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import {
-  enableControllerDecryption,
-  fluxInstallManifestUrl,
-  onlyNamespace,
-  SOPS_AGE_SECRET_FLAG,
-  withoutNamespace,
-} from "../components/lib/flux";
+import { fluxInstallManifestUrl, LOCKDOWN_FLAGS, lockDownControllers, onlyNamespace, withoutNamespace } from "../components/lib/flux";
 import { FLUX_FIXTURE } from "./lib/program";
 
 type Manifest = {
@@ -19,38 +13,61 @@ const fixture = (): Manifest[] => parseAllDocuments(fs.readFileSync(FLUX_FIXTURE
 const argsOf = (objects: Manifest[], name: string) =>
   objects.find((obj) => obj.metadata.name === name && obj.kind === "Deployment")!.spec!.template.spec.containers[0].args;
 
-describe("enableControllerDecryption", () => {
-  it("points kustomize-controller at the sops-age Secret", () => {
+describe("lockDownControllers", () => {
+  const locked = () => {
     const objects = fixture();
-    objects.forEach(enableControllerDecryption);
-    expect(argsOf(objects, "kustomize-controller")).toEqual([...argsOf(fixture(), "kustomize-controller"), "--sops-age-secret=sops-age"]);
-    expect(SOPS_AGE_SECRET_FLAG).toBe("--sops-age-secret=sops-age");
+    objects.forEach(lockDownControllers);
+    return objects;
+  };
+
+  it("makes kustomize-controller and helm-controller impersonate `default` and refuse cross-namespace references", () => {
+    const objects = locked();
+    expect(argsOf(objects, "kustomize-controller")).toEqual([
+      ...argsOf(fixture(), "kustomize-controller"),
+      "--no-cross-namespace-refs=true",
+      "--default-service-account=default",
+      "--no-remote-bases=true",
+    ]);
+    expect(argsOf(objects, "helm-controller")).toEqual([
+      ...argsOf(fixture(), "helm-controller"),
+      "--no-cross-namespace-refs=true",
+      "--default-service-account=default",
+    ]);
+    expect(LOCKDOWN_FLAGS["kustomize-controller"]).not.toContain(expect.stringMatching(/sops-age-secret/));
+  });
+
+  it("replaces a flag the manifest already sets, and drops a controller-wide age key", () => {
+    const objects = fixture();
+    const kustomize = objects.find((obj) => obj.kind === "Deployment" && obj.metadata.name === "kustomize-controller")!;
+    kustomize.spec!.template.spec.containers[0].args.push("--no-cross-namespace-refs=false", "--sops-age-secret=sops-age");
+    objects.forEach(lockDownControllers);
+    const args = argsOf(objects, "kustomize-controller");
+    expect(args.filter((arg) => arg.startsWith("--no-cross-namespace-refs"))).toEqual(["--no-cross-namespace-refs=true"]);
+    expect(args.some((arg) => arg.startsWith("--sops-age-secret"))).toBe(false);
   });
 
   it("leaves every other object untouched", () => {
-    const objects = fixture();
-    objects.forEach(enableControllerDecryption);
+    const objects = locked();
     const untouched = fixture();
     objects.forEach((obj, index) => {
-      if (obj.metadata.name !== "kustomize-controller" || obj.kind !== "Deployment") expect(obj).toEqual(untouched[index]);
+      if (obj.kind !== "Deployment" || !(obj.metadata.name in LOCKDOWN_FLAGS)) expect(obj).toEqual(untouched[index]);
     });
   });
 
   it("is idempotent", () => {
-    const objects = fixture();
-    objects.forEach(enableControllerDecryption);
-    objects.forEach(enableControllerDecryption);
-    expect(argsOf(objects, "kustomize-controller").filter((arg) => arg.startsWith("--sops-age-secret"))).toHaveLength(1);
+    const objects = locked();
+    objects.forEach(lockDownControllers);
+    expect(objects).toEqual(locked());
   });
 
-  it("refuses a kustomize-controller it cannot configure", () => {
+  it("refuses a controller it cannot configure", () => {
     expect(() =>
-      enableControllerDecryption({
+      lockDownControllers({
         kind: "Deployment",
-        metadata: { name: "kustomize-controller" },
+        metadata: { name: "helm-controller" },
         spec: { template: { spec: { containers: [] } } },
       }),
-    ).toThrow(/no container/);
+    ).toThrow(/helm-controller Deployment .* no container/);
   });
 });
 

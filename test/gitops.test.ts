@@ -7,7 +7,17 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ACME_EMAIL_VARIABLE, CLUSTER_SETTINGS_NAME, FLUX_NAMESPACE, FLUX_SYNC_NAME, SOPS_SECRET_NAME } from "../components/lib/flux";
+import {
+  ACME_EMAIL_VARIABLE,
+  CLUSTER_SETTINGS_NAME,
+  environmentSopsSecret,
+  FLUX_NAMESPACE,
+  FLUX_SYNC_NAME,
+  HELM_CONTROLLER,
+  KUSTOMIZE_CONTROLLER,
+  SOPS_SECRET_NAME,
+  tenantServiceAccount,
+} from "../components/lib/flux";
 import { parseQuantity } from "../components/lib/validation";
 import {
   build,
@@ -34,7 +44,11 @@ const GITOPS = path.join(ROOT, "gitops");
 const rel = (file: string): string => path.relative(GITOPS, file);
 
 const SOURCE = { kind: "GitRepository", name: FLUX_SYNC_NAME };
-const DECRYPTION = { provider: "sops", secretRef: { name: SOPS_SECRET_NAME } };
+/** What a Kustomization decrypts with: its environment's key, or the cluster's for the platform's folders. */
+const decryptionOf = (kustomization: string) => {
+  const environment = /^(?:apps|secrets)-(.+)$/.exec(kustomization)?.[1];
+  return { provider: "sops", secretRef: { name: environment === undefined ? SOPS_SECRET_NAME : environmentSopsSecret(environment) } };
+};
 
 const CLUSTERS = {
   local: ["dev", "staging"],
@@ -123,6 +137,19 @@ describe("gitops manifests", () => {
   it("holds no plaintext Secret", () => {
     expect(objectDocuments.flatMap(({ doc }) => plaintextSecretError(doc as Obj) ?? [])).toEqual([]);
   });
+
+  it("grants no role a way into other pods or every resource (nodes/proxy, exec, attach, wildcards)", () => {
+    const dangerous = /^(\*|nodes\/proxy|pods\/(exec|attach|portforward)|secrets)$/;
+    const grants = objectDocuments
+      .map(({ file, doc }) => ({ file, role: doc as Obj }))
+      .filter(({ role }) => role.kind === "ClusterRole" || role.kind === "Role")
+      .flatMap(({ file, role }) =>
+        ((role.rules as { resources?: string[]; verbs?: string[] }[] | undefined) ?? []).flatMap((rule) =>
+          [...(rule.resources ?? []), ...(rule.verbs ?? [])].filter((entry) => dangerous.test(entry)).map((entry) => `${file}: ${entry}`),
+        ),
+      );
+    expect(grants).toEqual([]);
+  });
 });
 
 describe.each(kustomizeDirs.map((dir) => [rel(dir), dir]))("kustomization %s", (_name, dir) => {
@@ -145,15 +172,18 @@ describe.each(Object.entries(CLUSTERS))("clusters/%s", (cluster, environments) =
     );
   });
 
-  it.each(kustomizations.map((ks) => [nameOf(ks), ks] as const))("%s is wired to the program's source and SOPS key", (_name, ks) => {
-    const spec = ks.spec as Obj;
-    expect((ks.metadata as Obj).namespace).toBe(FLUX_NAMESPACE);
-    expect(spec.sourceRef).toEqual(SOURCE);
-    expect(spec.decryption).toEqual(DECRYPTION);
-    expect(spec.prune).toBe(true);
-    expect(spec.wait).toBe(true);
-    expect(kustomizationFile(fluxPath(ks))).toBeDefined();
-  });
+  it.each(kustomizations.map((ks) => [nameOf(ks), ks] as const))(
+    "%s is wired to the program's source and its own SOPS key",
+    (_name, ks) => {
+      const spec = ks.spec as Obj;
+      expect((ks.metadata as Obj).namespace).toBe(FLUX_NAMESPACE);
+      expect(spec.sourceRef).toEqual(SOURCE);
+      expect(spec.decryption).toEqual(decryptionOf(nameOf(ks)));
+      expect(spec.prune).toBe(true);
+      expect(spec.wait).toBe(true);
+      expect(kustomizationFile(fluxPath(ks))).toBeDefined();
+    },
+  );
 
   it("infrastructure paths are this cluster's overlays, controllers before configs", () => {
     expect(byName.get("infra-controllers")?.path).toBe(`./infrastructure/overlays/${cluster}/controllers`);
@@ -169,18 +199,27 @@ describe.each(Object.entries(CLUSTERS))("clusters/%s", (cluster, environments) =
     }
   });
 
-  it.each(environments.map((env) => [env]))("apps-%s targets its namespace after all infrastructure", (env) => {
+  // No targetNamespace: it would quietly move an object a tenant names in another namespace into its
+  // own; without it, the tenant's account is refused there and the whole commit fails, visibly.
+  it.each(environments.map((env) => [env]))("apps-%s applies as its tenant's account, after all infrastructure", (env) => {
     const spec = byName.get(`apps-${env}`);
     expect(spec?.path).toBe(`./apps/overlays/${env}`);
-    expect(spec?.targetNamespace).toBe(env);
+    expect(spec?.serviceAccountName).toBe(tenantServiceAccount(env));
+    expect(spec?.targetNamespace).toBeUndefined();
     expect(closure(`apps-${env}`)).toEqual(expect.arrayContaining(["infra-controllers", "infra-configs"]));
   });
 
-  it.each(environments.map((env) => [env]))("secrets-%s decrypts into its namespace and waits for nothing", (env) => {
+  it.each(environments.map((env) => [env]))("secrets-%s applies as its tenant's account and waits for nothing", (env) => {
     const spec = byName.get(`secrets-${env}`);
     expect(spec?.path).toBe(`./apps/overlays/${env}/secrets`);
-    expect(spec?.targetNamespace).toBe(env);
+    expect(spec?.serviceAccountName).toBe(tenantServiceAccount(env));
+    expect(spec?.targetNamespace).toBeUndefined();
     expect(dependsOn(`secrets-${env}`)).toEqual([]);
+  });
+
+  it("applies the platform's folders, and only those, as Flux's own account", () => {
+    const platform = [...byName].filter(([, spec]) => spec.serviceAccountName === KUSTOMIZE_CONTROLLER).map(([name]) => name);
+    expect(platform.sort()).toEqual(["infra-configs", "infra-controllers"]);
   });
 });
 
@@ -211,6 +250,59 @@ describe("traefik overlays", () => {
     const redirect = (cluster: string) => field(values(cluster), "ports", "web", "http", "redirections", "entryPoint");
     expect(redirect("remote")).toEqual({ to: "websecure", scheme: "https", permanent: true });
     expect(redirect("local")).toBeUndefined();
+  });
+});
+
+describe.each(Object.entries(CLUSTERS))("Flux's objects on %s under the multi-tenancy lockdown", (cluster, environments) => {
+  // The cluster folder's own Kustomizations, and everything each of them applies.
+  const everything = (): Obj[] => [...fluxKustomizations(cluster), ...fluxKustomizations(cluster).flatMap((ks) => fluxApplied(GITOPS, ks))];
+  const fluxObjects = () => everything().filter((obj) => String(obj.apiVersion).includes(".toolkit.fluxcd.io/"));
+
+  it("installs each chart as helm-controller's own account from Flux's namespace, into the chart's namespace under its own name", () => {
+    const releases = everything().filter((obj) => obj.kind === "HelmRelease");
+    expect(releases.map(nameOf).sort()).toEqual(["cert-manager", "traefik"]);
+    for (const release of releases) {
+      const name = nameOf(release);
+      expect((release.metadata as Obj).namespace, name).toBe(FLUX_NAMESPACE);
+      expect(release.spec, name).toMatchObject({
+        serviceAccountName: HELM_CONTROLLER,
+        targetNamespace: name,
+        storageNamespace: name,
+        releaseName: name,
+      });
+    }
+  });
+
+  it("references only objects in its own namespace (the controllers refuse any other)", () => {
+    const all = everything();
+    // What the program creates beside Flux: the GitRepository and the age keys' Secrets.
+    const declared = new Set([
+      ...all.map((obj) => `${String(obj.kind)}/${String((obj.metadata as Obj).namespace)}/${nameOf(obj)}`),
+      `GitRepository/${FLUX_NAMESPACE}/${FLUX_SYNC_NAME}`,
+      `Secret/${FLUX_NAMESPACE}/${SOPS_SECRET_NAME}`,
+      ...environments.map((environment) => `Secret/${FLUX_NAMESPACE}/${environmentSopsSecret(environment)}`),
+    ]);
+    const unresolved = fluxObjects().flatMap((obj) => {
+      const namespace = String((obj.metadata as Obj).namespace);
+      const spec = obj.spec as Obj;
+      const refs: Obj[] = [
+        spec.sourceRef as Obj,
+        ((spec.chart as Obj | undefined)?.spec as Obj | undefined)?.sourceRef as Obj,
+        ...((spec.dependsOn as Obj[] | undefined) ?? []).map((dep) => ({ kind: obj.kind, ...dep })),
+        { kind: "Secret", ...((spec.decryption as Obj | undefined)?.secretRef as Obj) },
+      ].filter((ref) => ref?.name !== undefined);
+      return refs
+        .filter(
+          (ref) => (ref.namespace ?? namespace) !== namespace || !declared.has(`${String(ref.kind)}/${namespace}/${String(ref.name)}`),
+        )
+        .map((ref) => `${idOf(obj)} -> ${JSON.stringify(ref)}`);
+    });
+    expect(unresolved).toEqual([]);
+  });
+
+  it("names the account of every Flux object that applies anything, so none falls back to `default`", () => {
+    const appliers = fluxObjects().filter((obj) => obj.kind === "Kustomization" || obj.kind === "HelmRelease");
+    expect(appliers.filter((obj) => (obj.spec as Obj).serviceAccountName === undefined).map(idOf)).toEqual([]);
   });
 });
 
@@ -278,7 +370,7 @@ describe.each(Object.keys(HOSTS))("apps/overlays/%s", (env) => {
   const rendered = (): Obj[] => build(path.join(GITOPS, "apps/overlays", env));
   const find = (kind: string): Obj | undefined => rendered().find((obj) => obj.kind === kind);
 
-  it(`puts everything in ${env}, as Flux's targetNamespace does, and creates no Namespace`, () => {
+  it(`puts everything in ${env}, for kubectl and Flux alike, and creates no Namespace`, () => {
     // What `kubectl apply -k apps/overlays/${env}` applies, with no Flux involved.
     expect(
       rendered()
@@ -290,7 +382,8 @@ describe.each(Object.keys(HOSTS))("apps/overlays/%s", (env) => {
       .flatMap((cluster) => fluxKustomizations(cluster))
       .filter((ks) => nameOf(ks) === `apps-${env}`);
     expect(flux.length).toBeGreaterThan(0);
-    for (const ks of flux) expect((ks.spec as Obj).targetNamespace).toBe(env);
+    // Flux adds no namespace of its own: the overlay's is the one its tenant's account may write to.
+    for (const ks of flux) expect((ks.spec as Obj).serviceAccountName).toBe(tenantServiceAccount(env));
   });
 
   it("sets cpu and memory requests and limits on every container", () => {

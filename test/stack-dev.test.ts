@@ -32,6 +32,7 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
         "kubernetes:core/v1:ServiceAccount flux-system/kustomize-controller",
         "kubernetes:apps/v1:Deployment flux-system/source-controller",
         "kubernetes:apps/v1:Deployment flux-system/kustomize-controller",
+        "kubernetes:apps/v1:Deployment flux-system/helm-controller",
         "k0s-platform:index:SopsAgeKey flux-sops-age",
         "kubernetes:core/v1:Secret flux-sops-age-secret",
         "kubernetes:source.toolkit.fluxcd.io/v1:GitRepository flux-source",
@@ -43,6 +44,12 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
         "kubernetes:networking.k8s.io/v1:NetworkPolicy dev-deny-ingress",
         "kubernetes:networking.k8s.io/v1:NetworkPolicy dev-allow-traefik",
         "kubernetes:networking.k8s.io/v1:NetworkPolicy dev-allow-same-namespace",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy dev-deny-egress",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy dev-allow-dns",
+        "kubernetes:core/v1:ServiceAccount dev-reconciler",
+        "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding dev-reconciler-binding",
+        "k0s-platform:index:SopsAgeKey dev-sops-age",
+        "kubernetes:core/v1:Secret dev-sops-age-secret",
       ].sort(),
     );
   });
@@ -86,6 +93,18 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
     expect(secret).toBe(false);
   });
 
+  it("gives dev its own key, apart from the cluster's, and exports its recipient per environment in the clear", async () => {
+    const devIdentity = Buffer.from(inputsOf(run, TYPES.secret, "dev-sops-age-secret").data["age.agekey"] as string, "base64").toString(
+      "utf8",
+    );
+    expect(devIdentity).toMatch(/^AGE-SECRET-KEY-1[0-9A-Z]{58}$/);
+    expect(devIdentity).not.toBe(proposedIdentity(run));
+    expect(isSecret(run.find(TYPES.secret, "dev-sops-age-secret").inputs.data)).toBe(true);
+    const { value, secret } = await promiseOf(run.outputs.ageRecipients as pulumi.Output<Record<string, string>>);
+    expect(value).toEqual({ dev: await recipientOf(devIdentity) });
+    expect(secret).toBe(false);
+  });
+
   it("keeps the key it created: later runs read it back from the Secret and ignore new proposals", async () => {
     expect(run.find(TYPES.secret, "flux-sops-age-secret").options.ignoreChanges).toEqual(["data"]);
     const stored = await generateIdentity();
@@ -109,14 +128,27 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
       interval: "1m",
       path: "./clusters/local",
       prune: true,
+      serviceAccountName: "kustomize-controller",
       sourceRef: { kind: "GitRepository", name: "flux-system" },
       decryption: { provider: "sops", secretRef: { name: "sops-age" } },
     });
   });
 
-  it("lets kustomize-controller decrypt for the repository's own Kustomizations", () => {
-    const deployment = inputsOf(run, "kubernetes:apps/v1:Deployment", "flux-system/kustomize-controller");
-    expect(deployment.spec.template.spec.containers[0].args).toContain("--sops-age-secret=sops-age");
+  it("locks Flux down for tenants: no controller-wide age key, `default` unless a Kustomization names its account", () => {
+    for (const controller of ["kustomize-controller", "helm-controller"]) {
+      const args: string[] = inputsOf(run, "kubernetes:apps/v1:Deployment", `flux-system/${controller}`).spec.template.spec.containers[0]
+        .args;
+      expect(args, controller).toEqual(expect.arrayContaining(["--no-cross-namespace-refs=true", "--default-service-account=default"]));
+      expect(
+        args.some((arg) => arg.startsWith("--sops-age-secret")),
+        controller,
+      ).toBe(false);
+    }
+  });
+
+  it("creates the tenant's account in Flux's namespace once that namespace exists", () => {
+    const namespaceUrn = run.urns.get(run.find("kubernetes:core/v1:Namespace", "flux-system").id)!;
+    expect(run.find(TYPES.serviceAccount, "dev-reconciler").options.dependencies).toContain(namespaceUrn);
   });
 
   it("creates Flux's namespace before anything of Flux that lives in it", () => {

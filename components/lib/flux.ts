@@ -8,6 +8,13 @@ export const FLUX_NAMESPACE = "flux-system";
 export const FLUX_SYNC_NAME = "flux-system";
 /** The Secret holding the cluster's age identity (https://fluxcd.io/flux/guides/mozilla-sops/). */
 export const SOPS_SECRET_NAME = "sops-age";
+/**
+ * The Secret holding one environment's age identity: its Kustomizations decrypt with it alone, so a
+ * file encrypted for another environment (or copied from its folder) is never decrypted here.
+ */
+export function environmentSopsSecret(environment: string): string {
+  return `${SOPS_SECRET_NAME}-${environment}`;
+}
 /** kustomize-controller only reads age identities from Secret keys ending in `.agekey`. */
 export const SOPS_AGE_KEY = "age.agekey";
 
@@ -19,13 +26,31 @@ export const CLUSTER_SETTINGS_NAME = "cluster-settings";
 /** The contact address of the ACME ClusterIssuers, from the stack's acmeEmail. */
 export const ACME_EMAIL_VARIABLE = "acme_email";
 
-const KUSTOMIZE_CONTROLLER = "kustomize-controller";
+/** Flux's own service accounts, which platform folders (clusters/, infrastructure/) reconcile as. */
+export const KUSTOMIZE_CONTROLLER = "kustomize-controller";
+export const HELM_CONTROLLER = "helm-controller";
+
 /**
- * Controller-level decryption (Flux ≥ 2.7): kustomize-controller also uses this Secret for
- * Kustomizations that name no `decryption.secretRef`, so the repository's own Kustomizations decrypt
- * SOPS files too (fluxcd/kustomize-controller#1465).
+ * The service account, in Flux's namespace, that an environment's Kustomizations (apps-<env>,
+ * secrets-<env>) reconcile as: bound to `admin` in that environment's namespace and nowhere else.
+ * In Flux's namespace, not the tenant's, so nothing a tenant applies can name it.
  */
-export const SOPS_AGE_SECRET_FLAG = `--sops-age-secret=${SOPS_SECRET_NAME}`;
+export function tenantServiceAccount(environment: string): string {
+  return `tenant-${environment}`;
+}
+
+/**
+ * Flux's multi-tenancy lockdown (https://fluxcd.io/flux/installation/configuration/multitenancy/):
+ * a Kustomization or HelmRelease that names no service account reconciles as `default` of its own
+ * namespace, which holds no rights, instead of as the controller's cluster-admin account; nothing
+ * may reference a source, Secret or dependency in another namespace; and kustomize may not fetch
+ * remote bases. No controller-wide `--sops-age-secret` either: decryption is per Kustomization, so a
+ * Kustomization a tenant creates cannot decrypt with the cluster's key.
+ */
+export const LOCKDOWN_FLAGS: Readonly<Record<string, readonly string[]>> = {
+  [KUSTOMIZE_CONTROLLER]: ["--no-cross-namespace-refs=true", "--default-service-account=default", "--no-remote-bases=true"],
+  [HELM_CONTROLLER]: ["--no-cross-namespace-refs=true", "--default-service-account=default"],
+};
 
 /** The release's all-in-one install manifest for a pinned Flux version. */
 export function fluxInstallManifestUrl(version: string): string {
@@ -46,18 +71,20 @@ interface ManifestObject {
 }
 
 /**
- * Transformation for the Flux install manifest: points kustomize-controller at the `sops-age` Secret.
- * Idempotent, and leaves every other object untouched.
+ * Transformation for the Flux install manifest: gives kustomize-controller and helm-controller the
+ * lockdown flags, replacing any value a flag already has. Idempotent; every other object untouched.
  */
-export function enableControllerDecryption(obj: ManifestObject): void {
-  if (obj.kind !== "Deployment" || obj.metadata?.name !== KUSTOMIZE_CONTROLLER) return;
+export function lockDownControllers(obj: ManifestObject): void {
+  const flags = obj.kind === "Deployment" ? LOCKDOWN_FLAGS[obj.metadata?.name ?? ""] : undefined;
+  if (flags === undefined) return;
   const containers = obj.spec?.template?.spec?.containers ?? [];
   const manager = containers.find((container) => container.name === "manager") ?? containers[0];
   if (manager === undefined) {
-    throw new Error(`the ${KUSTOMIZE_CONTROLLER} Deployment in the Flux manifest has no container to configure`);
+    throw new Error(`the ${obj.metadata?.name} Deployment in the Flux manifest has no container to configure`);
   }
-  const args = manager.args ?? [];
-  if (!args.some((arg) => arg.startsWith("--sops-age-secret"))) manager.args = [...args, SOPS_AGE_SECRET_FLAG];
+  const flagName = (arg: string) => arg.split("=")[0];
+  const set = new Set(flags.map(flagName));
+  manager.args = [...(manager.args ?? []).filter((arg) => !set.has(flagName(arg)) && !arg.startsWith("--sops-age-secret")), ...flags];
 }
 
 /**

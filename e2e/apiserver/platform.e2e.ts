@@ -89,7 +89,19 @@ describe("pulumi up", () => {
     ]);
   });
 
-  it("isolates each namespace with exactly the three policies", async () => {
+  it("isolates each namespace both ways with exactly its five policies", async () => {
+    const dns = {
+      to: [
+        {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+          podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+        },
+      ],
+      ports: [
+        { protocol: "UDP", port: 53 },
+        { protocol: "TCP", port: 53 },
+      ],
+    };
     for (const namespace of ["dev", "staging"]) {
       const policies = await api().list(`/apis/networking.k8s.io/v1/namespaces/${namespace}/networkpolicies`);
       const specs = Object.fromEntries(policies.map((policy) => [policy.metadata.name, policy.spec]));
@@ -100,7 +112,58 @@ describe("pulumi up", () => {
           policyTypes: ["Ingress"],
           ingress: [{ from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "traefik" } } }] }],
         },
-        "allow-same-namespace": { podSelector: {}, policyTypes: ["Ingress"], ingress: [{ from: [{ podSelector: {} }] }] },
+        "allow-same-namespace": {
+          podSelector: {},
+          policyTypes: ["Ingress", "Egress"],
+          ingress: [{ from: [{ podSelector: {} }] }],
+          egress: [{ to: [{ podSelector: {} }] }],
+        },
+        "default-deny-egress": { podSelector: {}, policyTypes: ["Egress"] },
+        "allow-dns-egress": { podSelector: {}, policyTypes: ["Egress"], egress: [dns] },
+      });
+    }
+  });
+
+  it("lets each environment's Flux account do everything in its namespace and nothing anywhere else", async () => {
+    /** The API server's own authorization answer, as `kubectl auth can-i --as` asks it. */
+    const can = async (user: string, verb: string, resource: { group?: string; resource: string; namespace?: string }) => {
+      const review = await api().request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+        apiVersion: "authorization.k8s.io/v1",
+        kind: "SubjectAccessReview",
+        spec: {
+          user,
+          groups: ["system:serviceaccounts", "system:serviceaccounts:flux-system", "system:authenticated"],
+          resourceAttributes: { verb, ...resource },
+        },
+      });
+      return review.body.status.allowed as boolean;
+    };
+    for (const [environment, other] of [
+      ["dev", "staging"],
+      ["staging", "dev"],
+    ]) {
+      const account = `system:serviceaccount:flux-system:tenant-${environment}`;
+      const answers = {
+        "deployments here": await can(account, "create", { group: "apps", resource: "deployments", namespace: environment }),
+        "secrets here": await can(account, "create", { resource: "secrets", namespace: environment }),
+        "rolebindings here": await can(account, "create", {
+          group: "rbac.authorization.k8s.io",
+          resource: "rolebindings",
+          namespace: environment,
+        }),
+        "deployments in the other environment": await can(account, "create", { group: "apps", resource: "deployments", namespace: other }),
+        "secrets in flux-system (the age key)": await can(account, "get", { resource: "secrets", namespace: "flux-system" }),
+        namespaces: await can(account, "create", { resource: "namespaces" }),
+        clusterrolebindings: await can(account, "create", { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings" }),
+      };
+      expect(answers, environment).toEqual({
+        "deployments here": true,
+        "secrets here": true,
+        "rolebindings here": true,
+        "deployments in the other environment": false,
+        "secrets in flux-system (the age key)": false,
+        namespaces: false,
+        clusterrolebindings: false,
       });
     }
   });
@@ -232,11 +295,30 @@ describe("the ambient kubeconfig", () => {
 });
 
 describe("the quota is enforced", () => {
-  const pod = (name: string, cpu: string) => ({
+  // Compliant with Pod Security `restricted`, which every environment enforces.
+  const pod = (
+    name: string,
+    cpu: string,
+    securityContext: object = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+  ) => ({
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name },
-    spec: { containers: [{ name: "app", image: "registry.invalid/app:1", resources: { requests: { cpu }, limits: { cpu } } }] },
+    spec: {
+      securityContext: { runAsNonRoot: true, runAsUser: 100, seccompProfile: { type: "RuntimeDefault" } },
+      containers: [{ name: "app", image: "registry.invalid/app:1", resources: { requests: { cpu }, limits: { cpu } }, securityContext }],
+    },
+  });
+
+  it("refuses a privileged pod in staging with Pod Security's message, and admits the same pod unprivileged", async () => {
+    const refused = await api().request(
+      "POST",
+      "/api/v1/namespaces/staging/pods?dryRun=All",
+      pod("privileged", "100m", { privileged: true }),
+    );
+    expect(refused.status).toBe(403);
+    expect(refused.body.message).toMatch(/violates PodSecurity "restricted:latest": .*privileged/);
+    expect((await api().request("POST", "/api/v1/namespaces/staging/pods?dryRun=All", pod("unprivileged", "100m"))).status).toBe(201);
   });
 
   it("refuses a pod above the staging quota and admits one inside it", async () => {

@@ -103,7 +103,7 @@ function applyTestOverlay(workDir: string, chartServerUrl: string): void {
     stringify({
       apiVersion: "helm.toolkit.fluxcd.io/v2",
       kind: "HelmRelease",
-      metadata: { name: "traefik", namespace: "traefik" },
+      metadata: { name: "traefik", namespace: "flux-system" },
       spec: { values: { image: { tag: "v3.6.12" } } },
     }),
   );

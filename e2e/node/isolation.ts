@@ -12,6 +12,10 @@ import type { TestNode } from "./node";
 export const PROBE = "isolation-probe";
 const PORT = 9898;
 
+/** What Pod Security `restricted` asks of a pod (every environment namespace enforces it). */
+export const RESTRICTED_POD = { runAsUser: 100, runAsGroup: 101, runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } };
+export const RESTRICTED_CONTAINER = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
+
 export interface Probe {
   readonly from: string;
   readonly to: string;
@@ -27,7 +31,7 @@ export function deployProbes(node: TestNode, namespaces: readonly string[]): voi
       kind: "Pod",
       metadata: { name: PROBE, namespace, labels: { "app.kubernetes.io/name": PROBE } },
       spec: {
-        securityContext: { runAsUser: 100, runAsGroup: 101, runAsNonRoot: true },
+        securityContext: RESTRICTED_POD,
         containers: [
           {
             name: "agnhost",
@@ -35,6 +39,7 @@ export function deployProbes(node: TestNode, namespaces: readonly string[]): voi
             command: ["/agnhost", "porter"],
             env: [{ name: `SERVE_PORT_${PORT}`, value: namespace }],
             readinessProbe: { tcpSocket: { port: PORT }, periodSeconds: 1 },
+            securityContext: RESTRICTED_CONTAINER,
           },
         ],
       },
@@ -50,6 +55,16 @@ export function deployProbes(node: TestNode, namespaces: readonly string[]): voi
   for (const namespace of namespaces) node.kubectl(["wait", "--for=condition=Ready", `pod/${PROBE}`, "-n", namespace, "--timeout=180s"]);
 }
 
+/** Whether the probe pod in `from` opens a TCP connection to `address` (host:port, a name resolves through the cluster's DNS). */
+export function connects(node: TestNode, from: string, address: string): boolean {
+  try {
+    node.kubectl(["exec", "-n", from, PROBE, "--", "/agnhost", "connect", address, "--timeout=2s"]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Runs every client -> server probe; `servers` are the namespaces whose probe serves. */
 export function probeAll(node: TestNode, clients: readonly string[], servers: readonly string[]): Probe[] {
   const targets = servers.flatMap((namespace) => {
@@ -60,17 +75,7 @@ export function probeAll(node: TestNode, clients: readonly string[], servers: re
       { to: namespace, via: "service" as const, address: `${serviceIp}:${PORT}` },
     ];
   });
-  return clients.flatMap((from) =>
-    targets.map(({ to, via, address }) => {
-      let reachable = true;
-      try {
-        node.kubectl(["exec", "-n", from, PROBE, "--", "/agnhost", "connect", address, "--timeout=2s"]);
-      } catch {
-        reachable = false;
-      }
-      return { from, to, via, reachable };
-    }),
-  );
+  return clients.flatMap((from) => targets.map(({ to, via, address }) => ({ from, to, via, reachable: connects(node, from, address) })));
 }
 
 /** The probes as a table: one row per client namespace, one column per server namespace and path. */

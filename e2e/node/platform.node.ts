@@ -22,7 +22,7 @@ import { run, startDaemon, waitFor } from "../harness/processes";
 import { TOOLCHAIN_BIN } from "../harness/toolchain";
 import { listeningSockets, scanFromLan } from "./cafe";
 import type { GitopsRepo } from "./gitopsRepo";
-import { deployProbes, isolationTable, PROBE, probeAll, type Probe } from "./isolation";
+import { connects, deployProbes, isolationTable, PROBE, probeAll, RESTRICTED_CONTAINER, RESTRICTED_POD, type Probe } from "./isolation";
 import { SAMPLE_APP_IMAGE } from "./gitopsRepo";
 import { HOST_ONLY_ADDRESS, KUBECTL, NODE_ADDRESS, type TestNode } from "./node";
 import { startWorkstation, type Workstation } from "./workstation";
@@ -58,6 +58,8 @@ afterAll(async () => {
 });
 
 const api = () => node.client;
+/** The address every cloud's metadata service answers on (DigitalOcean's included). */
+const METADATA_ADDRESS = "169.254.169.254";
 const FLUX = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations";
 
 const up = (stack: string) => cli.pulumi("up", "--stack", stack, "--yes", "--skip-preview");
@@ -165,7 +167,7 @@ describe("Flux", () => {
   );
 
   step("installs Traefik from the chart repository: its HelmRelease is Ready", async () => {
-    const release = await whenReady("/apis/helm.toolkit.fluxcd.io/v2/namespaces/traefik/helmreleases/traefik");
+    const release = await whenReady("/apis/helm.toolkit.fluxcd.io/v2/namespaces/flux-system/helmreleases/traefik");
     expect(release.status.history[0]).toMatchObject({ chartName: "traefik", chartVersion: "41.3.0", status: "deployed" });
     expect(workstation.server.requests.charts).toBeGreaterThan(0);
   });
@@ -261,20 +263,27 @@ describe("monitoring for the soak", () => {
 
 describe("SOPS", () => {
   step(
-    "decrypts a Secret encrypted to the stack's ageRecipient, committed to dev's secrets folder",
+    "decrypts a Secret encrypted to dev's own recipient, committed to dev's secrets folder",
     async () => {
       // As the README says: .sops.yaml from the stack's recipient, then sops run from the repository root.
       run(
         path.join(ROOT, "node_modules", ".bin", "tsx"),
-        [path.join(ROOT, "scripts", "write-sops-config.ts"), "--out", path.join(repo.workDir, ".sops.yaml"), "--stack", "dev"],
+        [
+          path.join(ROOT, "scripts", "write-sops-config.ts"),
+          "--out",
+          path.join(repo.workDir, ".sops.yaml"),
+          "--stack",
+          "dev",
+          "--stack",
+          "local-staging",
+        ],
         {
           cwd: cli.projectDir,
           env: { ...process.env, ...cli.env },
         },
       );
-      expect(fs.readFileSync(path.join(repo.workDir, ".sops.yaml"), "utf8")).toContain(
-        cli.pulumi("stack", "output", "ageRecipient", "--stack", "dev").trim(),
-      );
+      const devRecipient = JSON.parse(cli.pulumi("stack", "output", "ageRecipients", "--json", "--stack", "dev")).dev;
+      expect(fs.readFileSync(path.join(repo.workDir, ".sops.yaml"), "utf8")).toContain(devRecipient);
       const password = randomBytes(12).toString("hex");
       const commit = repo.commit("Add the dev database credentials, encrypted", (dir) => {
         fs.writeFileSync(path.join(dir, "apps/overlays/dev/secrets/db-credentials.yaml"), secret("db-credentials", { password }));
@@ -286,6 +295,10 @@ describe("SOPS", () => {
       const committed = repo.git("show", `${commit}:apps/overlays/dev/secrets/db-credentials.yaml`);
       expect(committed).toContain("ENC[AES256_GCM");
       expect(committed).not.toContain(password);
+      // Encrypted to dev's key by its path's rule, not to staging's on the same cluster.
+      const stagingRecipient = JSON.parse(cli.pulumi("stack", "output", "ageRecipients", "--json", "--stack", "local-staging")).staging;
+      expect(committed).toContain(devRecipient);
+      expect(committed).not.toContain(stagingRecipient);
       reconcileNow();
       await applied("secrets-dev", commit);
       const stored = await api().get("/api/v1/namespaces/dev/secrets/db-credentials");
@@ -294,72 +307,225 @@ describe("SOPS", () => {
     400_000,
   );
 
-  step(
-    "fails only the secrets Kustomization of a file encrypted to another key, applies none of it, and the apps carry on",
-    async () => {
-      const foreignKey = path.join(node.dir, "foreign.agekey");
-      run("age-keygen", ["-o", foreignKey]);
-      const foreign = run("age-keygen", ["-y", foreignKey]).trim();
-      const podinfoBefore = podNames("staging");
-      const bad = repo.commit("Add staging credentials encrypted to a key the cluster does not hold", (dir) => {
-        fs.writeFileSync(
-          path.join(dir, "apps/overlays/staging/secrets/db-credentials.yaml"),
-          secret("db-credentials", { password: "never-decrypted" }),
-        );
+  /** Files that must not decrypt in staging, each written into staging's secrets folder. */
+  const undecryptable: { what: string; write: (dir: string, file: string) => void }[] = [
+    {
+      what: "a file encrypted to a key the cluster does not hold",
+      write(dir, file) {
+        const foreignKey = path.join(node.dir, "foreign.agekey");
+        if (!fs.existsSync(foreignKey)) run("age-keygen", ["-o", foreignKey]);
+        const foreign = run("age-keygen", ["-y", foreignKey]).trim();
+        fs.writeFileSync(path.join(dir, file), secret("db-credentials", { password: "never-decrypted" }));
+        // An empty config, since the repository's rules (rightly) name no key outside the stacks'.
+        const noRules = path.join(node.dir, "no-rules.sops.yaml");
+        fs.writeFileSync(noRules, "{}\n");
         run(
           path.join(TOOLCHAIN_BIN, "sops"),
-          [
-            "--encrypt",
-            "--age",
-            foreign,
-            "--encrypted-regex",
-            "^(data|stringData)$",
-            "--in-place",
-            "apps/overlays/staging/secrets/db-credentials.yaml",
-          ],
+          ["--config", noRules, "--encrypt", "--age", foreign, "--encrypted-regex", "^(data|stringData)$", "--in-place", file],
           { cwd: dir },
         );
+      },
+    },
+    {
+      // The cluster holds dev's key, but only dev's Kustomizations decrypt with it.
+      what: "dev's encrypted credentials copied into staging's folder",
+      write(dir, file) {
+        fs.copyFileSync(path.join(dir, "apps/overlays/dev/secrets/db-credentials.yaml"), path.join(dir, file));
+      },
+    },
+  ];
+
+  for (const { what, write } of undecryptable) {
+    step(
+      `fails only secrets-staging for ${what}, applies none of it, and the apps carry on`,
+      async () => {
+        const podinfoBefore = podNames("staging");
+        const bad = repo.commit(`Add ${what}`, (dir) => {
+          write(dir, "apps/overlays/staging/secrets/db-credentials.yaml");
+          fs.writeFileSync(
+            path.join(dir, "apps/overlays/staging/secrets/release-notes.yaml"),
+            stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "release-notes" }, data: { note: "same commit" } }),
+          );
+          editYaml(path.join(dir, "apps/overlays/staging/secrets/kustomization.yaml"), (kustomization) =>
+            kustomization.resources.push("db-credentials.yaml", "release-notes.yaml"),
+          );
+        });
+        reconcileNow();
+        const failure = await waitFor(
+          "secrets-staging to report the decryption failure",
+          async () => {
+            const { object, ready } = await readyCondition(`${FLUX}/secrets-staging`);
+            return ready?.status === "False" && object.status.lastAttemptedRevision === `main@sha1:${bad}` && /decrypt/i.test(ready.message)
+              ? ready
+              : undefined;
+          },
+          300_000,
+          2_000,
+        );
+        console.log(`secrets-staging, ${what}: ${failure.reason}: ${failure.message}`);
+        // Nothing of the commit was applied, not even its plain ConfigMap.
+        expect((await api().request("GET", "/api/v1/namespaces/staging/secrets/db-credentials")).status).toBe(404);
+        expect((await api().request("GET", "/api/v1/namespaces/staging/configmaps/release-notes")).status).toBe(404);
+        // Everything else carries on: staging's apps and dev's secrets apply the same commit.
+        await applied("apps-staging", bad);
+        await applied("secrets-dev", bad);
+        expect(podNames("staging")).toEqual(podinfoBefore);
+
+        const fixed = repo.commit(`Revert ${what}`, (dir) => {
+          fs.rmSync(path.join(dir, "apps/overlays/staging/secrets/db-credentials.yaml"));
+          fs.rmSync(path.join(dir, "apps/overlays/staging/secrets/release-notes.yaml"));
+          editYaml(path.join(dir, "apps/overlays/staging/secrets/kustomization.yaml"), (kustomization) => {
+            kustomization.resources = kustomization.resources.filter(
+              (file: string) => !["db-credentials.yaml", "release-notes.yaml"].includes(file),
+            );
+          });
+        });
+        reconcileNow();
+        await applied("secrets-staging", fixed);
+      },
+      600_000,
+    );
+  }
+});
+
+describe("tenancy: Flux applies an environment's folder as that environment", () => {
+  /** The attempts a client's commit to its folder might make, each with a harmless ConfigMap beside it. */
+  const attempts: { what: string; object?: Record<string, unknown>; namespace?: string }[] = [
+    {
+      what: "a ClusterRoleBinding that makes its account cluster-admin",
+      object: {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: "tenant-escalation" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
+        subjects: [{ kind: "ServiceAccount", name: "tenant-staging", namespace: "flux-system" }],
+      },
+    },
+    { what: "a Namespace", object: { apiVersion: "v1", kind: "Namespace", metadata: { name: "tenant-made" } } },
+    { what: "its apps moved into dev's namespace", namespace: "dev" },
+  ];
+
+  for (const attempt of attempts) {
+    step(
+      `a commit to staging's folder with ${attempt.what} fails apps-staging, applies nothing of it, and the rest keeps syncing`,
+      async () => {
+        const overlay = "apps/overlays/staging";
+        const bad = repo.commit(`Try ${attempt.what} from staging's folder`, (dir) => {
+          const objects = [
+            { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "tenant-canary" }, data: { commit: "refused" } },
+            ...(attempt.object === undefined ? [] : [attempt.object]),
+          ];
+          fs.writeFileSync(path.join(dir, overlay, "tenant-attempt.yaml"), objects.map((object) => stringify(object)).join("---\n"));
+          editYaml(path.join(dir, overlay, "kustomization.yaml"), (kustomization) => {
+            kustomization.resources.push("tenant-attempt.yaml");
+            if (attempt.namespace !== undefined) kustomization.namespace = attempt.namespace;
+          });
+        });
+        reconcileNow();
+        const failure = await waitFor(
+          "apps-staging to report the refusal",
+          async () => {
+            const { object, ready } = await readyCondition(`${FLUX}/apps-staging`);
+            return ready?.status === "False" && object.status.lastAttemptedRevision === `main@sha1:${bad}` ? ready : undefined;
+          },
+          300_000,
+          2_000,
+        );
+        console.log(`apps-staging, ${attempt.what}: ${failure.reason}: ${failure.message}`);
+        expect(failure.message).toMatch(/forbidden/i);
+        expect(failure.message).toContain("system:serviceaccount:flux-system:tenant-staging");
+        for (const namespace of ["staging", "dev"]) {
+          expect((await api().request("GET", `/api/v1/namespaces/${namespace}/configmaps/tenant-canary`)).status, namespace).toBe(404);
+        }
+        expect((await api().request("GET", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/tenant-escalation")).status).toBe(404);
+        expect((await api().request("GET", "/api/v1/namespaces/tenant-made")).status).toBe(404);
+        // Every other Kustomization applies the same commit.
+        await applied("apps-dev", bad);
+        await applied("secrets-staging", bad);
+
+        const fixed = repo.commit(`Revert ${attempt.what}`, (dir) => {
+          fs.rmSync(path.join(dir, overlay, "tenant-attempt.yaml"));
+          editYaml(path.join(dir, overlay, "kustomization.yaml"), (kustomization) => {
+            kustomization.resources = kustomization.resources.filter((file: string) => file !== "tenant-attempt.yaml");
+            kustomization.namespace = "staging";
+          });
+        });
+        reconcileNow();
+        await applied("apps-staging", fixed);
+      },
+      600_000,
+    );
+  }
+
+  step(
+    "and the positive control: the same ConfigMap alone, committed to staging's folder, is applied in staging",
+    async () => {
+      const overlay = "apps/overlays/staging";
+      const good = repo.commit("Add a plain ConfigMap to staging's folder", (dir) => {
         fs.writeFileSync(
-          path.join(dir, "apps/overlays/staging/secrets/release-notes.yaml"),
-          stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "release-notes" }, data: { note: "same commit" } }),
+          path.join(dir, overlay, "tenant-attempt.yaml"),
+          stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "tenant-canary" }, data: { commit: "applied" } }),
         );
-        editYaml(path.join(dir, "apps/overlays/staging/secrets/kustomization.yaml"), (kustomization) =>
-          kustomization.resources.push("db-credentials.yaml", "release-notes.yaml"),
-        );
+        editYaml(path.join(dir, overlay, "kustomization.yaml"), (kustomization) => kustomization.resources.push("tenant-attempt.yaml"));
       });
       reconcileNow();
-      const failure = await waitFor(
-        "secrets-staging to report the decryption failure",
-        async () => {
-          const { ready } = await readyCondition(`${FLUX}/secrets-staging`);
-          return ready?.status === "False" && /decrypt/i.test(ready.message) ? ready : undefined;
-        },
-        300_000,
-        2_000,
-      );
-      console.log(`secrets-staging: ${failure.reason}: ${failure.message}`);
-      // Nothing of the commit was applied, not even its plain ConfigMap.
-      expect((await api().request("GET", "/api/v1/namespaces/staging/secrets/db-credentials")).status).toBe(404);
-      expect((await api().request("GET", "/api/v1/namespaces/staging/configmaps/release-notes")).status).toBe(404);
-      // Everything else carries on: staging's apps and dev's secrets apply the same commit.
-      await applied("apps-staging", bad);
-      await applied("secrets-dev", bad);
-      expect(podNames("staging")).toEqual(podinfoBefore);
-
-      const fixed = repo.commit("Revert the staging credentials the cluster cannot decrypt", (dir) => {
-        fs.rmSync(path.join(dir, "apps/overlays/staging/secrets/db-credentials.yaml"));
-        fs.rmSync(path.join(dir, "apps/overlays/staging/secrets/release-notes.yaml"));
-        editYaml(path.join(dir, "apps/overlays/staging/secrets/kustomization.yaml"), (kustomization) => {
-          kustomization.resources = kustomization.resources.filter(
-            (file: string) => !["db-credentials.yaml", "release-notes.yaml"].includes(file),
-          );
+      await applied("apps-staging", good);
+      expect((await api().get("/api/v1/namespaces/staging/configmaps/tenant-canary")).data).toEqual({ commit: "applied" });
+      const reverted = repo.commit("Remove the plain ConfigMap", (dir) => {
+        fs.rmSync(path.join(dir, overlay, "tenant-attempt.yaml"));
+        editYaml(path.join(dir, overlay, "kustomization.yaml"), (kustomization) => {
+          kustomization.resources = kustomization.resources.filter((file: string) => file !== "tenant-attempt.yaml");
         });
       });
       reconcileNow();
-      await applied("secrets-staging", fixed);
+      await applied("apps-staging", reverted);
+      expect((await api().request("GET", "/api/v1/namespaces/staging/configmaps/tenant-canary")).status).toBe(404);
     },
-    600_000,
+    400_000,
   );
+});
+
+describe("Pod Security restricted in every environment", () => {
+  const pod = (name: string, podSecurity: object, container: object, extra: object = {}) => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "staging" },
+    spec: {
+      securityContext: podSecurity,
+      containers: [{ name: "app", image: SAMPLE_APP_IMAGE, command: ["/agnhost", "pause"], securityContext: container }],
+      ...extra,
+    },
+  });
+  const refusals: [string, object][] = [
+    ["a privileged container", pod("privileged", RESTRICTED_POD, { ...RESTRICTED_CONTAINER, privileged: true })],
+    [
+      "a hostPath volume",
+      pod("host-path", RESTRICTED_POD, RESTRICTED_CONTAINER, { volumes: [{ name: "host", hostPath: { path: "/var/lib/k0s" } }] }),
+    ],
+    ["a root container", pod("root", { ...RESTRICTED_POD, runAsUser: 0, runAsNonRoot: false }, RESTRICTED_CONTAINER)],
+  ];
+
+  step("refuses a privileged pod, a hostPath pod and a root container with the admission message, and creates none", () => {
+    for (const [what, object] of refusals) {
+      let message = "";
+      try {
+        node.kubectl(["create", "-f", "-"], { input: stringify(object) });
+      } catch (error) {
+        message = String((error as Error).message);
+      }
+      console.log(`staging refuses ${what}: ${/violates PodSecurity[^\n]*/.exec(message)?.[0] ?? message}`);
+      expect(message, what).toMatch(/violates PodSecurity "restricted:latest"/);
+    }
+    expect(node.kubectl(["get", "pods", "-n", "staging", "-o", "name"])).not.toMatch(/pod\/(privileged|host-path|root)\b/);
+  });
+
+  step("admits the same pod made compliant, and runs the sample apps", async () => {
+    node.kubectl(["create", "--dry-run=server", "-f", "-"], { input: stringify(pod("compliant", RESTRICTED_POD, RESTRICTED_CONTAINER)) });
+    for (const namespace of ["dev", "staging"]) {
+      expect((await api().get(`/api/v1/namespaces/${namespace}`)).metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+      expect((await api().get(`/apis/apps/v1/namespaces/${namespace}/deployments/podinfo`)).status.availableReplicas, namespace).toBe(1);
+    }
+  });
 });
 
 describe("Traefik", () => {
@@ -438,11 +604,13 @@ describe("the quota on the node", () => {
             template: {
               metadata: { labels: { app: "too-big" } },
               spec: {
+                securityContext: RESTRICTED_POD,
                 containers: [
                   {
                     name: "app",
                     image: SAMPLE_APP_IMAGE,
                     resources: { requests: { cpu: "3" }, limits: { cpu: "3" } },
+                    securityContext: RESTRICTED_CONTAINER,
                   },
                 ],
               },
@@ -521,19 +689,54 @@ describe("isolation, as kube-router v2.1.0 enforces it (k0s v1.36.3+k0s.2 ships 
     300_000,
   );
 
+  /** What a staging pod may reach, and what it must not, beyond other environments' pods. */
+  const egressTargets = () => ({
+    "DNS, then its own namespace by name": `${PROBE}.staging.svc.cluster.local:9898`,
+    "the API server's Service": `${node.kubectl(["get", "service", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}"]).trim()}:443`,
+    "the API server on the node": `${HOST_ONLY_ADDRESS}:6443`,
+    "the kubelet": `${HOST_ONLY_ADDRESS}:10250`,
+    "the metadata address (a stand-in on the node)": `${METADATA_ADDRESS}:80`,
+    "another namespace's pod": `${node.kubectl(["get", "pod", PROBE, "-n", "egress-target", "-o", "jsonpath={.status.podIP}"]).trim()}:9898`,
+  });
+  const egressFromStaging = () =>
+    Object.fromEntries(Object.entries(egressTargets()).map(([what, address]) => [what, connects(node, "staging", address)]));
+
   step(
-    "and the probe can fail: with networkIsolation false, staging is open to dev",
-    () => {
-      cli.pulumi("config", "set", "--stack", "local-staging", "--path", "environments.staging.networkIsolation", "false");
-      up("local-staging");
-      const probes = probeAll(node, ["dev", "staging"], ["dev", "staging"]);
-      console.log(`staging with networkIsolation: false:\n${isolationTable(probes)}`);
-      expectOnly(probes, (probe) => probe.from === probe.to || probe.to === "staging");
-      cli.pulumi("config", "set", "--stack", "local-staging", "--path", "environments.staging.networkIsolation", "true");
-      up("local-staging");
-      expect(probeAll(node, ["dev"], ["staging"]).every((probe) => !probe.reachable)).toBe(true);
+    "staging's pods reach DNS and their own namespace, not the API server, the kubelet, the metadata address or another namespace; and the probes can fail: with networkIsolation false all of it opens, both ways",
+    async () => {
+      // A cloud metadata service stands in on the node, where the droplet's is reached from a pod.
+      node.exec("ip", ["address", "add", `${METADATA_ADDRESS}/32`, "dev", "lo"]);
+      const [command, ...args] = node.onNode(["socat", `TCP-LISTEN:80,bind=${METADATA_ADDRESS},fork,reuseaddr`, "SYSTEM:echo metadata"]);
+      const metadata = startDaemon("metadata-stand-in", command, args, { logDir: node.dir });
+      try {
+        node.kubectl(["create", "namespace", "egress-target"]);
+        deployProbes(node, ["egress-target"]);
+        const between = () => probeAll(node, ["staging", "egress-target", "traefik"], ["staging", "egress-target"]);
+
+        const isolated = egressFromStaging();
+        console.log(`from staging, isolated: ${JSON.stringify(isolated, null, 1)}`);
+        expect(isolated).toEqual(Object.fromEntries(Object.keys(egressTargets()).map((what) => [what, what.startsWith("DNS")])));
+        const probes = between();
+        console.log(`staging and an unisolated namespace:\n${isolationTable(probes)}`);
+        expectOnly(probes, (probe) => probe.from === probe.to || probe.from === "traefik");
+
+        cli.pulumi("config", "set", "--stack", "local-staging", "--path", "environments.staging.networkIsolation", "false");
+        up("local-staging");
+        const open = egressFromStaging();
+        console.log(`from staging with networkIsolation: false: ${JSON.stringify(open, null, 1)}`);
+        expect(open).toEqual(Object.fromEntries(Object.keys(egressTargets()).map((what) => [what, true])));
+        const openProbes = between();
+        console.log(`with networkIsolation: false:\n${isolationTable(openProbes)}`);
+        expectOnly(openProbes, () => true);
+      } finally {
+        cli.pulumi("config", "set", "--stack", "local-staging", "--path", "environments.staging.networkIsolation", "true");
+        up("local-staging");
+        await metadata.stop(1_000);
+        node.exec("ip", ["address", "del", `${METADATA_ADDRESS}/32`, "dev", "lo"]);
+      }
+      expect(egressFromStaging()["the API server on the node"]).toBe(false);
     },
-    300_000,
+    600_000,
   );
 });
 

@@ -59,16 +59,43 @@ export const TYPES = {
   gitRepository: "kubernetes:source.toolkit.fluxcd.io/v1:GitRepository",
   kustomization: "kubernetes:kustomize.toolkit.fluxcd.io/v1:Kustomization",
   environment: "k0s-platform:index:EnvironmentNamespace",
+  serviceAccount: "kubernetes:core/v1:ServiceAccount",
+  roleBinding: "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
 } as const;
 
 /** The namespace, quota, limits and isolation of one environment, exactly as configured. */
 export function expectEnvironment(
   run: ProgramRun,
-  env: { name: string; client: string; billingGroup: string; quota: Record<string, string>; isolated: boolean },
+  env: { name: string; client: string; billingGroup: string; quota: Record<string, string>; isolated: boolean; declaredEgress?: boolean },
 ): void {
   expect(inputsOf(run, TYPES.namespace, `${env.name}-namespace`).metadata).toEqual({
     name: env.name,
-    labels: { environment: env.name, client: env.client, "billing-group": env.billingGroup },
+    labels: {
+      environment: env.name,
+      client: env.client,
+      "billing-group": env.billingGroup,
+      "pod-security.kubernetes.io/enforce": "restricted",
+      "pod-security.kubernetes.io/enforce-version": "latest",
+      "pod-security.kubernetes.io/warn": "restricted",
+      "pod-security.kubernetes.io/audit": "restricted",
+    },
+  });
+  // Flux applies the environment's folder as this account, which holds `admin` here and nowhere else.
+  expect(inputsOf(run, TYPES.serviceAccount, `${env.name}-reconciler`).metadata).toEqual({
+    name: `tenant-${env.name}`,
+    namespace: "flux-system",
+  });
+  // Its own age key, beside Flux, which its Kustomizations alone decrypt with.
+  expect(inputsOf(run, TYPES.secret, `${env.name}-sops-age-secret`).metadata).toEqual({
+    name: `sops-age-${env.name}`,
+    namespace: "flux-system",
+  });
+  const bindings = run.ofType(TYPES.roleBinding).filter((entry) => entry.name.startsWith(`${env.name}-`));
+  expect(bindings.map((entry) => entry.name)).toEqual([`${env.name}-reconciler-binding`]);
+  expect(inputsOf(run, TYPES.roleBinding, `${env.name}-reconciler-binding`)).toMatchObject({
+    metadata: { name: "flux-reconciler", namespace: env.name },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "admin" },
+    subjects: [{ kind: "ServiceAccount", name: `tenant-${env.name}`, namespace: "flux-system" }],
   });
   const quota = inputsOf(run, TYPES.quota, `${env.name}-quota`);
   expect(quota.metadata).toEqual({ name: "environment-quota", namespace: env.name });
@@ -85,7 +112,18 @@ export function expectEnvironment(
     expect(inputs.metadata).toEqual({ name, namespace: env.name });
     return inputs.spec;
   };
-  expect(policies).toHaveLength(3);
+  expect(policies.map((entry) => entry.name).sort()).toEqual(
+    [
+      "deny-ingress",
+      "allow-traefik",
+      "allow-same-namespace",
+      "deny-egress",
+      "allow-dns",
+      ...(env.declaredEgress ? ["allow-declared-egress"] : []),
+    ]
+      .map((role) => `${env.name}-${role}`)
+      .sort(),
+  );
   expect(spec("deny-ingress", "default-deny-ingress")).toEqual({ podSelector: {}, policyTypes: ["Ingress"] });
   expect(spec("allow-traefik", "allow-traefik-ingress")).toEqual({
     podSelector: {},
@@ -94,10 +132,33 @@ export function expectEnvironment(
   });
   expect(spec("allow-same-namespace", "allow-same-namespace")).toEqual({
     podSelector: {},
-    policyTypes: ["Ingress"],
+    policyTypes: ["Ingress", "Egress"],
     ingress: [{ from: [{ podSelector: {} }] }],
+    egress: [{ to: [{ podSelector: {} }] }],
   });
+  expect(spec("deny-egress", "default-deny-egress")).toEqual({ podSelector: {}, policyTypes: ["Egress"] });
+  expect(spec("allow-dns", "allow-dns-egress")).toEqual({
+    podSelector: {},
+    policyTypes: ["Egress"],
+    egress: [
+      {
+        to: [
+          {
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+            podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+          },
+        ],
+        ports: [
+          { protocol: "UDP", port: 53 },
+          { protocol: "TCP", port: 53 },
+        ],
+      },
+    ],
+  });
+  // Every object under the environment's component: its age key's Secret through the key's own.
+  expect(parentTypeOf(run, run.find("k0s-platform:index:SopsAgeKey", `${env.name}-sops-age`))).toBe(TYPES.environment);
   for (const entry of run.registrations.filter((candidate) => candidate.name.startsWith(`${env.name}-`) && candidate.custom)) {
-    expect(parentTypeOf(run, entry), entry.name).toBe(TYPES.environment);
+    const expected = entry.name === `${env.name}-sops-age-secret` ? "k0s-platform:index:SopsAgeKey" : TYPES.environment;
+    expect(parentTypeOf(run, entry), entry.name).toBe(expected);
   }
 }
