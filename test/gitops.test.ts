@@ -285,12 +285,12 @@ describe.each(Object.entries(CLUSTERS))("Flux's objects on %s under the multi-te
     const unresolved = fluxObjects().flatMap((obj) => {
       const namespace = String((obj.metadata as Obj).namespace);
       const spec = obj.spec as Obj;
-      const refs: Obj[] = [
+      const refs = [
         spec.sourceRef as Obj,
         ((spec.chart as Obj | undefined)?.spec as Obj | undefined)?.sourceRef as Obj,
         ...((spec.dependsOn as Obj[] | undefined) ?? []).map((dep) => ({ kind: obj.kind, ...dep })),
         { kind: "Secret", ...((spec.decryption as Obj | undefined)?.secretRef as Obj) },
-      ].filter((ref) => ref?.name !== undefined);
+      ].filter((ref): ref is Obj => (ref as Obj | undefined)?.name !== undefined);
       return refs
         .filter(
           (ref) => (ref.namespace ?? namespace) !== namespace || !declared.has(`${String(ref.kind)}/${namespace}/${String(ref.name)}`),
