@@ -120,15 +120,35 @@ export function snapshot(): Snapshot {
   return { ticks, state: state(ticks) };
 }
 
-/** What is on the machine now that was not at `before`, by kind; empty lists mean nothing was left. */
-export function leftoversSince(before: Snapshot): MachineState {
+/**
+ * What is on the machine now that was not at `before` and that this run left, by kind; empty lists
+ * mean nothing was left. Other runs on the machine (another rung, a toolchain build) go on while
+ * this one stops, so what they hold right now is set aside: a process with a live ancestor that is
+ * not itself a leftover (its runner, its shell) is theirs, since everything this run started has
+ * stopped and would have been orphaned; so is a network namespace that only their processes hold,
+ * and a cgroup or mount named after another run's directory (`k0s-platform-*`, not `runName`).
+ */
+export function leftoversSince(before: Snapshot, runName: string): MachineState {
   const now = state(before.ticks);
   const added = (key: keyof MachineState) => now[key].filter((entry) => key === "processes" || !before.state[key].includes(entry));
+  const processes = added("processes");
+  const leftoverPids = new Set(processes.map((entry) => entry.split(" ")[0]));
+  const othersHold = (pid: string): boolean => {
+    for (let parent = parentOf(pid); parent !== "1" && parent !== "0"; parent = parentOf(parent)) {
+      if (!leftoverPids.has(parent)) return true;
+    }
+    return false;
+  };
+  const holders = (namespace: string) =>
+    pids().filter((pid) => read(`/proc/${pid}/stat`) !== "" && link(`/proc/${pid}/ns/net`) === namespace);
+  const anotherRuns = (name: string) => /k0s-platform-/.test(name) && !name.includes(runName);
   return {
-    processes: added("processes"),
-    mounts: added("mounts"),
-    networkNamespaces: added("networkNamespaces"),
-    cgroups: added("cgroups"),
+    processes: processes.filter((entry) => !othersHold(entry.split(" ")[0])),
+    mounts: added("mounts").filter((mount) => !anotherRuns(mount)),
+    networkNamespaces: added("networkNamespaces").filter(
+      (namespace) => holders(namespace).length === 0 || !holders(namespace).every(othersHold),
+    ),
+    cgroups: added("cgroups").filter((cgroup) => !anotherRuns(cgroup)),
     iptables: added("iptables"),
   };
 }

@@ -854,7 +854,13 @@ describe("teardown", () => {
       stopped = true;
       await workstation.stop();
       expect(fs.existsSync(node.dir)).toBe(false);
-      expect(leftoversSince(before)).toEqual({ processes: [], mounts: [], networkNamespaces: [], cgroups: [], iptables: [] });
+      expect(leftoversSince(before, path.basename(node.dir))).toEqual({
+        processes: [],
+        mounts: [],
+        networkNamespaces: [],
+        cgroups: [],
+        iptables: [],
+      });
     },
     120_000,
   );

@@ -25,7 +25,7 @@ import { story } from "../harness/story";
 import { TOOLCHAIN_BIN } from "../harness/toolchain";
 import { promiseOf } from "../../test/mocks";
 import { DROPLET_ADDRESS, type Droplet } from "./droplet";
-import { ofThisRun, publishRelease, releaseUrls, sha256, startRehearsal, type Rehearsal } from "./rehearsal";
+import { publishRelease, releaseUrls, sha256, startRehearsal, type Rehearsal } from "./rehearsal";
 import { declaredSshSteps, runStep, runSteps, type DeclaredProgram, type Operator, type StepResult } from "./steps";
 import type { ReleaseServer } from "./testNetwork";
 
@@ -284,7 +284,7 @@ describe("teardown", () => {
       await rehearsal.stop();
       expect(fs.existsSync(dir)).toBe(false);
       const nothing = { processes: [], mounts: [], networkNamespaces: [], cgroups: [], iptables: [] };
-      expect(ofThisRun(leftoversSince(before), path.basename(dir))).toEqual(nothing);
+      expect(leftoversSince(before, path.basename(dir))).toEqual(nothing);
     },
     120_000,
   );

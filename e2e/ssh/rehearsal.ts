@@ -9,7 +9,6 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { startControlPlane, type ControlPlane } from "../apiserver/controlPlane";
 import { renderKubeconfig } from "../harness/kubeClient";
-import type { MachineState } from "../harness/leftovers";
 import { run, type Daemon } from "../harness/processes";
 import { TOOLCHAIN } from "../harness/toolchain";
 import { stackFileConfig } from "../../test/lib/program";
@@ -115,49 +114,4 @@ export async function startRehearsal(stack: string): Promise<Rehearsal> {
 /** The harness API server's admin kubeconfig, at `server`, as k0s keeps admin.conf. */
 function adminKubeconfig(controlPlane: ControlPlane, server: string): string {
   return renderKubeconfig({ server, context: "Default", user: "admin", ...controlPlane.tls });
-}
-
-/**
- * Leftovers, less what other runs on this machine hold right now (another rung or a toolchain build
- * running at the same time): a process with a live ancestor that is not itself a leftover (its
- * runner, its shell) is theirs, since everything this run started has stopped and would have been
- * orphaned; so is a network namespace that only their processes hold, and a cgroup named after
- * another run's directory.
- */
-export function ofThisRun(leftovers: MachineState, runName: string): MachineState {
-  const read = (file: string) => {
-    try {
-      return fs.readFileSync(file, "utf8");
-    } catch {
-      return "";
-    }
-  };
-  const parentOf = (pid: string) => read(`/proc/${pid}/stat`).split(") ")[1]?.split(" ")[1] ?? "0";
-  const leftoverPids = new Set(leftovers.processes.map((entry) => entry.split(" ")[0]));
-  const othersHold = (pid: string): boolean => {
-    for (let parent = parentOf(pid); parent !== "1" && parent !== "0"; parent = parentOf(parent)) {
-      if (!leftoverPids.has(parent)) return true;
-    }
-    return false;
-  };
-  const holders = (namespace: string) =>
-    fs
-      .readdirSync("/proc")
-      .filter((pid) => /^\d+$/.test(pid) && read(`/proc/${pid}/stat`) !== "" && linkOf(`/proc/${pid}/ns/net`) === namespace);
-  return {
-    ...leftovers,
-    processes: leftovers.processes.filter((entry) => !othersHold(entry.split(" ")[0])),
-    networkNamespaces: leftovers.networkNamespaces.filter(
-      (namespace) => !holders(namespace).every(othersHold) || holders(namespace).length === 0,
-    ),
-    cgroups: leftovers.cgroups.filter((cgroup) => !/k0s-platform-/.test(cgroup) || cgroup.includes(runName)),
-  };
-}
-
-function linkOf(file: string): string {
-  try {
-    return fs.readlinkSync(file);
-  } catch {
-    return "";
-  }
 }

@@ -28,7 +28,16 @@ LANE_ENGINE=(pulumi k8s-provider helm cert-manager-chart flux-install flux-contr
 LANE_NODE=(droplet-rootfs kubernetes kine containerd cni-plugins node-components sample-app k0s-test-double)
 AFTER_LANES=(charts images)
 
+# build_target NAME -> builds one target, holding its lock: another build.sh on this machine (a rung's
+# own, started beside `all`) waits for the target rather than building it twice, then finds it up to date.
 build_target() {
+  (
+    flock 9
+    build_one "$1"
+  ) 9>"$STAMPS/$1.lock"
+}
+
+build_one() {
   case $1 in
     debian-packages) ensure_debian_packages "${DEBIAN_PACKAGES[@]}" ;;
     pulumi) build_pulumi ;;

@@ -70,7 +70,7 @@ build_kubernetes() {
   done
 }
 
-# Flux's install manifest, assembled offline by flux2's own code (see flux-install/main.go).
+# Flux's install manifest, assembled offline by flux2's own code (see flux/install/main.go).
 # cert-manager's chart at the version gitops/ pins, packaged from its Go module, which the proxy
 # serves (it refuses the cmd/* modules the binaries need), with the version the release tool would
 # stamp. The API-server rung renders it with the HelmRelease's values and applies what it renders.
@@ -89,15 +89,15 @@ build_cert_manager_chart() {
 }
 
 build_flux_install() {
-  local out=$CACHE/flux/install.yaml mod=$HERE/flux-install key args=() controller
-  key=$(stamp_key build_flux_install "$mod/go.mod" "$mod/go.sum" "$mod/main.go" <<<"$FLUX_VERSION ${FLUX_CONTROLLERS[*]}")
+  local out=$CACHE/flux/install.yaml mod=$HERE/flux key args=() controller
+  key=$(stamp_key build_flux_install "$mod/go.mod" "$mod/go.sum" "$mod/install/main.go" <<<"$FLUX_VERSION ${FLUX_CONTROLLERS[*]}")
   if up_to_date flux-install "$key" "$out"; then log "flux-install: up to date"; return; fi
   local t0; t0=$(now)
   for controller in "${FLUX_CONTROLLERS[@]}"; do
     args+=(-controller "${controller%@*}=$(module_dir "github.com/fluxcd/$controller")")
   done
   mkdir -p "$CACHE/flux"
-  (cd "$mod" && go build -trimpath -o "$SRC/flux-install" .)
+  (cd "$mod" && go build -trimpath -o "$SRC/flux-install" ./install)
   "$SRC/flux-install" -flux2 "$(module_dir "github.com/fluxcd/flux2/v2@$FLUX_VERSION")" -version "$FLUX_VERSION" -out "$out" "${args[@]}"
   mark_built flux-install "$key"
   log "flux-install: Flux $FLUX_VERSION ($(grep -c '^kind: Deployment' "$out") controllers) in $(elapsed "$t0")"

@@ -62,7 +62,7 @@ build_node_components() {
 build_flux_controllers() {
   local controller
   for controller in "${FLUX_CONTROLLERS[@]}"; do
-    go_tool "flux-${controller%@*}" "github.com/fluxcd/${controller%@*}"
+    go_tool flux "github.com/fluxcd/${controller%@*}"
   done
 }
 
@@ -84,7 +84,7 @@ build_sops() {
 }
 
 build_helm() {
-  go_tool helm helm.sh/helm/v3/cmd/helm
+  go_tool flux helm.sh/helm/v3/cmd/helm
 }
 
 # The Helm repository the node's helm-controller pulls from: Traefik's chart (data, from
