@@ -8,7 +8,9 @@ import { DigitalOceanHost } from "./components/digitalOceanHost";
 import { EnvironmentNamespace } from "./components/environmentNamespace";
 import { FluxBootstrap } from "./components/fluxBootstrap";
 import { K0sOverSsh } from "./components/k0sOverSsh";
+import { HostNamePolicy } from "./components/hostNamePolicy";
 import { FLUX_NAMESPACE } from "./components/lib/flux";
+import { CERT_MANAGER_CONTROLLER } from "./components/lib/hostNames";
 import { LocalCluster } from "./components/localCluster";
 
 const config = loadConfig();
@@ -44,11 +46,12 @@ const remote = cluster instanceof K0sOverSsh ? cluster : undefined;
 const onCluster = { providers: { kubernetes: cluster.provider } };
 
 /**
- * Flux and the age key are cluster-wide, so on a shared cluster one stack owns them (see README) and
- * the others re-export its recipient.
+ * Flux, the age key and the host-name policy are cluster-wide, so on a shared cluster one stack owns
+ * them (see README) and the others re-export its recipient.
  */
 function bootstrapCluster(): { ageRecipient: pulumi.Output<string>; fluxNamespace: pulumi.Input<string> } {
   if (config.clusterOwnerStack === "") {
+    new HostNamePolicy("host-names", { certManagerUser: CERT_MANAGER_CONTROLLER }, onCluster);
     const flux = new FluxBootstrap("flux", config.flux, onCluster);
     return { ageRecipient: flux.ageRecipient, fluxNamespace: flux.namespace };
   }
@@ -68,6 +71,7 @@ const environments = config.environments.map(
         quota: environment.quota,
         networkIsolation: environment.networkIsolation,
         allowedEgress: environment.allowedEgress,
+        hosts: environment.hosts,
         fluxNamespace,
       },
       { ...onCluster, protect: environment.protect },

@@ -22,6 +22,7 @@ import type { EgressRule } from "./environmentNamespace";
 import { quotaErrors } from "./lib/quota";
 import { ACME_EMAIL_VARIABLE } from "./lib/flux";
 import { K0S_RELEASE, SHA256_HEX } from "./lib/k0s";
+import { hostPatternError, hostPatternsOverlap } from "./lib/hostNames";
 import {
   acmeEmailError,
   cidrError,
@@ -80,7 +81,7 @@ const RESERVED_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node
 const TARGETS = ["local", "remote", "ssh"] as const;
 const OBJECT_KEYS = ["environments", "flux", "k0sSpec"];
 const KNOWN_KEYS = [...new Set(["target", ...OBJECT_KEYS, ...Object.keys(DEFAULTS).filter((key) => key !== "flux")])];
-const ENVIRONMENT_KEYS = ["client", "billingGroup", "quota", "networkIsolation", "egress", "protect"];
+const ENVIRONMENT_KEYS = ["client", "billingGroup", "quota", "networkIsolation", "egress", "hosts", "protect"];
 const FLUX_KEYS = ["version", "url", "branch", "path", "interval", "manifestPath", "waitForControllers"];
 
 export type Target = (typeof TARGETS)[number];
@@ -96,6 +97,8 @@ export interface EnvironmentConfig {
   readonly networkIsolation: boolean;
   /** What its pods may reach beyond DNS and their own namespace (the metadata range left out). */
   readonly allowedEgress: readonly EgressRule[];
+  /** The host names its routes and certificates may use (components/lib/hostNames.ts); none if empty. */
+  readonly hosts: readonly string[];
   /** Whether `pulumi destroy` must refuse to delete the namespace. */
   readonly protect: boolean;
 }
@@ -430,17 +433,18 @@ function parseEnvironments(errors: ConfigErrors, rawValue: string | undefined): 
     errors,
     "environments",
     rawValue,
-    "a map from namespace name to { client, billingGroup, quota?, networkIsolation?, egress?, protect? }",
+    "a map from namespace name to { client, billingGroup, quota?, networkIsolation?, egress?, hosts?, protect? }",
   );
   if (map === undefined) return [];
   if (Object.keys(map).length === 0) errors.add("environments", "must declare at least one environment");
-  return Object.entries(map).map(([name, value]) => {
+  const environments = Object.entries(map).map(([name, value]): EnvironmentConfig => {
     const path = `environments.${name}`;
     const nameProblem = dns1123LabelError(name);
     if (nameProblem) fail(errors, "environments", name, `is not a valid namespace name: ${nameProblem}`);
     if (RESERVED_NAMESPACES.includes(name))
       fail(errors, "environments", name, `is reserved; choose a namespace other than ${RESERVED_NAMESPACES.join(", ")}`);
-    const entry = asObject(errors, path, value, "an object { client, billingGroup, quota?, networkIsolation?, egress?, protect? }") ?? {};
+    const entry =
+      asObject(errors, path, value, "an object { client, billingGroup, quota?, networkIsolation?, egress?, hosts?, protect? }") ?? {};
     for (const key of Object.keys(entry)) {
       if (!ENVIRONMENT_KEYS.includes(key))
         errors.add(`${path}.${key}`, `is not an environment setting; allowed: ${ENVIRONMENT_KEYS.join(", ")}`);
@@ -464,9 +468,43 @@ function parseEnvironments(errors: ConfigErrors, rawValue: string | undefined): 
       quota,
       networkIsolation: asBoolean(errors, `${path}.networkIsolation`, entry.networkIsolation) ?? true,
       allowedEgress: parseEgress(errors, `${path}.egress`, entry.egress),
+      hosts: parseHosts(errors, `${path}.hosts`, entry.hosts),
       protect: asBoolean(errors, `${path}.protect`, entry.protect) ?? false,
     };
   });
+  // One host name, one namespace: otherwise staging could serve (and get certificates for) production's.
+  for (const [index, environment] of environments.entries()) {
+    for (const other of environments.slice(index + 1)) {
+      for (const pattern of environment.hosts) {
+        const clash = other.hosts.find((otherPattern) => hostPatternsOverlap(pattern, otherPattern));
+        if (clash !== undefined) {
+          fail(
+            errors,
+            `environments.${environment.name}.hosts`,
+            pattern,
+            `overlaps ${clash} of environments.${other.name}.hosts: a host name must belong to one environment only`,
+          );
+        }
+      }
+    }
+  }
+  return environments;
+}
+
+const HOSTS_SHAPE = 'a list of host names or one-label wildcards, such as ["*.staging.example.com", "shop.example.org"]';
+
+function parseHosts(errors: ConfigErrors, path: string, value: unknown): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
+    errors.refuse(path, JSON.stringify(value), `must be ${HOSTS_SHAPE}`);
+    return [];
+  }
+  const patterns = value as string[];
+  for (const [index, pattern] of patterns.entries()) {
+    const problem = hostPatternError(pattern);
+    if (problem) fail(errors, `${path}[${index}]`, pattern, problem);
+  }
+  return patterns;
 }
 
 const EGRESS_SHAPE = 'a list such as [{ cidr: "203.0.113.10/32", ports: [5432] }] (ports optional: every TCP port)';

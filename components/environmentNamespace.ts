@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { environmentSopsSecret, tenantServiceAccount } from "./lib/flux";
+import { HOSTS_ANNOTATION } from "./lib/hostNames";
 import { SopsAgeKey } from "./sopsAgeKey";
 import { containerDefaults } from "./lib/quota";
 
@@ -62,6 +63,11 @@ export interface EnvironmentNamespaceArgs {
    */
   readonly allowedEgress?: readonly EgressRule[];
   /**
+   * The host names its Ingresses and Certificates may use (patterns, see lib/hostNames.ts), written on
+   * the namespace for the cluster's HostNamePolicy to enforce. None if empty.
+   */
+  readonly hosts?: readonly string[];
+  /**
    * Flux's namespace. The environment's Kustomizations reconcile as a service account there
    * (tenantServiceAccount), bound to `admin` in this namespace alone, so a commit to the environment's
    * folder can change nothing outside it; the environment's age key lives there too.
@@ -71,7 +77,7 @@ export interface EnvironmentNamespaceArgs {
 
 /**
  * One environment (dev, staging, production…) as a namespace with billing labels, Pod Security
- * `restricted`, a quota, container defaults that keep the quota usable, ingress isolation, and the
+ * `restricted`, the host names it may serve, a quota, container defaults that keep the quota usable, ingress isolation, and the
  * service account Flux applies the environment's folder as, and the age key its secrets decrypt with.
  */
 export class EnvironmentNamespace extends pulumi.ComponentResource {
@@ -94,6 +100,7 @@ export class EnvironmentNamespace extends pulumi.ComponentResource {
             [LABELS.billingGroup]: args.billingGroup,
             ...POD_SECURITY_LABELS,
           },
+          annotations: { [HOSTS_ANNOTATION]: (args.hosts ?? []).join(",") },
         },
       },
       { parent: this },

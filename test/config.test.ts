@@ -135,6 +135,37 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
       'k0s-platform:environments.staging.egress[0].cidr: "203.0.113.10/24" has host bits set; use the network address (for example 203.0.113.0/24)',
     ],
     [
+      "a host that is not a DNS name",
+      withEnv({ hosts: ["shop_example.com"] }),
+      'k0s-platform:environments.staging.hosts[0]: "shop_example.com" must be a DNS name such as example.com: dot-separated lower-case labels, optionally after "*." for every name one label under it',
+    ],
+    [
+      "a wildcard other than the first label",
+      withEnv({ hosts: ["shop.*.example.com"] }),
+      'k0s-platform:environments.staging.hosts[0]: "shop.*.example.com" may hold a wildcard only as its whole first label, as in *.staging.example.com',
+    ],
+    [
+      "a wildcard over a top-level domain",
+      withEnv({ hosts: ["*.com"] }),
+      'k0s-platform:environments.staging.hosts[0]: "*.com" must be a DNS name such as example.com: dot-separated lower-case labels, optionally after "*." for every name one label under it',
+    ],
+    [
+      "hosts that are not a list",
+      withEnv({ hosts: "*.example.com" }),
+      'k0s-platform:environments.staging.hosts: "*.example.com" must be a list of host names or one-label wildcards, such as ["*.staging.example.com", "shop.example.org"]',
+    ],
+    [
+      "a host name two environments could claim",
+      {
+        ...local,
+        environments: {
+          staging: { client: "acme", billingGroup: "enterprise", hosts: ["shop.example.com"] },
+          production: { client: "acme", billingGroup: "enterprise", hosts: ["*.example.com"] },
+        },
+      },
+      'k0s-platform:environments.staging.hosts: "shop.example.com" overlaps *.example.com of environments.production.hosts: a host name must belong to one environment only',
+    ],
+    [
       "egress port out of range",
       withEnv({ egress: [{ cidr: "203.0.113.10/32", ports: [0, 70000] }] }),
       "k0s-platform:environments.staging.egress[0].ports: [0,70000] must be a list of TCP ports from 1 to 65535",
@@ -338,6 +369,7 @@ describe("parseConfig accepts good input", () => {
         quota: { pods: "20" },
         networkIsolation: true,
         allowedEgress: [],
+        hosts: [],
         protect: false,
       },
     ]);
@@ -469,12 +501,15 @@ describe("stack files", () => {
     );
   });
 
-  it("local staging carries exactly the remote staging quota and isolation", () => {
+  it("local staging carries exactly the remote staging quota and isolation, on the workstation's host names", () => {
     const envOf = (stack: string, name: string) =>
       parseConfig(stack, raw({ ...stackFileConfig(stack), ...(stack === "remote" ? secretsForRemote : {}) })).environments.find(
         (env) => env.name === name,
-      );
-    expect(envOf("local-staging", "staging")).toEqual(envOf("remote", "staging"));
+      )!;
+    const { hosts: localHosts, ...local } = envOf("local-staging", "staging");
+    const { hosts: remoteHosts, ...remote } = envOf("remote", "staging");
+    expect(local).toEqual(remote);
+    expect([localHosts, remoteHosts]).toEqual([["*.staging.localtest.me"], ["*.staging.example.com"]]);
   });
 });
 

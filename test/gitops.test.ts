@@ -18,6 +18,7 @@ import {
   SOPS_SECRET_NAME,
   tenantServiceAccount,
 } from "../components/lib/flux";
+import { hostMatches } from "../components/lib/hostNames";
 import { parseQuantity } from "../components/lib/validation";
 import {
   build,
@@ -329,6 +330,26 @@ describe("TLS (cert-manager)", () => {
     const issuer = field(ingress, "metadata", "annotations", "cert-manager.io/cluster-issuer");
     expect(issuer).toBe(`tls-${env}`);
     expect(clusterIssuer(cluster, String(issuer))).toBeDefined();
+  });
+
+  /** The stack files whose environments live on each cluster, as committed. */
+  const STACK_FILES: Record<string, string[]> = { local: ["Pulumi.dev.yaml", "Pulumi.local-staging.yaml"], remote: ["Pulumi.remote.yaml"] };
+  const declaredHosts = (cluster: string, env: string): string[] => {
+    const environments = STACK_FILES[cluster].map(
+      (file) => ((readDocuments(path.join(ROOT, file))[0] as Obj).config as Obj)["k0s-platform:environments"] as Record<string, Obj>,
+    );
+    return (environments.find((declared) => env in declared)?.[env].hosts ?? []) as string[];
+  };
+
+  it.each(servedTable)("%s %s: the stack declares the host it serves, and no other environment there may claim it", (cluster, env) => {
+    const ingress = applied(cluster, `apps-${env}`).find((obj) => obj.kind === "Ingress")!;
+    const hosts = [
+      ...((ingress.spec as Obj).rules as Obj[]).map((rule) => String(rule.host)),
+      ...((ingress.spec as Obj).tls as Obj[]).flatMap((tls) => tls.hosts as string[]),
+    ];
+    const covered = (environment: string) => hosts.filter((host) => declaredHosts(cluster, environment).some((p) => hostMatches(p, host)));
+    expect(covered(env)).toEqual(hosts);
+    for (const other of CLUSTERS[cluster as keyof typeof CLUSTERS].filter((name) => name !== env)) expect(covered(other)).toEqual([]);
   });
 
   it("local: every issuer signs with the workstation's CA, a self-signed root cert-manager keeps in its namespace", () => {

@@ -25,6 +25,9 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
       [
         "k0s-platform:index:LocalCluster local",
         "pulumi:providers:kubernetes local-provider",
+        "k0s-platform:index:HostNamePolicy host-names",
+        "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy host-names-policy",
+        "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding host-names-binding",
         "k0s-platform:index:FluxBootstrap flux",
         "kubernetes:yaml:ConfigFile flux-install",
         "kubernetes:yaml:ConfigFile flux-namespace",
@@ -70,6 +73,7 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
       name: "dev",
       client: "acme",
       billingGroup: "enterprise",
+      hosts: ["*.dev.localtest.me"],
       quota: { "requests.cpu": "2", "requests.memory": "4Gi", "limits.cpu": "4", "limits.memory": "8Gi", pods: "30" },
       isolated: true,
     });

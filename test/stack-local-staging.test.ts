@@ -40,6 +40,7 @@ describe("local-staging stack (Pulumi.local-staging.yaml)", () => {
       name: "staging",
       client: "acme",
       billingGroup: "enterprise",
+      hosts: ["*.staging.localtest.me"],
       quota: { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" },
       isolated: true,
     });
@@ -70,6 +71,7 @@ describe("local-staging stack (Pulumi.local-staging.yaml)", () => {
       name: "staging",
       client: "acme",
       billingGroup: "enterprise",
+      hosts: ["*.staging.localtest.me"],
       quota: { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" },
       isolated: true,
       declaredEgress: true,

@@ -305,11 +305,13 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
     expectEnvironment(run, {
       ...base,
       name: "staging",
+      hosts: ["*.staging.example.com"],
       quota: { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" },
     });
     expectEnvironment(run, {
       ...base,
       name: "production",
+      hosts: ["*.example.com"],
       quota: { "requests.cpu": "4", "requests.memory": "8Gi", "limits.cpu": "8", "limits.memory": "16Gi", pods: "50" },
     });
   });

@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { hostMatches, hostPatternError, hostPatternsOverlap } from "../components/lib/hostNames";
 import { containerDefaults, isQuotaKey, quotaErrors } from "../components/lib/quota";
 import { acmeEmailError, cidrError, dns1123LabelError, labelValueError, parseQuantity } from "../components/lib/validation";
 import { ROOT } from "./lib/program";
@@ -274,5 +275,45 @@ describe("containerDefaults", () => {
         }
       }),
     );
+  });
+});
+
+describe("host names bound to namespaces", () => {
+  it.each([
+    ["*.staging.example.com", "podinfo.staging.example.com", true],
+    ["*.example.com", "podinfo.example.com", true],
+    ["*.example.com", "podinfo.staging.example.com", false],
+    ["*.example.com", "example.com", false],
+    ["*.example.com", ".example.com", false],
+    ["*.example.com", "podinfo.example.com.evil.io", false],
+    ["*.example.com", "podinfoexample.com", false],
+    ["shop.example.com", "shop.example.com", true],
+    ["shop.example.com", "www.shop.example.com", false],
+    ["*.example.com", "*.example.com", true],
+  ])("%s covers %s: %s", (pattern, host, covered) => {
+    expect(hostMatches(pattern, host)).toBe(covered);
+  });
+
+  it("finds an overlap exactly when some host name matches both patterns", () => {
+    const label = fc.constantFrom("a", "b", "shop", "staging");
+    const pattern = fc
+      .tuple(fc.boolean(), fc.array(label, { minLength: 1, maxLength: 3 }))
+      .map(([wildcard, labels]) => `${wildcard ? "*." : ""}${labels.join(".")}.example.com`);
+    // A single-label wildcard, instantiated with a label no pattern holds, is any host it covers.
+    const instance = (p: string) => p.replace("*", "zz");
+    fc.assert(
+      fc.property(pattern, pattern, (a, b) => {
+        const shared = [instance(a), instance(b)].some((host) => hostMatches(a, host) && hostMatches(b, host));
+        expect(hostPatternsOverlap(a, b)).toBe(shared);
+      }),
+    );
+  });
+
+  it.each(["*.staging.example.com", "podinfo.dev.localtest.me", "shop.example.org"])("accepts %s", (pattern) => {
+    expect(hostPatternError(pattern)).toBeUndefined();
+  });
+
+  it.each(["*", "*.com", "*example.com", "a.*.example.com", "Shop.example.com", "shop.example.com."])("refuses %s", (pattern) => {
+    expect(hostPatternError(pattern)).toBeDefined();
   });
 });

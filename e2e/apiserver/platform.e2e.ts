@@ -13,8 +13,10 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { ACME_EMAIL_VARIABLE } from "../../components/lib/flux";
+import { CERT_MANAGER_CONTROLLER, HOSTS_ANNOTATION } from "../../components/lib/hostNames";
 import { recipientOf } from "../../components/sopsAgeKey";
 import { build, fluxApplied, nameOf } from "../../test/lib/manifests";
+import { stackFileConfig } from "../../test/lib/program";
 import type { KubeObject } from "../harness/kubeClient";
 import { run, waitFor } from "../harness/processes";
 import { pulumiCli, ROOT, type PulumiCli } from "../harness/pulumiCli";
@@ -194,87 +196,205 @@ describe("pulumi up", () => {
   });
 });
 
-describe("the GitOps repository, on a real API server", () => {
-  const GITOPS = path.join(ROOT, "gitops");
-  /** What the remote cluster's cluster-settings ConfigMap would hold; the SSH rung checks the real one. */
-  const CLUSTER_SETTINGS = { [ACME_EMAIL_VARIABLE]: "platform@acme-consulting.eu" };
-  const NAMESPACES = ["traefik", "monitoring", "cert-manager", "production"];
+const GITOPS = path.join(ROOT, "gitops");
+/** What the remote cluster's cluster-settings ConfigMap would hold; the SSH rung checks the real one. */
+const CLUSTER_SETTINGS = { [ACME_EMAIL_VARIABLE]: "platform@acme-consulting.eu" };
 
-  /** Every object Flux applies on a cluster, each with the Flux Kustomization that applies it. */
-  const fluxObjects = (cluster: string) =>
-    build(path.join(GITOPS, "clusters", cluster)).flatMap((kustomization) =>
-      [kustomization, ...fluxApplied(GITOPS, kustomization, CLUSTER_SETTINGS)].map((object) => ({
-        via: `${cluster} ${nameOf(kustomization)}`,
-        object: object as unknown as KubeObject,
-      })),
+/** Every object Flux applies on a cluster, each with the Flux Kustomization that applies it. */
+const fluxObjects = (cluster: string) =>
+  build(path.join(GITOPS, "clusters", cluster)).flatMap((kustomization) =>
+    [kustomization, ...fluxApplied(GITOPS, kustomization, CLUSTER_SETTINGS)].map((object) => ({
+      via: `${cluster} ${nameOf(kustomization)}`,
+      object: object as unknown as KubeObject,
+    })),
+  );
+
+/** What helm-controller would install for the cert-manager HelmRelease: its pinned chart, its values. */
+async function certManagerRelease(): Promise<KubeObject[]> {
+  const release = fluxObjects("remote").find(({ object }) => object.kind === "HelmRelease" && object.metadata.name === "cert-manager")!
+    .object as unknown as { metadata: { namespace: string }; spec: { chart: { spec: { version: string } }; values: unknown } };
+  const values = path.join(workDir, "cert-manager-values.json");
+  fs.writeFileSync(values, JSON.stringify(release.spec.values));
+  const { gitVersion } = await api().get<{ gitVersion: string }>("/version");
+  const rendered = run(path.join(TOOLCHAIN_BIN, "helm"), [
+    "template",
+    "cert-manager",
+    path.join(CERT_MANAGER_CHARTS, `cert-manager-${release.spec.chart.spec.version}.tgz`),
+    `--namespace=${release.metadata.namespace}`,
+    `--kube-version=${gitVersion}`,
+    `--values=${values}`,
+  ]);
+  return parseAllDocuments(rendered).flatMap((doc) => (doc.contents === null ? [] : [doc.toJS() as KubeObject]));
+}
+
+/**
+ * Runs `use` with cert-manager's CRDs served (its chart installs them first) and its chart's other
+ * objects at hand; the CRDs go again after, whatever happens, so nothing of them persists.
+ */
+async function withCertManagerCrds(use: (chart: KubeObject[]) => Promise<void>): Promise<void> {
+  const chart = await certManagerRelease();
+  const crds = chart.filter((object) => object.kind === "CustomResourceDefinition");
+  expect(crds.map((crd) => crd.metadata.name)).toContain("clusterissuers.cert-manager.io");
+  const collection = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+  const created: string[] = [];
+  try {
+    for (const crd of crds) {
+      expect((await api().request("POST", collection, crd)).status).toBe(201);
+      created.push(`${collection}/${crd.metadata.name}`);
+    }
+    await waitFor("cert-manager's CRDs to be served", async () =>
+      (await api().request("GET", "/apis/cert-manager.io/v1")).status === 200 ? true : undefined,
     );
-
-  /** What helm-controller would install for the cert-manager HelmRelease: its pinned chart, its values. */
-  async function certManagerRelease(): Promise<KubeObject[]> {
-    const release = fluxObjects("remote").find(({ object }) => object.kind === "HelmRelease" && object.metadata.name === "cert-manager")!
-      .object as unknown as { metadata: { namespace: string }; spec: { chart: { spec: { version: string } }; values: unknown } };
-    const values = path.join(workDir, "cert-manager-values.json");
-    fs.writeFileSync(values, JSON.stringify(release.spec.values));
-    const { gitVersion } = await api().get<{ gitVersion: string }>("/version");
-    const rendered = run(path.join(TOOLCHAIN_BIN, "helm"), [
-      "template",
-      "cert-manager",
-      path.join(CERT_MANAGER_CHARTS, `cert-manager-${release.spec.chart.spec.version}.tgz`),
-      `--namespace=${release.metadata.namespace}`,
-      `--kube-version=${gitVersion}`,
-      `--values=${values}`,
-    ]);
-    return parseAllDocuments(rendered).flatMap((doc) => (doc.contents === null ? [] : [doc.toJS() as KubeObject]));
+    await use(chart.filter((object) => object.kind !== "CustomResourceDefinition"));
+  } finally {
+    for (const resource of created.reverse()) await api().request("DELETE", resource);
   }
+}
 
-  it("accepts the cert-manager chart at its pin with the HelmRelease's values, then every object Flux applies on either cluster, and refuses a misspelt field", async () => {
-    // Nothing persists but the namespaces the objects live in and cert-manager's CRDs, which its
-    // chart installs first; both go again at the end.
-    const chart = await certManagerRelease();
-    const crds = chart.filter((object) => object.kind === "CustomResourceDefinition");
-    expect(crds.map((crd) => crd.metadata.name)).toContain("clusterissuers.cert-manager.io");
-    const created: string[] = [];
-    try {
-      for (const crd of crds) {
-        const collection = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
-        expect((await api().request("POST", collection, crd)).status).toBe(201);
-        created.push(`${collection}/${crd.metadata.name}`);
-      }
-      for (const name of NAMESPACES) {
-        const namespace = { apiVersion: "v1", kind: "Namespace", metadata: { name } };
-        expect((await api().request("POST", "/api/v1/namespaces", namespace)).status).toBe(201);
-        created.push(`/api/v1/namespaces/${name}`);
-      }
-      await waitFor("cert-manager's CRDs to be served", async () =>
-        (await api().request("GET", "/apis/cert-manager.io/v1")).status === 200 ? true : undefined,
-      );
+/** The host names a stack file declares for an environment, as the namespace annotation holds them. */
+const declaredHosts = (stack: string, environment: string): string =>
+  ((stackFileConfig(stack).environments as Record<string, { hosts?: string[] }>)[environment].hosts ?? []).join(",");
 
-      const toApply = [
-        ...chart.filter((object) => object.kind !== "CustomResourceDefinition").map((object) => ({ via: "cert-manager chart", object })),
-        ...fluxObjects("local"),
-        ...fluxObjects("remote"),
+async function annotateHosts(namespace: string, hosts: string): Promise<void> {
+  const patch = { metadata: { annotations: { [HOSTS_ANNOTATION]: hosts } } };
+  const response = await api().request("PATCH", `/api/v1/namespaces/${namespace}`, patch, "application/merge-patch+json");
+  expect(response.status).toBe(200);
+}
+
+describe("the GitOps repository, on a real API server", () => {
+  it("accepts the cert-manager chart at its pin with the HelmRelease's values, then every object Flux applies on either cluster (host policy included), and refuses a misspelt field", async () => {
+    await withCertManagerCrds(async (chart) => {
+      // The platform's namespaces, and production as the remote stack declares it (nothing persists).
+      const namespaces = [
+        ...["traefik", "monitoring", "cert-manager"].map((name) => ({ name })),
+        {
+          name: "production",
+          labels: { environment: "production" },
+          annotations: { [HOSTS_ANNOTATION]: declaredHosts("remote", "production") },
+        },
       ];
       const refusals: string[] = [];
-      for (const { via, object } of toApply) {
-        const { status, body } = await api().dryRunApply(object);
-        if (status !== 200 && status !== 201) refusals.push(`${via}: ${object.kind}/${object.metadata.name}: ${status} ${body?.message}`);
-      }
-      expect(refusals).toEqual([]);
-      console.log(`dry-run applied ${toApply.length} objects: the cert-manager chart's and every Flux Kustomization's on both clusters`);
-
-      const misspelt = {
-        apiVersion: "cert-manager.io/v1",
-        kind: "ClusterIssuer",
-        metadata: { name: "misspelt" },
-        spec: { selfSigned: {}, selfsigned: {} },
+      const dryRun = async (objects: { via: string; object: KubeObject }[]) => {
+        for (const { via, object } of objects) {
+          const { status, body } = await api().dryRunApply(object);
+          if (status !== 200 && status !== 201) refusals.push(`${via}: ${object.kind}/${object.metadata.name}: ${status} ${body?.message}`);
+        }
       };
-      const refused = await api().dryRunApply(misspelt);
-      // Server-side apply refuses an undeclared field while typing the patch, with a 500.
-      expect(refused.status).toBeGreaterThanOrEqual(400);
-      expect(refused.body.message).toContain(".spec.selfsigned: field not declared in schema");
-    } finally {
-      for (const resource of created.reverse()) await api().request("DELETE", resource);
+      try {
+        for (const metadata of namespaces) {
+          expect((await api().request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata })).status).toBe(201);
+        }
+        const local = [...chart.map((object) => ({ via: "cert-manager chart", object })), ...fluxObjects("local")];
+        await dryRun(local);
+        // Remote staging is this cluster's staging namespace as the remote stack declares it: its hosts.
+        await annotateHosts("staging", declaredHosts("remote", "staging"));
+        try {
+          await dryRun(fluxObjects("remote"));
+        } finally {
+          await annotateHosts("staging", declaredHosts("local-staging", "staging"));
+        }
+        expect(refusals).toEqual([]);
+        console.log(
+          `dry-run applied ${local.length + fluxObjects("remote").length} objects: the cert-manager chart's and every Flux Kustomization's on both clusters`,
+        );
+
+        const misspelt = {
+          apiVersion: "cert-manager.io/v1",
+          kind: "ClusterIssuer",
+          metadata: { name: "misspelt" },
+          spec: { selfSigned: {}, selfsigned: {} },
+        };
+        const refused = await api().dryRunApply(misspelt);
+        // Server-side apply refuses an undeclared field while typing the patch, with a 500.
+        expect(refused.status).toBeGreaterThanOrEqual(400);
+        expect(refused.body.message).toContain(".spec.selfsigned: field not declared in schema");
+      } finally {
+        for (const { name } of namespaces) await api().request("DELETE", `/api/v1/namespaces/${name}`);
+      }
+    });
+  }, 120_000);
+});
+
+describe("host names are bound to namespaces", () => {
+  /** A dry-run create in staging, which the API server admits or refuses as it would the real one. */
+  const createInStaging = async (
+    object: { apiVersion: string; kind: string; metadata: { name: string }; spec: object },
+    client = api(),
+  ) => {
+    const inStaging = { ...object, metadata: { ...object.metadata, namespace: "staging" } } as KubeObject;
+    return client.request("POST", `${await client.collectionPath(inStaging)}?dryRun=All`, inStaging);
+  };
+  const ingress = (name: string, host: string | undefined, tlsHost = host) => ({
+    apiVersion: "networking.k8s.io/v1",
+    kind: "Ingress",
+    metadata: { name },
+    spec: {
+      ingressClassName: "traefik",
+      rules: [
+        {
+          ...(host === undefined ? {} : { host }),
+          http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "podinfo", port: { number: 9898 } } } }] },
+        },
+      ],
+      ...(tlsHost === undefined ? {} : { tls: [{ hosts: [tlsHost], secretName: `${name}-tls` }] }),
+    },
+  });
+  const refusal = (kind: string, name: string) =>
+    `${kind} ${name} in namespace staging: its host names must match *.staging.localtest.me; the stack config sets them (environments.staging.hosts)`;
+
+  it("refuses a staging route for dev's host name, by rule or by TLS host, naming what staging may serve; admits staging's own", async () => {
+    for (const [name, host, tlsHost] of [
+      ["claims-dev", "podinfo.dev.localtest.me", "podinfo.dev.localtest.me"],
+      ["claims-dev-tls", "podinfo.staging.localtest.me", "podinfo.dev.localtest.me"],
+      ["claims-deeper", "a.podinfo.staging.localtest.me", "a.podinfo.staging.localtest.me"],
+    ]) {
+      const refused = await createInStaging(ingress(name, host, tlsHost));
+      expect(refused.status, name).toBe(403);
+      expect(refused.body.message).toContain(refusal("Ingress", name));
     }
+    expect((await createInStaging(ingress("own", "podinfo.staging.localtest.me"))).status).toBe(201);
+  });
+
+  it("refuses a catch-all: a rule without a host, or a default backend", async () => {
+    const hostless = await createInStaging(ingress("catch-all", undefined));
+    expect(hostless.status).toBe(403);
+    expect(hostless.body.message).toContain(refusal("Ingress", "catch-all"));
+    const withDefault = ingress("default-backend", "podinfo.staging.localtest.me");
+    const backend = { service: { name: "podinfo", port: { number: 9898 } } };
+    const refused = await createInStaging({ ...withDefault, spec: { ...withDefault.spec, defaultBackend: backend } });
+    expect(refused.status).toBe(403);
+    expect(refused.body.message).toContain("a default backend would serve every host name");
+  });
+
+  it("refuses a staging Certificate for dev's name and a CertificateRequest from anyone but cert-manager", async () => {
+    await withCertManagerCrds(async () => {
+      const certificate = (name: string, dnsNames: string[]) => ({
+        apiVersion: "cert-manager.io/v1",
+        kind: "Certificate",
+        metadata: { name },
+        spec: { secretName: `${name}-tls`, dnsNames, issuerRef: { kind: "ClusterIssuer", name: "tls-staging" } },
+      });
+      const refused = await createInStaging(certificate("claims-dev", ["podinfo.staging.localtest.me", "podinfo.dev.localtest.me"]));
+      expect(refused.status).toBe(403);
+      expect(refused.body.message).toContain(refusal("Certificate", "claims-dev"));
+      expect((await createInStaging(certificate("own", ["podinfo.staging.localtest.me"]))).status).toBe(201);
+
+      const request = {
+        apiVersion: "cert-manager.io/v1",
+        kind: "CertificateRequest",
+        metadata: { name: "by-hand" },
+        spec: {
+          request: Buffer.from("a CSR for any name").toString("base64"),
+          issuerRef: { kind: "ClusterIssuer", name: "tls-production" },
+        },
+      };
+      const byTenant = await createInStaging(request);
+      expect(byTenant.status).toBe(403);
+      expect(byTenant.body.message).toContain("only cert-manager creates certificate requests here");
+      // cert-manager's controller, with the rights its chart grants it (here: all, as system:masters).
+      const certManager = api().as(CERT_MANAGER_CONTROLLER, ["system:masters"]);
+      expect((await createInStaging(request, certManager)).status).toBe(201);
+    });
   }, 120_000);
 });
 

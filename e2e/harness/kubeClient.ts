@@ -24,6 +24,8 @@ export interface KubeClientOptions {
   readonly tls: { readonly ca: string; readonly cert: string; readonly key: string };
   /** A Unix socket that leads to `server`'s 127.0.0.1 (see e2e/node/node.ts). */
   readonly socketPath?: string;
+  /** Acts as this user and groups (`kubectl --as --as-group`): the credentials' user must be allowed to impersonate. */
+  readonly impersonate?: { readonly user: string; readonly groups: readonly string[] };
 }
 
 export class KubeClient {
@@ -37,6 +39,11 @@ export class KubeClient {
     if (options.socketPath === undefined && this.url.hostname !== "127.0.0.1") {
       throw new Error(`refusing to talk to ${this.url.hostname}: the e2e only uses 127.0.0.1 or a test node's own addresses`);
     }
+  }
+
+  /** The same client acting as `user` in `groups`, as `kubectl --as --as-group` does. */
+  as(user: string, groups: readonly string[] = []): KubeClient {
+    return new KubeClient({ ...this.options, impersonate: { user, groups } });
   }
 
   request<T = any>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<ApiResponse<T>> {
@@ -53,7 +60,13 @@ export class KubeClient {
           ca: this.options.tls.ca,
           cert: this.options.tls.cert,
           key: this.options.tls.key,
-          headers: { accept: "application/json", ...(payload === undefined ? {} : { "content-type": contentType }) },
+          headers: {
+            accept: "application/json",
+            ...(payload === undefined ? {} : { "content-type": contentType }),
+            ...(this.options.impersonate === undefined
+              ? {}
+              : { "impersonate-user": this.options.impersonate.user, "impersonate-group": [...this.options.impersonate.groups] }),
+          },
           timeout: 30_000,
         },
         (response) => {

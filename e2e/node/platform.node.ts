@@ -390,7 +390,7 @@ describe("SOPS", () => {
 
 describe("tenancy: Flux applies an environment's folder as that environment", () => {
   /** The attempts a client's commit to its folder might make, each with a harmless ConfigMap beside it. */
-  const attempts: { what: string; object?: Record<string, unknown>; namespace?: string }[] = [
+  const attempts: { what: string; object?: Record<string, unknown>; namespace?: string; refusal?: string }[] = [
     {
       what: "a ClusterRoleBinding that makes its account cluster-admin",
       object: {
@@ -403,6 +403,25 @@ describe("tenancy: Flux applies an environment's folder as that environment", ()
     },
     { what: "a Namespace", object: { apiVersion: "v1", kind: "Namespace", metadata: { name: "tenant-made" } } },
     { what: "its apps moved into dev's namespace", namespace: "dev" },
+    {
+      what: "an Ingress for dev's host name",
+      object: {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "Ingress",
+        metadata: { name: "claims-dev" },
+        spec: {
+          ingressClassName: "traefik",
+          rules: [
+            {
+              host: "podinfo.dev.localtest.me",
+              http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "podinfo", port: { name: "http" } } } }] },
+            },
+          ],
+        },
+      },
+      // Staging's account may create Ingresses; the cluster's host-name policy refuses this one.
+      refusal: "Ingress claims-dev in namespace staging: its host names must match *.staging.localtest.me",
+    },
   ];
 
   for (const attempt of attempts) {
@@ -433,12 +452,15 @@ describe("tenancy: Flux applies an environment's folder as that environment", ()
         );
         console.log(`apps-staging, ${attempt.what}: ${failure.reason}: ${failure.message}`);
         expect(failure.message).toMatch(/forbidden/i);
-        expect(failure.message).toContain("system:serviceaccount:flux-system:tenant-staging");
+        expect(failure.message).toContain(attempt.refusal ?? "system:serviceaccount:flux-system:tenant-staging");
         for (const namespace of ["staging", "dev"]) {
           expect((await api().request("GET", `/api/v1/namespaces/${namespace}/configmaps/tenant-canary`)).status, namespace).toBe(404);
         }
         expect((await api().request("GET", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/tenant-escalation")).status).toBe(404);
         expect((await api().request("GET", "/api/v1/namespaces/tenant-made")).status).toBe(404);
+        expect((await api().request("GET", "/apis/networking.k8s.io/v1/namespaces/staging/ingresses/claims-dev")).status).toBe(404);
+        // dev's host name still reaches dev's app.
+        expect(throughTraefik("podinfo.dev.localtest.me").namespace).toBe("dev");
         // Every other Kustomization applies the same commit.
         await applied("apps-dev", bad);
         await applied("secrets-staging", bad);

@@ -66,7 +66,15 @@ export const TYPES = {
 /** The namespace, quota, limits and isolation of one environment, exactly as configured. */
 export function expectEnvironment(
   run: ProgramRun,
-  env: { name: string; client: string; billingGroup: string; quota: Record<string, string>; isolated: boolean; declaredEgress?: boolean },
+  env: {
+    name: string;
+    client: string;
+    billingGroup: string;
+    hosts: string[];
+    quota: Record<string, string>;
+    isolated: boolean;
+    declaredEgress?: boolean;
+  },
 ): void {
   expect(inputsOf(run, TYPES.namespace, `${env.name}-namespace`).metadata).toEqual({
     name: env.name,
@@ -79,6 +87,8 @@ export function expectEnvironment(
       "pod-security.kubernetes.io/warn": "restricted",
       "pod-security.kubernetes.io/audit": "restricted",
     },
+    // The host names its Ingresses and Certificates may use, which the cluster's policy reads.
+    annotations: { "k0s-platform/hosts": env.hosts.join(",") },
   });
   // Flux applies the environment's folder as this account, which holds `admin` here and nowhere else.
   expect(inputsOf(run, TYPES.serviceAccount, `${env.name}-reconciler`).metadata).toEqual({
