@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The workstation cluster's network setup, run before k0s starts: a host-only address, and a guard
-# that keeps the LAN away from what k0s cannot be told to bind to loopback.
+# that keeps every other network away from what k0s cannot be told to bind to loopback.
 #
 # The host-only address (10.255.255.254 on the loopback interface) is what the Kubernetes API and
 # the kubelet bind to (k0s/workstation.yaml). Why not 127.0.0.1: Kubernetes refuses a loopback
@@ -8,34 +8,60 @@
 # CoreDNS) could not reach the API, and k0s's worker would never start. Why not the LAN address: a
 # laptop's LAN address changes at every cafe, and anything bound to it answers the whole LAN.
 #
-# The guard (iptables chain K0S-WORKSTATION-GUARD, jumped to from INPUT) admits only this machine
-# (lo) and its pods (the pod CIDR) to:
-#   - the host-only address: Linux accepts a packet for any local address on any interface, so a
-#     LAN host that routes 10.255.255.254 through this machine would otherwise reach the API;
-#   - kube-proxy's health endpoint (10256) and kube-router's (20244), which k0s binds to every
-#     address with no setting to change it.
+# The guard is an nftables table of its own (inet: IPv4 and IPv6 alike), so no other firewall's
+# reload touches it: ufw, firewalld and `iptables-restore` rewrite only their own tables and
+# chains. The one thing that removes it, `nft flush ruleset` (nftables.service's own reload, with
+# Debian's default /etc/nftables.conf), is followed by `up` again (k0s/k0s-workstation-network.conf,
+# a drop-in for nftables.service). It trusts interfaces, not addresses (a LAN host can forge a
+# pod's address, not arrive on the pod bridge), and only drops, so it never opens what another
+# firewall closes:
+#   - input, from anything but loopback and the pod bridge: the host-only address, loopback
+#     addresses arriving on another interface (kube-proxy sets route_localnet for its localhost
+#     NodePorts), and kube-proxy's (10256) and kube-router's (20244) health ports, which k0s binds
+#     to every IPv4 and IPv6 address, link-local included, with no setting to change it;
+#   - forward, new connections into the pod and service ranges from anything but the pod bridge:
+#     a LAN host that routes them through this machine would otherwise reach every pod.
 #
 #   sudo k0s/workstation-network.sh up      # before k0s starts (k0s/k0s-workstation-network.service)
 #   sudo k0s/workstation-network.sh down
 set -euo pipefail
-ADDRESS=${K0S_HOST_ADDRESS:-10.255.255.254} # = spec.api.address in k0s/workstation.yaml
-POD_CIDR=${K0S_POD_CIDR:-10.244.0.0/16}     # = k0s's default spec.network.podCIDR
-UNBINDABLE_PORTS=10256,20244
-CHAIN=K0S-WORKSTATION-GUARD
+ADDRESS=${K0S_HOST_ADDRESS:-10.255.255.254}  # = spec.api.address in k0s/workstation.yaml
+POD_CIDR=${K0S_POD_CIDR:-10.244.0.0/16}      # = k0s's default spec.network.podCIDR
+SERVICE_CIDR=${K0S_SERVICE_CIDR:-10.96.0.0/12} # = k0s's default spec.network.serviceCIDR
+POD_BRIDGE=${K0S_POD_BRIDGE:-kube-bridge}     # kube-router's bridge, k0s's default CNI
+TABLE=k0s_workstation_guard
+
+# Before the filter tables (priority 0) of iptables-nft, ufw and firewalld: a drop here is final.
+guard() {
+  cat <<EOF
+table inet $TABLE {
+  chain input {
+    type filter hook input priority filter - 10; policy accept;
+    iifname "lo" accept
+    iifname "$POD_BRIDGE" ip saddr $POD_CIDR accept
+    ip daddr $ADDRESS drop
+    ip daddr 127.0.0.0/8 drop
+    ip6 daddr ::1 drop
+    tcp dport { 10256, 20244 } drop
+  }
+  chain forward {
+    type filter hook forward priority filter - 10; policy accept;
+    ct state established,related accept
+    iifname "$POD_BRIDGE" accept
+    ip daddr { $POD_CIDR, $SERVICE_CIDR } drop
+  }
+}
+EOF
+}
 
 case ${1:-} in
   up)
     ip -4 addr show dev lo | grep -q " $ADDRESS/32 " || ip addr add "$ADDRESS/32" dev lo
-    iptables -N "$CHAIN" 2>/dev/null || iptables -F "$CHAIN"
-    iptables -A "$CHAIN" -i lo -j RETURN
-    iptables -A "$CHAIN" -s "$POD_CIDR" -j RETURN
-    iptables -A "$CHAIN" -d "$ADDRESS/32" -j DROP
-    iptables -A "$CHAIN" -p tcp -m multiport --dports "$UNBINDABLE_PORTS" -j DROP
-    iptables -C INPUT -j "$CHAIN" 2>/dev/null || iptables -I INPUT -j "$CHAIN"
+    # One transaction: the old table goes and the new one comes at once, so no packet slips between.
+    { nft list table inet "$TABLE" >/dev/null 2>&1 && echo "delete table inet $TABLE"; guard; } | nft -f -
     ;;
   down)
-    while iptables -C INPUT -j "$CHAIN" 2>/dev/null; do iptables -D INPUT -j "$CHAIN"; done
-    iptables -F "$CHAIN" 2>/dev/null && iptables -X "$CHAIN"
+    nft delete table inet "$TABLE" 2>/dev/null || true
     ip addr del "$ADDRESS/32" dev lo 2>/dev/null || true
     ;;
   *)

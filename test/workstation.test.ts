@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { K0S_DEFAULTS } from "../e2e/node/k0sComponents";
 import { ROOT } from "./lib/program";
 
 const read = (file: string) => fs.readFileSync(path.join(ROOT, file), "utf8");
@@ -36,5 +37,35 @@ describe("k0s/workstation.yaml", () => {
     const installLine = `sudo k0s install controller --single -c k0s/workstation.yaml --kubelet-extra-args=--node-ip=${hostOnly}`;
     expect(read("k0s/workstation.yaml")).toContain(installLine);
     expect(read("README.md")).toContain(installLine);
+  });
+});
+
+describe("k0s/workstation-network.sh and its systemd units", () => {
+  const defaultOf = (variable: string) => new RegExp(`${variable}=\\$\\{K0S_[A-Z_]+:-([^}]+)\\}`).exec(networkScript)?.[1];
+  const service = read("k0s/k0s-workstation-network.service");
+  const dropIn = read("k0s/k0s-workstation-network.conf");
+  const INSTALLED = "/usr/local/sbin/k0s-workstation-network";
+
+  it("guards the ranges the workstation's cluster uses: k0s's defaults, which workstation.yaml keeps", () => {
+    expect(config.spec.network?.podCIDR).toBeUndefined();
+    expect(config.spec.network?.serviceCIDR).toBeUndefined();
+    expect([defaultOf("POD_CIDR"), defaultOf("SERVICE_CIDR")]).toEqual([K0S_DEFAULTS.podCIDR, K0S_DEFAULTS.serviceCIDR]);
+  });
+
+  it("is put back by nftables.service after each start and reload, whose flush ruleset removes it", () => {
+    expect(dropIn).toMatch(/^\[Service\]$/m);
+    expect(dropIn).toContain(`ExecStartPost=${INSTALLED} up`);
+    expect(dropIn).toContain(`ExecReload=${INSTALLED} up`);
+    expect(service).toContain(`ExecStart=${INSTALLED} up`);
+    const installs = read("README.md");
+    expect(installs).toContain(`sudo install -m 0755 k0s/workstation-network.sh ${INSTALLED}`);
+    expect(installs).toContain(
+      "sudo install -D -m 0644 k0s/k0s-workstation-network.conf /etc/systemd/system/nftables.service.d/k0s-workstation-network.conf",
+    );
+  });
+
+  it("starts before k0s, so k0s never listens unguarded", () => {
+    expect(service).toMatch(/^Before=k0scontroller\.service$/m);
+    expect(service).toMatch(/^RequiredBy=k0scontroller\.service$/m);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The cafe test's tools: a TCP scan of the node from the LAN network namespace (what a stranger on
- * the cafe's Wi-Fi can reach), and the list of every socket listening on the node.
+ * the cafe's Wi-Fi can reach) or from the node itself, and the list of every socket listening on the node.
  */
 import { NODE_ADDRESS, type TestNode } from "./node";
 
@@ -26,6 +26,12 @@ Promise.all(Array.from({ length: 512 }, worker)).then(() => console.log(JSON.str
 /** The TCP ports of `address` that accept a connection from the LAN (all 65535 by default). */
 export function scanFromLan(node: TestNode, address = NODE_ADDRESS, ports: [number, number] = [1, 65535]): number[] {
   const output = node.execOnLan(process.execPath, ["-e", SCANNER, address, String(ports[0]), String(ports[1])]);
+  return (JSON.parse(output) as number[]).sort((a, b) => a - b);
+}
+
+/** The same scan from the node itself: the positive control for what the LAN must not reach. */
+export function scanFromNode(node: TestNode, address: string, ports: [number, number]): number[] {
+  const output = node.exec(process.execPath, ["-e", SCANNER, address, String(ports[0]), String(ports[1])]);
   return (JSON.parse(output) as number[]).sort((a, b) => a - b);
 }
 

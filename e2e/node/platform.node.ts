@@ -20,10 +20,11 @@ import { story } from "../harness/story";
 import { ROOT, type PulumiCli } from "../harness/pulumiCli";
 import { run, startDaemon, waitFor } from "../harness/processes";
 import { TOOLCHAIN_BIN } from "../harness/toolchain";
-import { listeningSockets, scanFromLan } from "./cafe";
+import { listeningSockets, scanFromLan, scanFromNode } from "./cafe";
 import type { GitopsRepo } from "./gitopsRepo";
 import { connects, deployProbes, isolationTable, PROBE, probeAll, RESTRICTED_CONTAINER, RESTRICTED_POD, type Probe } from "./isolation";
 import { SAMPLE_APP_IMAGE } from "./gitopsRepo";
+import { K0S_DEFAULTS } from "./k0sComponents";
 import { HOST_ONLY_ADDRESS, KUBECTL, NODE_ADDRESS, type TestNode } from "./node";
 import { startWorkstation, type Workstation } from "./workstation";
 
@@ -824,10 +825,46 @@ describe("the cafe test", () => {
     expect(unjustified).toEqual([]);
   });
 
+  /** The node's addresses on the LAN: IPv4, its IPv6 link-local one, and a global IPv6 one the test adds. */
+  const lanAddresses = (): string[] => {
+    const linkLocal = /inet6 (fe80::[0-9a-f:]+)\//.exec(node.exec("ip", ["-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"]))?.[1];
+    expect(linkLocal, "the node's IPv6 link-local address").toBeDefined();
+    return [NODE_ADDRESS, `${linkLocal}%lan0`, NODE_IPV6];
+  };
+  const NODE_IPV6 = "fd00:213::2";
+  /** The ports anything on the node listens on, at any address: the only ones that could answer. */
+  const listeningPorts = () => [...new Set(listeningSockets(node).map((socket) => socket.port))].sort((a, b) => a - b);
+  const reachableFromLan = (address: string, ports: number[]) =>
+    ports.filter((port) => scanFromLan(node, address, [port, port]).length > 0);
+
   step(
-    "nothing of the node answers from the LAN, on any TCP port",
+    "the scan can fail: it finds a port opened on purpose, on IPv4 and on IPv6 (link-local and global), and not once it closes",
+    async () => {
+      node.exec("ip", ["-6", "addr", "add", `${NODE_IPV6}/64`, "dev", "eth0", "nodad"]);
+      node.execOnLan("ip", ["-6", "addr", "add", "fd00:213::1/64", "dev", "lan0", "nodad"]);
+      const OPENED = 41234;
+      const [command, ...args] = node.onNode([
+        process.execPath,
+        "-e",
+        `require("node:net").createServer((s) => s.end()).listen(${OPENED}, "::")`,
+      ]);
+      const listener = startDaemon("opened-on-purpose", command, args, { logDir: node.dir });
+      try {
+        await waitFor("the port opened on purpose", () => listeningPorts().includes(OPENED) || undefined, 10_000, 100);
+        for (const address of lanAddresses()) expect(scanFromLan(node, address, [OPENED - 5, OPENED + 5]), address).toEqual([OPENED]);
+      } finally {
+        await listener.stop();
+      }
+      for (const address of lanAddresses()) expect(scanFromLan(node, address, [OPENED - 5, OPENED + 5]), address).toEqual([]);
+    },
+    60_000,
+  );
+
+  step(
+    "nothing of the node answers from the LAN, on any TCP port over IPv4, nor over IPv6 on any port the node listens on",
     () => {
       expect(scanFromLan(node)).toEqual([]);
+      for (const address of lanAddresses().slice(1)) expect(reachableFromLan(address, listeningPorts()), address).toEqual([]);
     },
     300_000,
   );
@@ -837,14 +874,65 @@ describe("the cafe test", () => {
     () => {
       node.execOnLan("ip", ["route", "replace", `${HOST_ONLY_ADDRESS}/32`, "via", NODE_ADDRESS]);
       try {
-        const ports = [...new Set(listeningSockets(node).map((socket) => socket.port))];
-        const reachable = ports.filter((port) => scanFromLan(node, HOST_ONLY_ADDRESS, [port, port]).length > 0);
-        expect(reachable).toEqual([]);
+        expect(reachableFromLan(HOST_ONLY_ADDRESS, listeningPorts())).toEqual([]);
       } finally {
         node.execOnLan("ip", ["route", "del", `${HOST_ONLY_ADDRESS}/32`]);
       }
     },
     300_000,
+  );
+
+  /** Pods and Services with no NetworkPolicy of their own in the way (CoreDNS), and Traefik's entrypoint. */
+  const routedTargets = (): Record<string, string> => {
+    const jsonpath = (args: string[]) => node.kubectl([...args, "-o", "jsonpath={.items[0].status.podIP}"]);
+    return {
+      "CoreDNS's pod": `${jsonpath(["get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-dns"])}:53`,
+      "CoreDNS's Service": `${node.kubectl(["get", "service", "-n", "kube-system", "kube-dns", "-o", "jsonpath={.spec.clusterIP}"])}:53`,
+      "Traefik's pod": `${jsonpath(["get", "pods", "-n", "traefik", "-l", "app.kubernetes.io/name=traefik"])}:8000`,
+    };
+  };
+  // The workstation's config keeps k0s's default ranges, which the guard's defaults name too.
+  const routedRanges = () => [K0S_DEFAULTS.podCIDR, K0S_DEFAULTS.serviceCIDR];
+
+  step(
+    "nor any pod or Service, for a LAN host that routes the pod and service ranges through the node, while the node reaches them",
+    () => {
+      const targets = routedTargets();
+      const port = (target: string) => Number(target.split(":")[1]);
+      for (const [what, target] of Object.entries(targets)) {
+        expect(scanFromNode(node, target.split(":")[0], [port(target), port(target)]), what).toEqual([port(target)]);
+      }
+      for (const range of routedRanges()) node.execOnLan("ip", ["route", "replace", range, "via", NODE_ADDRESS]);
+      try {
+        const reached = Object.entries(targets).filter(([, target]) => {
+          const [address, port] = target.split(":");
+          return scanFromLan(node, address, [Number(port), Number(port)]).length > 0;
+        });
+        expect(reached).toEqual([]);
+      } finally {
+        for (const range of routedRanges()) node.execOnLan("ip", ["route", "del", range]);
+      }
+    },
+    120_000,
+  );
+
+  step(
+    "and the guard outlives a host firewall's reload: after an iptables-restore (netfilter-persistent, ufw, firewalld on iptables), it still holds",
+    () => {
+      // What a reload does to iptables: every chain of the filter table replaced, the guard's jump included if it had one.
+      node.exec("iptables-restore", [], { input: "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n" });
+      node.exec("ip6tables-restore", [], { input: "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n" });
+      expect(node.exec("nft", ["list", "tables"])).toContain("table inet k0s_workstation_guard");
+      for (const address of lanAddresses()) expect(reachableFromLan(address, [10256, 20244]), address).toEqual([]);
+      for (const range of routedRanges()) node.execOnLan("ip", ["route", "replace", range, "via", NODE_ADDRESS]);
+      try {
+        const [address, port] = routedTargets()["CoreDNS's pod"].split(":");
+        expect(scanFromLan(node, address, [Number(port), Number(port)])).toEqual([]);
+      } finally {
+        for (const range of routedRanges()) node.execOnLan("ip", ["route", "del", range]);
+      }
+    },
+    120_000,
   );
 });
 

@@ -14,11 +14,12 @@ FLUX_VERSION=v2.7.3
 FLUX_CONTROLLERS=(source-controller@v1.7.3 kustomize-controller@v1.7.2 helm-controller@v1.4.3)
 
 # Debian's packages for every rung: etcd for the bare API server; iptables, ipset and conntrack for
-# the node's kube-proxy and kube-router images; openssl for certificates; umoci to build images;
+# the node's kube-proxy and kube-router images; nftables for the workstation's network guard;
+# openssl for certificates; umoci to build images;
 # gcc, libc6-dev and libseccomp-dev for the cgo builds (kine, runc); socat, tini and age for the node
 # harness and the SOPS round trip; debootstrap, systemd-nspawn and the OpenSSH client for the
 # rehearsal droplet. The node's containerd, runc and CNI plugins are built from served modules.
-DEBIAN_PACKAGES=(etcd-server openssl iptables ipset conntrack libseccomp-dev
+DEBIAN_PACKAGES=(etcd-server openssl iptables nftables ipset conntrack libseccomp-dev
   umoci busybox-static libcap2-bin socat tini age git curl iproute2 util-linux ca-certificates gcc libc6-dev
   debootstrap systemd-container openssh-client)
 
