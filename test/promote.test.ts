@@ -88,7 +88,7 @@ describe("npm run promote -- podinfo", () => {
     expect(result.status).toBe(0);
     expect(repo.tag("production", "HEAD")).toBe("6.15.0");
     expect(repo.git("log", "-1", "--format=%B")).toMatch(
-      /^Promote podinfo 6\.15\.0 to production\n\npodinfo 6\.15\.0 soaked 7\.0 days in staging/,
+      /^Promote podinfo ghcr\.io\/stefanprodan\/podinfo:6\.15\.0 to production\n\npodinfo ghcr\.io\/stefanprodan\/podinfo:6\.15\.0 soaked 7\.0 days in staging/,
     );
   });
 
@@ -99,7 +99,7 @@ describe("npm run promote -- podinfo", () => {
     const result = promote(repo, "podinfo");
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(
-      /refusing to promote: podinfo 6\.15\.0 has been in staging on main for 6\.0 days .*: 1\.0 more day\(s\) of the 7-day soak to go/,
+      /refusing to promote: podinfo ghcr\.io\/stefanprodan\/podinfo:6\.15\.0 has been in staging on main for 6\.0 days .*: 1\.0 more day\(s\) of the 7-day soak to go/,
     );
     expect(repo.git("rev-parse", "HEAD")).toBe(head);
     expect(repo.tag("production")).toBe("6.14.1");
@@ -154,15 +154,57 @@ describe("npm run promote -- podinfo", () => {
     }
   });
 
+  it.each([
+    [
+      "nothing listens there",
+      () => "http://127.0.0.1:9",
+      /cannot read podinfo's restarts in staging from http:\/\/127\.0\.0\.1:9\/api\/v1\/query: fetch failed/,
+    ],
+    [
+      "it answers with no data for the app",
+      (port: number) => `http://127.0.0.1:${port}/empty`,
+      /it holds no container_start_time_seconds for podinfo in staging over the last 10080m/,
+    ],
+    ["it never answers", (port: number) => `http://127.0.0.1:${port}/hang`, /cannot read podinfo's restarts .*(aborted|timeout)/i],
+  ])("refuses when monitoring cannot vouch for the soak: %s", async (_what, url, refusal) => {
+    const repo = gitopsRepo();
+    repo.pin("staging", "6.15.0", 8);
+    const metrics = http.createServer((request, response) => {
+      if (request.url!.startsWith("/hang")) return;
+      response.setHeader("content-type", "application/json");
+      response.end(JSON.stringify({ status: "success", data: { resultType: "vector", result: [] } }));
+    });
+    await new Promise<void>((resolve) => metrics.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = metrics.address() as { port: number };
+      const result = await new Promise<{ status: number; stderr: string }>((resolve) => {
+        let stderr = "";
+        const args = [SCRIPT, "--repo", repo.dir, "podinfo", "--metrics", url(port), "--timeout", "1"];
+        const child = spawn(process.execPath, args);
+        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on("close", (status) => resolve({ status: status ?? -1, stderr }));
+      });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(refusal);
+      expect(result.stderr).toContain("kubectl port-forward -n monitoring svc/victoria-metrics 8428");
+      expect(repo.tag("production")).toBe("6.14.1");
+    } finally {
+      metrics.closeAllConnections();
+      metrics.close();
+    }
+  });
+
   it("promotes anyway with an explicit override, and the commit records why and what was refused", () => {
     const repo = gitopsRepo();
     repo.pin("staging", "6.15.0", 1);
     const result = promote(repo, "podinfo", "--override", "CVE-2026-1234 fix cannot wait");
     expect(result.status).toBe(0);
-    expect(result.stderr).toContain("OVERRIDE: promoting podinfo 6.15.0 anyway: CVE-2026-1234 fix cannot wait");
+    expect(result.stderr).toContain(
+      "OVERRIDE: promoting podinfo ghcr.io/stefanprodan/podinfo:6.15.0 anyway: CVE-2026-1234 fix cannot wait",
+    );
     const message = repo.git("log", "-1", "--format=%B");
     expect(message).toContain("Soak-Override: CVE-2026-1234 fix cannot wait");
-    expect(message).toMatch(/Refused: podinfo 6\.15\.0 has been in staging on main for 1\.0 days/);
+    expect(message).toMatch(/Refused: podinfo ghcr\.io\/stefanprodan\/podinfo:6\.15\.0 has been in staging on main for 1\.0 days/);
     expect(repo.tag("production", "HEAD")).toBe("6.15.0");
   });
 });
@@ -179,7 +221,9 @@ describe("the pull-request check (promote --check)", () => {
     pullRequest(repo, "6.16.0");
     const result = promote(repo, "--check");
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain("podinfo 6.16.0 is not what staging runs on main (staging pins 6.14.1): it never soaked");
+    expect(result.stderr).toContain(
+      "podinfo ghcr.io/stefanprodan/podinfo:6.16.0 is not what staging runs on main (staging runs ghcr.io/stefanprodan/podinfo:6.14.1): it never soaked",
+    );
   });
 
   it("fails it the same when the script is started through a link whose path has a space", () => {
@@ -189,7 +233,9 @@ describe("the pull-request check (promote --check)", () => {
     fs.symlinkSync(SCRIPT, link);
     const result = spawnSync(process.execPath, [link, "--repo", repo.dir, "--check"], { encoding: "utf8" });
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain("podinfo 6.16.0 is not what staging runs on main (staging pins 6.14.1): it never soaked");
+    expect(result.stderr).toContain(
+      "podinfo ghcr.io/stefanprodan/podinfo:6.16.0 is not what staging runs on main (staging runs ghcr.io/stefanprodan/podinfo:6.14.1): it never soaked",
+    );
   });
 
   it("fails one whose tag has not soaked yet, and passes one whose tag has", () => {
@@ -203,6 +249,52 @@ describe("the pull-request check (promote --check)", () => {
     const result = promote(soaked, "--check");
     expect(result.status).toBe(0);
     expect(result.stdout).toContain("every production release soaked in staging");
+  });
+
+  it("compares what would run: a new image name or digest under a soaked tag never soaked", () => {
+    for (const [what, entry] of [
+      ["another registry", 'newName: registry.evil.io/podinfo\n    newTag: "6.14.1"'],
+      ["a digest staging never ran", 'newTag: "6.14.1"\n    digest: sha256:' + "a".repeat(64)],
+    ]) {
+      const repo = gitopsRepo();
+      repo.git("checkout", "--quiet", "-b", "sneaky");
+      const file = path.join(repo.dir, PRODUCTION);
+      fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/newTag: "[^"]*"/, entry));
+      repo.git("commit", "--quiet", "--all", "-m", `Run ${what} in production`);
+      const result = promote(repo, "--check");
+      expect(result.status, what).toBe(1);
+      expect(result.stderr, what).toMatch(/it never soaked/);
+    }
+  });
+
+  it.each([
+    ["an image patched into production's own files", "apps/overlays/production/podinfo-deployment.yaml"],
+    ["a change to the base both environments share", "apps/base/podinfo/deployment.yaml"],
+  ])("refuses %s, which it cannot weigh, naming the file", (_what, file) => {
+    const repo = gitopsRepo();
+    repo.git("checkout", "--quiet", "-b", "around");
+    fs.appendFileSync(path.join(repo.dir, file), "# changed\n");
+    repo.git("commit", "--quiet", "--all", "-m", "Change what production runs another way");
+    const result = promote(repo, "--check");
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`${file} changes what production runs beyond its image pins`);
+  });
+
+  it("takes an override only with an approving review from a code owner of production's overlay", () => {
+    const repo = gitopsRepo();
+    pullRequest(repo, "6.16.0");
+    const override = ["--check", "--override", "CVE fix"];
+    const alone = promote(repo, ...override);
+    expect(alone.status).toBe(1);
+    expect(alone.stderr).toContain(
+      "override refused: Soak-Override needs an approving review from a code owner of apps/overlays/production/ (@acme-platform-lead, @acme-release-manager); approved by: nobody",
+    );
+    expect(promote(repo, ...override, "--approved-by", "mallory").status).toBe(1);
+    const approved = promote(repo, ...override, "--approved-by", "mallory,acme-release-manager");
+    expect(approved.status).toBe(0);
+    expect(approved.stderr).toContain(
+      "OVERRIDE: accepting the production change anyway (override approved by code owner @acme-release-manager): CVE fix",
+    );
   });
 
   it("passes a pull request that leaves production's releases alone", () => {

@@ -51,3 +51,44 @@ describe("the pull-request preview", () => {
     expect(uses.filter((action) => !/@[0-9a-f]{40}$/.test(action!))).toEqual([]);
   });
 });
+
+describe("the GitOps repository's soak guard", () => {
+  const guard = (): Workflow => parse(fs.readFileSync(path.join(ROOT, "gitops/.github/workflows/soak-guard.yml"), "utf8")) as Workflow;
+  const steps = () => guard().jobs["soak-guard"].steps;
+  const checkout = (dir: string) => steps().find((step) => String(step.uses).startsWith("actions/checkout@") && step.with?.path === dir);
+
+  it("takes its definition from the base branch (pull_request_target), with a read-only token", () => {
+    expect(Object.keys(guard().on)).toEqual(["pull_request_target"]);
+    expect(guard().permissions).toEqual({ contents: "read", "pull-requests": "read" });
+  });
+
+  it("runs the guard and installs its dependencies from the base commit, and only reads the pull request", () => {
+    expect(checkout("guard")?.with).toMatchObject({ ref: "${{ github.event.pull_request.base.sha }}", "persist-credentials": false });
+    expect(checkout("pr")?.with).toMatchObject({ ref: "${{ github.event.pull_request.head.sha }}", "persist-credentials": false });
+    const commands = steps().filter((step) => step.run !== undefined);
+    // Nothing from the pull request's tree is executed: no install, script or hook of its own.
+    expect(commands.filter((step) => /\bnpm\b/.test(step.run)).map((step) => [step["working-directory"], step.run])).toEqual([
+      ["guard", "npm ci --ignore-scripts"],
+    ]);
+    const runs = commands.map((step) => String(step.run)).join("\n");
+    expect(runs).toMatch(/node guard\/scripts\/promote\.mjs --check --repo pr --base "\$BASE" --codeowners guard\/\.github\/CODEOWNERS/);
+    expect(runs).not.toMatch(/node pr\/|bash pr\/|\.\/pr\//);
+    // Untrusted text (titles, branch names, bodies) never reaches a shell through an expression.
+    expect(runs).not.toContain("${{");
+  });
+
+  it("lets an override through only with a code owner's approval of the pull request's latest commit", () => {
+    const runs = steps()
+      .map((step) => String(step.run ?? ""))
+      .join("\n");
+    expect(runs).toContain('.commit_id == \\"$HEAD\\"');
+    expect(runs).toContain('${override:+--override "$override" --approved-by "$approvers"}');
+  });
+
+  it("runs only actions pinned by commit", () => {
+    const uses = steps()
+      .map((step) => step.uses as string | undefined)
+      .filter(Boolean);
+    expect(uses.filter((action) => !/@[0-9a-f]{40}$/.test(action!))).toEqual([]);
+  });
+});

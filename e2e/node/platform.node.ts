@@ -134,6 +134,44 @@ function soakGuardRestartQuery(app: string, window: string): string {
   return template.replaceAll("${app}", app).replaceAll("${window}", window);
 }
 
+/**
+ * The soak guard itself (gitops/scripts/promote.mjs), run on the workstation against `metrics`, over a
+ * scratch copy of the GitOps working clone whose staging release of podinfo arrived 8 days ago: so
+ * only the cluster's data decides. Returns its exit status and what it printed.
+ */
+function soakGuard(metrics: string): { status: number; output: string } {
+  const scratch = fs.mkdtempSync(path.join(node.dir, "soak-guard-"));
+  fs.cpSync(repo.workDir, scratch, { recursive: true });
+  const eightDaysAgo = new Date(Date.now() - 8 * 24 * 60 * 60 * 1000).toISOString();
+  const kustomization = path.join(scratch, "apps/overlays/staging/kustomization.yaml");
+  fs.writeFileSync(kustomization, fs.readFileSync(kustomization, "utf8").replace(/newTag: "[^"]*"/, 'newTag: "6.99.0"'));
+  const author = { GIT_AUTHOR_NAME: "e2e", GIT_AUTHOR_EMAIL: "e2e@k0s-platform.invalid", GIT_COMMITTER_NAME: "e2e" };
+  const dated = {
+    ...process.env,
+    ...author,
+    GIT_COMMITTER_EMAIL: "e2e@k0s-platform.invalid",
+    GIT_AUTHOR_DATE: eightDaysAgo,
+    GIT_COMMITTER_DATE: eightDaysAgo,
+  };
+  run("git", ["-C", scratch, "commit", "--quiet", "--all", "-m", "Run podinfo 6.99.0 in staging"], { env: dated });
+  const script = path.join(ROOT, "gitops/scripts/promote.mjs");
+  const output = node.exec("sh", [
+    "-c",
+    '"$0" "$@" 2>&1; echo "exit=$?"',
+    process.execPath,
+    script,
+    "podinfo",
+    "--repo",
+    scratch,
+    "--metrics",
+    metrics,
+    "--timeout",
+    "5",
+  ]);
+  fs.rmSync(scratch, { recursive: true, force: true });
+  return { status: Number(/exit=(\d+)\s*$/.exec(output)![1]), output };
+}
+
 const secret = (name: string, data: Record<string, string>) =>
   stringify({ apiVersion: "v1", kind: "Secret", metadata: { name }, type: "Opaque", stringData: data });
 
@@ -217,6 +255,15 @@ describe("monitoring for the soak", () => {
           `staging podinfo: restarts ${restarts.map((series) => `${series.metric.pod}=${series.value[1]}`).join(", ")}; memory ${memory.map((series) => `${(Number(series.value[1]) / 2 ** 20).toFixed(1)}Mi`).join(", ")}`,
         );
         expect(restarts.map((series) => series.value[1])).toEqual(podNames("staging").map(() => "0"));
+        // The guard itself, on this data: nothing restarted, so it promotes; with monitoring out of
+        // reach, it refuses rather than take no data for no restarts.
+        const healthy = soakGuard("http://127.0.0.1:18428");
+        console.log(`soak guard on a healthy staging:\n${healthy.output}`);
+        expect(healthy.output).toContain("ok: podinfo never restarted in staging over the last 7 days");
+        expect(healthy.status).toBe(0);
+        const unreachable = soakGuard("http://127.0.0.1:18429");
+        expect(unreachable.status).toBe(1);
+        expect(unreachable.output).toContain("cannot read podinfo's restarts in staging from http://127.0.0.1:18429/api/v1/query");
         expect(memory.every((series) => Number(series.value[1]) > 0)).toBe(true);
         // Every namespace is watched, not only the apps'.
         const namespaces = (metric: string) =>
@@ -254,6 +301,10 @@ describe("monitoring for the soak", () => {
           `after killing ${pod}'s container: guard query ${after.map((series) => `${series.metric.pod}=${series.value[1]}`).join(", ")}; restartCount ${restartCount}`,
         );
         expect(after.find((series) => series.metric.pod === pod)?.value[1]).toBe(restartCount);
+        const restarted = soakGuard("http://127.0.0.1:18428");
+        console.log(`soak guard after the restart:\n${restarted.output}`);
+        expect(restarted.status).toBe(1);
+        expect(restarted.output).toContain(`podinfo restarted in staging during the soak: ${pod} (${restartCount} restarts)`);
       } finally {
         await forward.stop(1_000);
       }

@@ -5,13 +5,17 @@
 //                                           commit, if it has been in the staging overlay on main
 //                                           for at least the soak period
 //   node scripts/promote.mjs --check        refuse any production release that has not soaked
-//                                           (the pull-request workflow runs this)
+//                                           (the pull-request workflow runs this, from the base branch)
 //
-// Options: --soak-days <n> (7), --branch <main>, --repo <dir> (.), --override "<why>" (promote
-// anyway; the commit records why), and, given access to the remote cluster, --kubeconfig <file>
-// [--context <name>] (Flux must report the soaked revision applied in staging) and --metrics <url>
-// (VictoriaMetrics, for example through `kubectl port-forward -n monitoring svc/victoria-metrics
-// 8428`: the app's containers in staging must not have restarted during the soak).
+// A release is the image an overlay's `images:` entry makes of the app: name, tag and digest.
+// Options: --soak-days <n> (7), --branch <main>, --repo <dir> (.), --base <ref> (--check: what the
+// pull request changes, by default --branch), --override "<why>" (promote anyway; the commit records
+// why; in --check, only with --approved-by naming a code owner of production's overlay in
+// --codeowners <file> (<repo>/.github/CODEOWNERS)), and, given access to the remote cluster,
+// --kubeconfig <file> [--context <name>] (Flux must report the soaked revision applied in staging)
+// and --metrics <url> (VictoriaMetrics, for example through `kubectl port-forward -n monitoring
+// svc/victoria-metrics 8428`: the app's containers in staging must not have restarted during the
+// soak). Whatever the guard cannot read, it refuses; every request times out after --timeout <s> (20).
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,12 +25,26 @@ import { parseDocument } from "yaml";
 const DAY_MS = 24 * 60 * 60 * 1000;
 const overlay = (env) => `apps/overlays/${env}/kustomization.yaml`;
 
-/** The image tags an overlay pins, by app (the image name's last path element). */
-function pinnedTags(kustomizationText) {
+const PRODUCTION_DIR = "apps/overlays/production/";
+
+/**
+ * The release an overlay pins for each app (the image name's last path element): the image it
+ * makes of it, as `name:tag@digest` (name and tag as the base has them where the entry leaves them).
+ */
+function pinnedReleases(kustomizationText) {
   const images = parseDocument(kustomizationText).toJS()?.images ?? [];
   return Object.fromEntries(
-    images.filter((image) => image.newTag !== undefined).map((image) => [image.name.split("/").pop(), String(image.newTag)]),
+    images.map((image) => [
+      image.name.split("/").pop(),
+      `${image.newName ?? image.name}:${image.newTag ?? "(base tag)"}${image.digest === undefined ? "" : `@${image.digest}`}`,
+    ]),
   );
+}
+
+/** The kustomization without its image pins: what else decides what runs. */
+function withoutImages(kustomizationText) {
+  const { images: _images, ...rest } = parseDocument(kustomizationText).toJS() ?? {};
+  return JSON.stringify(rest);
 }
 
 function git(repo, ...args) {
@@ -42,11 +60,11 @@ function fileAt(repo, commit, file) {
 }
 
 /**
- * Since when `tag` has been staging's release of `app` on `branch`, without interruption: the
+ * Since when `release` has been staging's release of `app` on `branch`, without interruption: the
  * first commit of the latest run of commits whose staging overlay pins it (first parents only,
  * so what counts is when it reached the branch). Undefined if staging does not pin it now.
  */
-function soakStart(repo, branch, app, tag) {
+function soakStart(repo, branch, app, release) {
   const history = git(repo, "log", "--first-parent", "--format=%H %cI", branch, "--", overlay("staging"))
     .split("\n")
     .filter(Boolean)
@@ -57,20 +75,20 @@ function soakStart(repo, branch, app, tag) {
   let start;
   for (const entry of history) {
     const text = fileAt(repo, entry.commit, overlay("staging"));
-    if (text === undefined || pinnedTags(text)[app] !== tag) break;
+    if (text === undefined || pinnedReleases(text)[app] !== release) break;
     start = entry;
   }
   return start;
 }
 
-/** Whether `tag` of `app` may go to production now, and if not, why. */
-function soakVerdict(repo, { branch, app, tag, soakDays, now = new Date() }) {
-  const start = soakStart(repo, branch, app, tag);
+/** Whether `release` of `app` may go to production now, and if not, why. */
+function soakVerdict(repo, { branch, app, release, soakDays, now = new Date() }) {
+  const start = soakStart(repo, branch, app, release);
   if (start === undefined) {
-    const current = pinnedTags(fileAt(repo, branch, overlay("staging")) ?? "")[app];
+    const current = pinnedReleases(fileAt(repo, branch, overlay("staging")) ?? "")[app];
     return {
       ok: false,
-      reason: `${app} ${tag} is not what staging runs on ${branch} (staging pins ${current ?? "nothing"}): it never soaked`,
+      reason: `${app} ${release} is not what staging runs on ${branch} (staging runs ${current ?? "nothing"}): it never soaked`,
     };
   }
   const days = (now.getTime() - start.date.getTime()) / DAY_MS;
@@ -79,16 +97,38 @@ function soakVerdict(repo, { branch, app, tag, soakDays, now = new Date() }) {
       ok: false,
       start,
       reason:
-        `${app} ${tag} has been in staging on ${branch} for ${days.toFixed(1)} days (since ${start.date.toISOString()}, ${start.commit.slice(0, 12)}): ` +
+        `${app} ${release} has been in staging on ${branch} for ${days.toFixed(1)} days (since ${start.date.toISOString()}, ${start.commit.slice(0, 12)}): ` +
         `${(soakDays - days).toFixed(1)} more day(s) of the ${soakDays}-day soak to go`,
     };
   }
-  return { ok: true, start, reason: `${app} ${tag} soaked ${days.toFixed(1)} days in staging (since ${start.commit.slice(0, 12)})` };
+  return { ok: true, start, reason: `${app} ${release} soaked ${days.toFixed(1)} days in staging (since ${start.commit.slice(0, 12)})` };
+}
+
+/**
+ * What a pull request changes in what production runs besides its image pins: the shared base, any
+ * other file of production's overlay, or its kustomization beyond `images:`. The guard cannot tell
+ * what such a change would run, so it refuses it (make it in staging first, or override).
+ */
+function unreadableChanges(repo, base) {
+  const changed = git(repo, "diff", "--name-only", base, "--", "apps/base", PRODUCTION_DIR).split("\n").filter(Boolean);
+  return changed.filter(
+    (file) =>
+      file !== overlay("production") ||
+      withoutImages(readFileSync(join(repo, file), "utf8")) !== withoutImages(fileAt(repo, base, file) ?? ""),
+  );
 }
 
 /** Flux's view of staging: the revision apps-staging applied must contain the soak's start. */
 function fluxStagingCheck(repo, start, kubectl) {
-  const kustomization = JSON.parse(kubectl(["get", "kustomization", "apps-staging", "-n", "flux-system", "-o", "json"]));
+  let kustomization;
+  try {
+    kustomization = JSON.parse(kubectl(["get", "kustomization", "apps-staging", "-n", "flux-system", "-o", "json"]));
+  } catch (error) {
+    return {
+      ok: false,
+      reason: `could not read Flux's apps-staging from the cluster (${firstLine(error)}): check --kubeconfig and --context`,
+    };
+  }
   const revision = kustomization.status?.lastAppliedRevision ?? "";
   const applied = revision.split(":").pop();
   const ready = (kustomization.status?.conditions ?? []).find((condition) => condition.type === "Ready")?.status === "True";
@@ -108,18 +148,38 @@ function fluxStagingCheck(repo, start, kubectl) {
   return { ok: true, reason: `Flux applied ${revision} in staging` };
 }
 
-/** Restarts of the app's containers in staging over the soak, from VictoriaMetrics. */
-async function restartCheck(metricsUrl, app, soakDays) {
+const firstLine = (error) => String(error?.message ?? error).split("\n")[0];
+
+/**
+ * Restarts of the app's containers in staging over the soak, from VictoriaMetrics. No data is not
+ * "no restarts": an unreachable endpoint, an error or an empty answer refuses, naming the endpoint.
+ */
+async function restartCheck(metricsUrl, app, soakDays, timeoutMs) {
   // In minutes, so that a fraction of a day is a valid window too.
   const window = `${Math.max(1, Math.round(soakDays * 24 * 60))}m`;
   // From the kubelet's cAdvisor metrics (no kube-state-metrics needed): every run of a container
   // is a series of its own (its container ID is a label), so a pod's restarts in the window are the
   // runs of its container seen there, less one.
   const query = `count by (pod) (last_over_time(container_start_time_seconds{namespace="staging",container="${app}"}[${window}])) - 1`;
-  const response = await fetch(`${metricsUrl.replace(/\/$/, "")}/api/v1/query?query=${encodeURIComponent(query)}`);
-  if (!response.ok) return { ok: false, reason: `monitoring answered ${response.status} to the restart query` };
-  const { data } = await response.json();
-  const restarted = data.result.filter((series) => Number(series.value[1]) > 0);
+  const endpoint = `${metricsUrl.replace(/\/$/, "")}/api/v1/query`;
+  const unreadable = (what) => ({
+    ok: false,
+    reason:
+      `cannot read ${app}'s restarts in staging from ${endpoint}: ${what}; ` +
+      "point --metrics at the remote cluster's VictoriaMetrics (kubectl port-forward -n monitoring svc/victoria-metrics 8428)",
+  });
+  let body;
+  try {
+    const response = await fetch(`${endpoint}?query=${encodeURIComponent(query)}`, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!response.ok) return unreadable(`it answered ${response.status}`);
+    body = await response.json();
+  } catch (error) {
+    return unreadable(firstLine(error));
+  }
+  const result = body?.data?.result;
+  if (body?.status !== "success" || !Array.isArray(result)) return unreadable("the answer is not a query result");
+  if (result.length === 0) return unreadable(`it holds no container_start_time_seconds for ${app} in staging over the last ${window}`);
+  const restarted = result.filter((series) => Number(series.value?.[1]) > 0);
   if (restarted.length > 0) {
     const pods = restarted.map((series) => `${series.metric.pod} (${Math.round(Number(series.value[1]))} restarts)`).join(", ");
     return { ok: false, reason: `${app} restarted in staging during the soak: ${pods}` };
@@ -127,14 +187,60 @@ async function restartCheck(metricsUrl, app, soakDays) {
   return { ok: true, reason: `${app} never restarted in staging over the last ${soakDays} days` };
 }
 
-function setProductionTag(repo, app, tag) {
+/** Production's `images:` entry for `app` becomes staging's: name, tag and digest alike. */
+function setProductionRelease(repo, app) {
+  const stagingEntry = parseDocument(readFileSync(join(repo, overlay("staging")), "utf8"))
+    .toJS()
+    ?.images?.find((image) => image.name.split("/").pop() === app);
   const file = join(repo, overlay("production"));
   const document = parseDocument(readFileSync(file, "utf8"));
-  const images = document.get("images");
-  const entry = images?.items.find((item) => String(item.get("name")).split("/").pop() === app);
-  if (entry === undefined) throw new Error(`${overlay("production")} pins no image for ${app}`);
-  entry.set("newTag", tag);
+  const entry = document.get("images")?.items.find((item) => String(item.get("name")).split("/").pop() === app);
+  if (entry === undefined || stagingEntry === undefined) throw new Error(`${overlay("production")} pins no image for ${app}`);
+  for (const key of ["newName", "newTag", "digest"]) {
+    if (stagingEntry[key] === undefined) entry.delete(key);
+    else entry.set(key, String(stagingEntry[key]));
+  }
   writeFileSync(file, document.toString());
+}
+
+/** The owners CODEOWNERS gives production's overlay: the last matching pattern wins, as on GitHub. */
+function productionOwners(codeownersText) {
+  let owners = [];
+  for (const line of codeownersText.split("\n")) {
+    const [pattern, ...names] = line.replace(/#.*/, "").trim().split(/\s+/);
+    if (!pattern) continue;
+    const path = pattern
+      .replace(/^\//, "")
+      .replace(/\/?\*\*$/, "/")
+      .replace(/\/?\*$/, "/");
+    if (pattern === "*" || PRODUCTION_DIR.startsWith(path.endsWith("/") ? path : `${path}/`)) owners = names;
+  }
+  return owners;
+}
+
+/** Whether an override in --check is backed by a code owner's approval; if not, why. */
+function overrideApproval(values) {
+  const file = values.codeowners ?? join(values.repo, ".github", "CODEOWNERS");
+  let owners;
+  try {
+    owners = productionOwners(readFileSync(file, "utf8"));
+  } catch {
+    return { ok: false, reason: `no CODEOWNERS at ${file}: nobody can approve an override` };
+  }
+  const approvers = (values["approved-by"] ?? "")
+    .split(",")
+    .map((login) => login.trim().replace(/^@/, ""))
+    .filter(Boolean);
+  const owner = approvers.find((login) => owners.includes(`@${login}`));
+  if (owner === undefined) {
+    return {
+      ok: false,
+      reason:
+        `Soak-Override needs an approving review from a code owner of ${PRODUCTION_DIR} (${owners.join(", ") || "none in CODEOWNERS"}); ` +
+        `approved by: ${approvers.join(", ") || "nobody"}`,
+    };
+  }
+  return { ok: true, reason: `override approved by code owner @${owner}` };
 }
 
 async function main() {
@@ -143,43 +249,67 @@ async function main() {
     options: {
       repo: { type: "string", default: "." },
       branch: { type: "string", default: "main" },
+      base: { type: "string" },
       "soak-days": { type: "string", default: "7" },
       override: { type: "string" },
+      "approved-by": { type: "string" },
+      codeowners: { type: "string" },
       check: { type: "boolean", default: false },
       kubeconfig: { type: "string" },
       context: { type: "string" },
       metrics: { type: "string" },
+      timeout: { type: "string", default: "20" },
     },
   });
   const repo = values.repo;
   const soakDays = Number(values["soak-days"]);
   if (!Number.isFinite(soakDays) || soakDays < 0) throw new Error(`--soak-days ${values["soak-days"]} is not a number of days`);
+  const timeoutMs = Number(values.timeout) * 1000;
+  if (!(timeoutMs > 0)) throw new Error(`--timeout ${values.timeout} is not a number of seconds`);
   const kubectl = (args) =>
-    execFileSync("kubectl", [`--kubeconfig=${values.kubeconfig}`, ...(values.context ? [`--context=${values.context}`] : []), ...args], {
-      encoding: "utf8",
-    });
+    execFileSync(
+      "kubectl",
+      [
+        `--kubeconfig=${values.kubeconfig}`,
+        ...(values.context ? [`--context=${values.context}`] : []),
+        `--request-timeout=${values.timeout}s`,
+        ...args,
+      ],
+      { encoding: "utf8", timeout: 2 * timeoutMs, stdio: ["ignore", "pipe", "pipe"] },
+    );
 
-  // In --check mode, every app production pins in the working tree; else the one named.
-  const production = pinnedTags(readFileSync(join(repo, overlay("production")), "utf8"));
-  const staging = pinnedTags(readFileSync(join(repo, overlay("staging")), "utf8"));
-  const onBranch = pinnedTags(fileAt(repo, values.branch, overlay("production")) ?? "");
+  // In --check mode, every app whose production release the change sets; else the one named.
+  const base = values.base ?? values.branch;
+  const production = pinnedReleases(readFileSync(join(repo, overlay("production")), "utf8"));
+  const staging = pinnedReleases(readFileSync(join(repo, overlay("staging")), "utf8"));
+  const atBase = pinnedReleases(fileAt(repo, base, overlay("production")) ?? "");
   const candidates = values.check
-    ? Object.entries(production).filter(([app, tag]) => onBranch[app] !== tag)
+    ? Object.entries(production).filter(([app, release]) => atBase[app] !== release)
     : positionals.map((app) => [app, staging[app]]);
   if (!values.check && candidates.length !== 1) throw new Error("name one app to promote, for example: promote podinfo");
 
   const refusals = [];
-  for (const [app, tag] of candidates) {
-    if (tag === undefined) throw new Error(`${overlay("staging")} pins no image for ${app}`);
-    const verdicts = [soakVerdict(repo, { branch: values.branch, app, tag, soakDays })];
+  if (values.check) {
+    const unreadable = unreadableChanges(repo, base);
+    if (unreadable.length > 0) {
+      const reason =
+        `${unreadable.join(", ")} change${unreadable.length === 1 ? "s" : ""} what production runs beyond its image pins, ` +
+        "which the guard cannot weigh: make the change in staging's overlay first and promote it after the soak";
+      console.log(`refused: ${reason}`);
+      refusals.push(reason);
+    }
+  }
+  for (const [app, release] of candidates) {
+    if (release === undefined) throw new Error(`${overlay("staging")} pins no image for ${app}`);
+    const verdicts = [soakVerdict(repo, { branch: values.branch, app, release, soakDays })];
     if (verdicts[0].ok && values.kubeconfig) verdicts.push(fluxStagingCheck(repo, verdicts[0].start, kubectl));
-    if (verdicts[0].ok && values.metrics) verdicts.push(await restartCheck(values.metrics, app, soakDays));
+    if (verdicts[0].ok && values.metrics) verdicts.push(await restartCheck(values.metrics, app, soakDays, timeoutMs));
     for (const verdict of verdicts) console.log(`${verdict.ok ? "ok" : "refused"}: ${verdict.reason}`);
     const failed = verdicts.filter((verdict) => !verdict.ok);
     refusals.push(...failed.map((verdict) => verdict.reason));
     if (!values.check && (failed.length === 0 || values.override)) {
-      if (failed.length > 0) console.error(`OVERRIDE: promoting ${app} ${tag} anyway: ${values.override}`);
-      setProductionTag(repo, app, tag);
+      if (failed.length > 0) console.error(`OVERRIDE: promoting ${app} ${release} anyway: ${values.override}`);
+      setProductionRelease(repo, app);
       const trailer =
         failed.length > 0 ? `\n\nSoak-Override: ${values.override}\nRefused: ${failed.map((verdict) => verdict.reason).join("; ")}` : "";
       git(
@@ -187,7 +317,7 @@ async function main() {
         "commit",
         "--quiet",
         "-m",
-        `Promote ${app} ${tag} to production\n\n${verdicts.map((verdict) => verdict.reason).join("\n")}${trailer}`,
+        `Promote ${app} ${release} to production\n\n${verdicts.map((verdict) => verdict.reason).join("\n")}${trailer}`,
         "--",
         overlay("production"),
       );
@@ -196,8 +326,12 @@ async function main() {
     }
   }
   if (values.check && refusals.length > 0 && values.override) {
-    console.error(`OVERRIDE: accepting the production change anyway: ${values.override}`);
-    return 0;
+    const approval = overrideApproval(values);
+    if (approval.ok) {
+      console.error(`OVERRIDE: accepting the production change anyway (${approval.reason}): ${values.override}`);
+      return 0;
+    }
+    console.error(`override refused: ${approval.reason}`);
   }
   if (refusals.length > 0) {
     console.error(`refusing to promote: ${refusals.join("; ")}`);
