@@ -23,10 +23,12 @@ SSH=(debian-packages kubernetes droplet-rootfs k0s-test-double)
 
 # `all` builds in two lanes side by side, then what needs both: one Go build leaves a core idle
 # while it downloads modules or links, and debootstrap mostly waits on the network. Each lane holds
-# whole targets, and no target is in both, so the lanes never write the same output.
-LANE_ENGINE=(pulumi k8s-provider helm cert-manager-chart flux-install flux-controllers traefik monitoring sops)
-LANE_NODE=(droplet-rootfs kubernetes kine containerd cni-plugins node-components sample-app k0s-test-double)
-AFTER_LANES=(charts images)
+# whole targets, and no target is in both, so the lanes never write the same output. The lanes are
+# balanced by a cold run's times (pulumi and the Kubernetes provider alone take about 45 min on 2
+# cores); what needs helm waits for both.
+LANE_ENGINE=(pulumi k8s-provider traefik sops)
+LANE_NODE=(droplet-rootfs kubernetes kine containerd cni-plugins node-components sample-app k0s-test-double helm flux-install flux-controllers monitoring)
+AFTER_LANES=(cert-manager-chart charts images)
 
 # build_target NAME -> builds one target, holding its lock: another build.sh on this machine (a rung's
 # own, started beside `all`) waits for the target rather than building it twice, then finds it up to date.
