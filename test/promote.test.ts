@@ -209,6 +209,14 @@ describe("npm run promote -- podinfo", () => {
   });
 });
 
+it("run outside a GitOps repository (npm run promote from the Pulumi project's root), says where to run it", () => {
+  const result = spawnSync(process.execPath, [SCRIPT, "podinfo"], { encoding: "utf8", cwd: ROOT });
+  expect(result.status).toBe(2);
+  expect(result.stderr).toContain(
+    `promote: no apps/overlays/staging/kustomization.yaml under ${ROOT}: run it from your GitOps repository's root, or pass --repo <its folder>`,
+  );
+});
+
 describe("the pull-request check (promote --check)", () => {
   /** A pull request's branch that changes production's tag by hand. */
   const pullRequest = (repo: Repo, tag: string) => {

@@ -17,8 +17,8 @@
 // svc/victoria-metrics 8428`: the app's containers in staging must not have restarted during the
 // soak). Whatever the guard cannot read, it refuses; every request times out after --timeout <s> (20).
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parseDocument } from "yaml";
 
@@ -278,6 +278,11 @@ async function main() {
       { encoding: "utf8", timeout: 2 * timeoutMs, stdio: ["ignore", "pipe", "pipe"] },
     );
 
+  for (const env of ["staging", "production"]) {
+    if (!existsSync(join(repo, overlay(env)))) {
+      throw new Error(`no ${overlay(env)} under ${resolve(repo)}: run it from your GitOps repository's root, or pass --repo <its folder>`);
+    }
+  }
   // In --check mode, every app whose production release the change sets; else the one named.
   const base = values.base ?? values.branch;
   const production = pinnedReleases(readFileSync(join(repo, overlay("production")), "utf8"));
