@@ -13,7 +13,7 @@ export interface HostNamePolicyArgs {
 }
 
 /** The host patterns the request's namespace declares (HOSTS_ANNOTATION), or none. */
-const ALLOWED_EXPRESSION = `has(namespaceObject.metadata.annotations) && '${HOSTS_ANNOTATION}' in namespaceObject.metadata.annotations ? namespaceObject.metadata.annotations['${HOSTS_ANNOTATION}'].split(',') : []`;
+const ALLOWED_EXPRESSION = `has(namespaceObject.metadata.annotations) && '${HOSTS_ANNOTATION}' in namespaceObject.metadata.annotations ? namespaceObject.metadata.annotations['${HOSTS_ANNOTATION}'].split(',').filter(p, p != '') : []`;
 
 /** CEL: whether one of the namespace's patterns covers `host`, as components/lib/hostNames.ts's hostMatches. */
 function covers(host: string): string {
@@ -28,7 +28,7 @@ const REFUSED =
   "(variables.allowed.size() == 0 ? 'none (it declares no hosts)' : variables.allowed.join(', ')) + " +
   "'; the stack config sets them (environments.' + namespaceObject.metadata.name + '.hosts)'";
 
-const isResource = (resource: string) => `request.resource.resource == '${resource}'`;
+const isResource = (resource: string) => `(request.resource.resource == '${resource}')`;
 
 /**
  * Binds host names to namespaces, cluster-wide and in the API server itself (a
