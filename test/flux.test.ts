@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { fluxInstallManifestUrl, LOCKDOWN_FLAGS, lockDownControllers, onlyNamespace, withoutNamespace } from "../components/lib/flux";
+import { fluxInstallManifestUrl, CONTROLLER_FLAGS, lockDownControllers, onlyNamespace, withoutNamespace } from "../components/lib/flux";
 import { FLUX_FIXTURE } from "./lib/program";
 
 type Manifest = {
@@ -27,13 +27,15 @@ describe("lockDownControllers", () => {
       "--no-cross-namespace-refs=true",
       "--default-service-account=default",
       "--no-remote-bases=true",
+      "--requeue-dependency=5s",
     ]);
     expect(argsOf(objects, "helm-controller")).toEqual([
       ...argsOf(fixture(), "helm-controller"),
       "--no-cross-namespace-refs=true",
       "--default-service-account=default",
+      "--requeue-dependency=5s",
     ]);
-    expect(LOCKDOWN_FLAGS["kustomize-controller"]).not.toContain(expect.stringMatching(/sops-age-secret/));
+    expect(CONTROLLER_FLAGS["kustomize-controller"]).not.toContain(expect.stringMatching(/sops-age-secret/));
   });
 
   it("replaces a flag the manifest already sets, and drops a controller-wide age key", () => {
@@ -50,7 +52,7 @@ describe("lockDownControllers", () => {
     const objects = locked();
     const untouched = fixture();
     objects.forEach((obj, index) => {
-      if (obj.kind !== "Deployment" || !(obj.metadata.name in LOCKDOWN_FLAGS)) expect(obj).toEqual(untouched[index]);
+      if (obj.kind !== "Deployment" || !(obj.metadata.name in CONTROLLER_FLAGS)) expect(obj).toEqual(untouched[index]);
     });
   });
 

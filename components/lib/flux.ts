@@ -46,10 +46,19 @@ export function tenantServiceAccount(environment: string): string {
  * may reference a source, Secret or dependency in another namespace; and kustomize may not fetch
  * remote bases. No controller-wide `--sops-age-secret` either: decryption is per Kustomization, so a
  * Kustomization a tenant creates cannot decrypt with the cluster's key.
+ *
+ * Beside the lockdown, a dependency that is not yet at a commit is looked at again after 5 s rather
+ * than the default 30 s: every commit walks the chain infra-controllers, infra-configs, apps, so the
+ * default added a minute before an app's change (or its failure) showed.
  */
-export const LOCKDOWN_FLAGS: Readonly<Record<string, readonly string[]>> = {
-  [KUSTOMIZE_CONTROLLER]: ["--no-cross-namespace-refs=true", "--default-service-account=default", "--no-remote-bases=true"],
-  [HELM_CONTROLLER]: ["--no-cross-namespace-refs=true", "--default-service-account=default"],
+export const CONTROLLER_FLAGS: Readonly<Record<string, readonly string[]>> = {
+  [KUSTOMIZE_CONTROLLER]: [
+    "--no-cross-namespace-refs=true",
+    "--default-service-account=default",
+    "--no-remote-bases=true",
+    "--requeue-dependency=5s",
+  ],
+  [HELM_CONTROLLER]: ["--no-cross-namespace-refs=true", "--default-service-account=default", "--requeue-dependency=5s"],
 };
 
 /** The release's all-in-one install manifest for a pinned Flux version. */
@@ -75,7 +84,7 @@ interface ManifestObject {
  * lockdown flags, replacing any value a flag already has. Idempotent; every other object untouched.
  */
 export function lockDownControllers(obj: ManifestObject): void {
-  const flags = obj.kind === "Deployment" ? LOCKDOWN_FLAGS[obj.metadata?.name ?? ""] : undefined;
+  const flags = obj.kind === "Deployment" ? CONTROLLER_FLAGS[obj.metadata?.name ?? ""] : undefined;
   if (flags === undefined) return;
   const containers = obj.spec?.template?.spec?.containers ?? [];
   const manager = containers.find((container) => container.name === "manager") ?? containers[0];
