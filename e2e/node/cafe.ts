@@ -23,16 +23,20 @@ async function worker() { while (next <= last) await probe(next++); }
 Promise.all(Array.from({ length: 512 }, worker)).then(() => console.log(JSON.stringify(open)));
 `;
 
+/** The TCP ports of `address` in `ports` that accept a connection when `exec` runs the scanner. */
+function scan(exec: (command: string, args: string[]) => string, address: string, ports: [number, number]): number[] {
+  const output = exec(process.execPath, ["-e", SCANNER, address, String(ports[0]), String(ports[1])]);
+  return (JSON.parse(output) as number[]).sort((a, b) => a - b);
+}
+
 /** The TCP ports of `address` that accept a connection from the LAN (all 65535 by default). */
 export function scanFromLan(node: TestNode, address = NODE_ADDRESS, ports: [number, number] = [1, 65535]): number[] {
-  const output = node.execOnLan(process.execPath, ["-e", SCANNER, address, String(ports[0]), String(ports[1])]);
-  return (JSON.parse(output) as number[]).sort((a, b) => a - b);
+  return scan((command, args) => node.execOnLan(command, args), address, ports);
 }
 
 /** The same scan from the node itself: the positive control for what the LAN must not reach. */
 export function scanFromNode(node: TestNode, address: string, ports: [number, number]): number[] {
-  const output = node.exec(process.execPath, ["-e", SCANNER, address, String(ports[0]), String(ports[1])]);
-  return (JSON.parse(output) as number[]).sort((a, b) => a - b);
+  return scan((command, args) => node.exec(command, args), address, ports);
 }
 
 export interface ListeningSocket {

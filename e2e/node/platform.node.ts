@@ -934,35 +934,38 @@ describe("the cafe test", () => {
   );
 
   /** Pods and Services with no NetworkPolicy of their own in the way (CoreDNS), and Traefik's entrypoint. */
-  const routedTargets = (): Record<string, string> => {
-    const jsonpath = (args: string[]) => node.kubectl([...args, "-o", "jsonpath={.items[0].status.podIP}"]);
+  const routedTargets = (): Record<string, { address: string; port: number }> => {
+    const podIp = (args: string[]) => node.kubectl([...args, "-o", "jsonpath={.items[0].status.podIP}"]);
     return {
-      "CoreDNS's pod": `${jsonpath(["get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-dns"])}:53`,
-      "CoreDNS's Service": `${node.kubectl(["get", "service", "-n", "kube-system", "kube-dns", "-o", "jsonpath={.spec.clusterIP}"])}:53`,
-      "Traefik's pod": `${jsonpath(["get", "pods", "-n", "traefik", "-l", "app.kubernetes.io/name=traefik"])}:8000`,
+      "CoreDNS's pod": { address: podIp(["get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-dns"]), port: 53 },
+      "CoreDNS's Service": {
+        address: node.kubectl(["get", "service", "-n", "kube-system", "kube-dns", "-o", "jsonpath={.spec.clusterIP}"]),
+        port: 53,
+      },
+      "Traefik's pod": { address: podIp(["get", "pods", "-n", "traefik", "-l", "app.kubernetes.io/name=traefik"]), port: 8000 },
     };
   };
-  // The workstation's config keeps k0s's default ranges, which the guard's defaults name too.
-  const routedRanges = () => [K0S_DEFAULTS.podCIDR, K0S_DEFAULTS.serviceCIDR];
+  /** Runs `probe` while the LAN routes the pod and service ranges (k0s's defaults, which the workstation keeps) through the node. */
+  const withRangesRoutedThroughNode = <T>(probe: () => T): T => {
+    const ranges = [K0S_DEFAULTS.podCIDR, K0S_DEFAULTS.serviceCIDR];
+    for (const range of ranges) node.execOnLan("ip", ["route", "replace", range, "via", NODE_ADDRESS]);
+    try {
+      return probe();
+    } finally {
+      for (const range of ranges) node.execOnLan("ip", ["route", "del", range]);
+    }
+  };
 
   step(
     "nor any pod or Service, for a LAN host that routes the pod and service ranges through the node, while the node reaches them",
     () => {
       const targets = routedTargets();
-      const port = (target: string) => Number(target.split(":")[1]);
-      for (const [what, target] of Object.entries(targets)) {
-        expect(scanFromNode(node, target.split(":")[0], [port(target), port(target)]), what).toEqual([port(target)]);
-      }
-      for (const range of routedRanges()) node.execOnLan("ip", ["route", "replace", range, "via", NODE_ADDRESS]);
-      try {
-        const reached = Object.entries(targets).filter(([, target]) => {
-          const [address, port] = target.split(":");
-          return scanFromLan(node, address, [Number(port), Number(port)]).length > 0;
-        });
-        expect(reached).toEqual([]);
-      } finally {
-        for (const range of routedRanges()) node.execOnLan("ip", ["route", "del", range]);
-      }
+      for (const [what, { address, port }] of Object.entries(targets))
+        expect(scanFromNode(node, address, [port, port]), what).toEqual([port]);
+      const reached = withRangesRoutedThroughNode(() =>
+        Object.keys(targets).filter((what) => reachableFromLan(targets[what].address, [targets[what].port]).length > 0),
+      );
+      expect(reached).toEqual([]);
     },
     120_000,
   );
@@ -971,17 +974,11 @@ describe("the cafe test", () => {
     "and the guard outlives a host firewall's reload: after an iptables-restore (netfilter-persistent, ufw, firewalld on iptables), it still holds",
     () => {
       // What a reload does to iptables: every chain of the filter table replaced, the guard's jump included if it had one.
-      node.exec("iptables-restore", [], { input: "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n" });
-      node.exec("ip6tables-restore", [], { input: "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n" });
+      const emptyFilterTable = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n";
+      for (const restore of ["iptables-restore", "ip6tables-restore"]) node.exec(restore, [], { input: emptyFilterTable });
       expect(node.exec("nft", ["list", "tables"])).toContain("table inet k0s_workstation_guard");
       for (const address of lanAddresses()) expect(reachableFromLan(address, [10256, 20244]), address).toEqual([]);
-      for (const range of routedRanges()) node.execOnLan("ip", ["route", "replace", range, "via", NODE_ADDRESS]);
-      try {
-        const [address, port] = routedTargets()["CoreDNS's pod"].split(":");
-        expect(scanFromLan(node, address, [Number(port), Number(port)])).toEqual([]);
-      } finally {
-        for (const range of routedRanges()) node.execOnLan("ip", ["route", "del", range]);
-      }
+      expect(withRangesRoutedThroughNode(() => reachableFromLan(routedTargets()["CoreDNS's pod"].address, [53]))).toEqual([]);
     },
     120_000,
   );
