@@ -19,6 +19,7 @@ import {
   tenantServiceAccount,
 } from "../components/lib/flux";
 import { hostMatches } from "../components/lib/hostNames";
+import { MONITORING_DATA_DIR, waitForHostScript } from "../components/lib/k0s";
 import { parseQuantity } from "../components/lib/validation";
 import {
   build,
@@ -514,6 +515,23 @@ describe("monitoring (infrastructure/base/monitoring)", () => {
       .args as string[];
     const retention = args.find((arg) => arg.startsWith("-retentionPeriod="))!.split("=")[1];
     expect(Number(/^(\d+)d$/.exec(retention)![1])).toBeGreaterThanOrEqual(14);
+  });
+
+  it("runs as nobody with no host path of its own: its data is the local volume the host's install steps create", () => {
+    const objects = monitoring();
+    for (const { owner, spec } of podTemplates(objects)) {
+      expect(field(spec, "securityContext", "runAsNonRoot"), owner).toBe(true);
+      expect(field(spec, "securityContext", "runAsUser"), owner).not.toBe(0);
+      expect((spec.volumes as Obj[] | undefined)?.filter((volume) => "hostPath" in volume) ?? [], owner).toEqual([]);
+    }
+    const namespace = objects.find((obj) => obj.kind === "Namespace")!;
+    expect(field(namespace, "metadata", "labels", "pod-security.kubernetes.io/enforce")).toBe("restricted");
+    const volume = objects.find((obj) => obj.kind === "PersistentVolume")!;
+    expect(field(volume, "spec", "local", "path")).toBe(MONITORING_DATA_DIR);
+    expect(waitForHostScript()).toContain(MONITORING_DATA_DIR);
+    // Reserved for monitoring's claim, and kept when the claim goes: a soak's data outlives a mistake.
+    expect(field(volume, "spec", "claimRef")).toEqual({ namespace: "monitoring", name: "victoria-metrics" });
+    expect(field(volume, "spec", "persistentVolumeReclaimPolicy")).toBe("Retain");
   });
 
   it("stays within its stated budget, and states every request and limit", () => {

@@ -87,6 +87,7 @@ describe("installK0sScript", () => {
     expect(waitForHostScript()).toContain(`echo "the host's first boot (cloud-init) did not finish within 300 s" >&2; exit 1;`);
     expect(waitForHostScript()).toContain("install -d -m 0700 /etc/k0s");
     expect(waitForHostScript()).toContain("install -d -m 0755 /var/lib/k0s/images");
+    expect(waitForHostScript()).toContain("install -d -m 0700 /var/lib/victoria-metrics");
   });
 });
 

@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { MONITORING_DATA_DIR } from "../components/lib/k0s";
 import { K0S_DEFAULTS } from "../e2e/node/k0sComponents";
 import { ROOT } from "./lib/program";
 
@@ -37,6 +38,10 @@ describe("k0s/workstation.yaml", () => {
     const installLine = `sudo k0s install controller --single -c k0s/workstation.yaml --kubelet-extra-args=--node-ip=${hostOnly}`;
     expect(read("k0s/workstation.yaml")).toContain(installLine);
     expect(read("README.md")).toContain(installLine);
+  });
+
+  it("has the README create monitoring's data directory, as the remote and ssh targets' install steps do", () => {
+    expect(read("README.md")).toContain(`sudo install -d -m 0700 ${MONITORING_DATA_DIR}`);
   });
 });
 

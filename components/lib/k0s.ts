@@ -12,6 +12,11 @@ export const K0S_BINARY_PATH = "/usr/local/bin/k0s";
 export const K0S_UPLOAD_PATH = "/usr/local/bin/k0s.upload";
 /** k0s imports every image bundle in this directory (https://docs.k0sproject.io/stable/airgap-install/). */
 export const K0S_IMAGES_DIR = "/var/lib/k0s/images";
+/**
+ * The starter's monitoring keeps its data here (gitops/infrastructure/base/monitoring): a local
+ * volume, which must exist before its pod starts; the kubelet then hands it to the pod's user.
+ */
+export const MONITORING_DATA_DIR = "/var/lib/victoria-metrics";
 /** The Kubernetes API port that k0s serves (and the droplet's firewall opens to admins). */
 export const KUBE_API_PORT = 6443;
 
@@ -53,7 +58,7 @@ export function sha256(text: string): string {
 
 /**
  * Waits (bounded) until the host's first boot is done, where cloud-init runs it (a droplet), and
- * prepares the directories the next steps write to.
+ * prepares the directories the next steps and the cluster's monitoring write to.
  */
 export function waitForHostScript(): string {
   return [
@@ -64,6 +69,7 @@ export function waitForHostScript(): string {
     "fi",
     `install -d -m 0700 ${K0S_CONFIG_PATH.replace(/\/[^/]+$/, "")}`,
     `install -d -m 0755 ${K0S_IMAGES_DIR}`,
+    `install -d -m 0700 ${MONITORING_DATA_DIR}`,
   ].join("\n");
 }
 

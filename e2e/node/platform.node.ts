@@ -15,6 +15,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { parse, stringify } from "yaml";
+import { MONITORING_DATA_DIR } from "../../components/lib/k0s";
 import { leftoversSince, snapshot, type Snapshot } from "../harness/leftovers";
 import { story } from "../harness/story";
 import { ROOT, type PulumiCli } from "../harness/pulumiCli";
@@ -222,6 +223,22 @@ describe("Flux", () => {
 });
 
 describe("monitoring for the soak", () => {
+  step("runs as nobody under Pod Security restricted, writing to the node's data directory the kubelet handed it", async () => {
+    expect((await api().get("/api/v1/namespaces/monitoring")).metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+    expect((await api().get("/apis/apps/v1/namespaces/monitoring/deployments/victoria-metrics")).status.availableReplicas).toBe(1);
+    // The process as the node sees it, and what it wrote: its user, not root's.
+    const owners = node.exec("sh", [
+      "-c",
+      `pid=$(pgrep -x victoria-metric) && stat -c 'process %u' /proc/$pid && stat -c 'directory %g %a' ${MONITORING_DATA_DIR} && ` +
+        `echo "files not nobody's: $(find ${MONITORING_DATA_DIR} -mindepth 1 ! -user 65534 | wc -l) of $(find ${MONITORING_DATA_DIR} -mindepth 1 | wc -l)"`,
+    ]);
+    console.log(`victoria-metrics on the node: ${owners.trim().replaceAll("\n", "; ")}`);
+    expect(owners).toContain("process 65534\n");
+    // The kubelet gave the directory to the pod's fsGroup, group-writable and setgid.
+    expect(owners).toMatch(/directory 65534 27[0-7]{2}\n/);
+    expect(owners).toMatch(/files not nobody's: 0 of [1-9]/);
+  });
+
   step(
     "answers, through kubectl port-forward on the workstation, the soak guard's restart query and podinfo's memory in staging; a killed container shows as a restart",
     async () => {

@@ -4,6 +4,7 @@
  * and the pulumi CLI running on the node. The node story, the benchmark and the demo start from it.
  */
 import * as path from "node:path";
+import { MONITORING_DATA_DIR } from "../../components/lib/k0s";
 import { pulumiCli, ROOT, type PulumiCli } from "../harness/pulumiCli";
 import { waitFor } from "../harness/processes";
 import { FLUX_INSTALL_MANIFEST, TOOLCHAIN } from "../harness/toolchain";
@@ -33,6 +34,8 @@ export async function startWorkstation(): Promise<Workstation> {
     testConfigPath: path.join(__dirname, "k0s-test.yaml"),
   });
   try {
+    // The README's install step for monitoring's data directory (k0s itself is not run here).
+    node.exec("install", ["-d", "-m", "0700", MONITORING_DATA_DIR]);
     const server = await startGitopsServer(node, { chartsDir: path.join(TOOLCHAIN, "charts") });
     const repo = createGitopsRepo(server, `${server.url}/charts`);
     // The CLI runs on the workstation: inside the node's mount and network namespaces.

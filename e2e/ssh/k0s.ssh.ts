@@ -19,6 +19,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { parse } from "yaml";
 import * as pulumi from "@pulumi/pulumi";
+import { MONITORING_DATA_DIR } from "../../components/lib/k0s";
 import { leftoversSince, snapshot, type Snapshot } from "../harness/leftovers";
 import { run, waitFor } from "../harness/processes";
 import { story } from "../harness/story";
@@ -136,6 +137,8 @@ describe("the program's SSH steps, run over SSH", () => {
       expect(results.get("ssh-k0s-install-k0s")!.stdout.trim().split("\n").pop()).toBe(run(DOUBLE, ["version"]).trim());
       expect(installedState()).toMatchObject({ binary: sha256(double), download: "absent" });
       expect(hostFile("etc/k0s/k0s.yaml")?.toString()).toBe(program.step("k0s-config").content!.toString());
+      // Monitoring's data directory, ready for the kubelet to hand to the pod's user.
+      expect(droplet.exec("stat", "-c", "%U %a", MONITORING_DATA_DIR).trim()).toBe("root 700");
       expect(droplet.exec("systemctl", "is-enabled", "k0scontroller").trim()).toBe("enabled");
       expect(droplet.exec("systemctl", "is-active", "k0scontroller").trim()).toBe("active");
       expect(calls().filter((argv) => argv[1] === "install")).toEqual([
