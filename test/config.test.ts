@@ -4,7 +4,8 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { DEFAULTS, parseConfig, PlatformConfig, sshAgentErrors } from "../components/config";
-import { asPulumiConfig, ROOT, stackFileConfig } from "./lib/program";
+import { asPulumiConfig, ROOT } from "./lib/program";
+import { SEED_STACKS_DIR, seedStackConfig, stackFileConfigAt } from "./lib/seedStacks";
 
 /** Raw config as the program receives it, without the project prefix. */
 function raw(config: Record<string, unknown>): Record<string, string> {
@@ -30,6 +31,8 @@ const remote = {
   sshPrivateKey: PRIVATE_KEY,
   acmeEmail: ACME_EMAIL,
 };
+/** What the README has a user set before a remote stack's first `up`. */
+const secretsForRemote = { adminCidrs: ["203.0.113.7/32"], sshPublicKey: PUBLIC_KEY, sshPrivateKey: PRIVATE_KEY, acmeEmail: ACME_EMAIL };
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPWbQ2mMtVr3fT0Gk6pWv0cZJ0f9c1y7pS2b7oZ2q8xK";
 const ssh = {
   ...local,
@@ -478,16 +481,15 @@ function projectDefaults(): Record<string, unknown> {
   );
 }
 
-describe("stack files", () => {
-  const stacks = fs.readdirSync(ROOT).flatMap((file) => /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1] ?? []);
-  const secretsForRemote = { adminCidrs: ["203.0.113.7/32"], sshPublicKey: PUBLIC_KEY, sshPrivateKey: PRIVATE_KEY, acmeEmail: ACME_EMAIL };
+describe("the seed stack files (test/fixtures/stacks: the project's shipped Pulumi.<stack>.yaml, as tests' own copies)", () => {
+  const stacks = fs.readdirSync(SEED_STACKS_DIR).flatMap((file) => /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1] ?? []);
 
   it("are the three stacks of the workflow", () => {
     expect(stacks.sort()).toEqual(["dev", "local-staging", "remote"]);
   });
 
   it.each(stacks)("Pulumi.%s.yaml parses, with the project's defaults as Pulumi passes them", (stack) => {
-    const file = { ...projectDefaults(), ...stackFileConfig(stack) };
+    const file = { ...projectDefaults(), ...seedStackConfig(stack) };
     expect(() => parseConfig(stack, raw(file.target === "remote" ? { ...file, ...secretsForRemote } : file))).not.toThrow();
   });
 
@@ -503,7 +505,7 @@ describe("stack files", () => {
 
   it("local staging carries exactly the remote staging quota and isolation, on the workstation's host names", () => {
     const envOf = (stack: string, name: string) =>
-      parseConfig(stack, raw({ ...stackFileConfig(stack), ...(stack === "remote" ? secretsForRemote : {}) })).environments.find(
+      parseConfig(stack, raw({ ...seedStackConfig(stack), ...(stack === "remote" ? secretsForRemote : {}) })).environments.find(
         (env) => env.name === name,
       )!;
     const { hosts: localHosts, ...local } = envOf("local-staging", "staging");
@@ -512,6 +514,30 @@ describe("stack files", () => {
     expect([localHosts, remoteHosts]).toEqual([["*.staging.localtest.me"], ["*.staging.example.com"]]);
   });
 });
+
+describe("the stack files in this checkout (the user's, with whatever `pulumi config set` wrote into them)", () => {
+  const files = fs.readdirSync(ROOT).filter((file) => /^Pulumi\..+\.yaml$/.test(file));
+
+  it.each(files)("%s parses, with stand-ins for the secrets it holds encrypted or still needs", (file) => {
+    const stack = /^Pulumi\.(.+)\.yaml$/.exec(file)![1];
+    const settings = withoutEncrypted(stackFileConfigAt(path.join(ROOT, file)));
+    const standIns = settings.target === "local" ? {} : secretsForRemote;
+    expect(() => parseConfig(stack, raw({ ...projectDefaults(), ...standIns, ...settings }))).not.toThrow();
+  });
+});
+
+/** A stack file's config without the values Pulumi encrypted (`{ secure: ... }`), at any depth. */
+function withoutEncrypted(config: Record<string, unknown>): Record<string, unknown> {
+  const encrypted = (value: unknown) => typeof value === "object" && value !== null && "secure" in value;
+  return Object.fromEntries(
+    Object.entries(config)
+      .filter(([, value]) => !encrypted(value))
+      .map(([key, value]) => [
+        key,
+        typeof value === "object" && value !== null && !Array.isArray(value) ? withoutEncrypted(value as Record<string, unknown>) : value,
+      ]),
+  );
+}
 
 describe("Pulumi.yaml", () => {
   const project = parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as {

@@ -40,6 +40,7 @@ import {
   validateObject,
   yamlFiles,
 } from "./lib/manifests";
+import { SEED_STACKS_DIR, seedStackConfig } from "./lib/seedStacks";
 
 const ROOT = path.resolve(__dirname, "..");
 const GITOPS = path.join(ROOT, "gitops");
@@ -58,14 +59,14 @@ const CLUSTERS = {
 } as const;
 
 /**
- * Each environment's ResourceQuota as the stacks configure it, so the apps' budget is checked against
+ * Each environment's ResourceQuota as the shipped stacks seed it, so the apps' budget is checked against
  * what the program really enforces (staging appears twice: local-staging and remote).
  */
 const STACK_QUOTAS = fs
-  .readdirSync(ROOT)
+  .readdirSync(SEED_STACKS_DIR)
   .filter((file) => /^Pulumi\..+\.yaml$/.test(file))
   .flatMap((file) => {
-    const config = (readDocuments(path.join(ROOT, file))[0] as Obj).config as Obj;
+    const config = (readDocuments(path.join(SEED_STACKS_DIR, file))[0] as Obj).config as Obj;
     const environments = (config["k0s-platform:environments"] ?? {}) as Record<string, Obj>;
     return Object.entries(environments).map(([env, settings]) => [env, file, (settings.quota ?? {}) as Obj] as const);
   });
@@ -333,12 +334,10 @@ describe("TLS (cert-manager)", () => {
     expect(clusterIssuer(cluster, String(issuer))).toBeDefined();
   });
 
-  /** The stack files whose environments live on each cluster, as committed. */
-  const STACK_FILES: Record<string, string[]> = { local: ["Pulumi.dev.yaml", "Pulumi.local-staging.yaml"], remote: ["Pulumi.remote.yaml"] };
+  /** The stacks whose environments live on each cluster, with their seed config. */
+  const STACKS: Record<string, string[]> = { local: ["dev", "local-staging"], remote: ["remote"] };
   const declaredHosts = (cluster: string, env: string): string[] => {
-    const environments = STACK_FILES[cluster].map(
-      (file) => ((readDocuments(path.join(ROOT, file))[0] as Obj).config as Obj)["k0s-platform:environments"] as Record<string, Obj>,
-    );
+    const environments = STACKS[cluster].map((stack) => seedStackConfig(stack).environments as Record<string, Obj>);
     return (environments.find((declared) => env in declared)?.[env].hosts ?? []) as string[];
   };
 

@@ -27,7 +27,8 @@ import {
   structuralToJsonSchema,
   upstreamDataDir,
 } from "./lib/k0sSchema";
-import { ProgramRun, ROOT, runProgram, stackFileConfig, withFluxFixture } from "./lib/program";
+import { ProgramRun, ROOT, runProgram, withFluxFixture } from "./lib/program";
+import { seedStackConfig } from "./lib/seedStacks";
 
 /** The k0s line the project's default moves to (issue 14): every config must pass its schema. */
 const TARGET_SCHEMA = "v1.36.3";
@@ -180,7 +181,7 @@ async function renderedK0sConfig(run: ProgramRun): Promise<{ config: unknown; re
 }
 
 describe("rendered k0s configs (the program under mocks)", () => {
-  const remote = stackFileConfig("remote");
+  const remote = seedStackConfig("remote");
   const remoteUser = {
     adminCidrs: ["203.0.113.7/32"],
     sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3mh9Dh1sZ0r0SBKyW9m2s3Kq2fI9rAx7Qh5oVtU2cJ ops@acme",

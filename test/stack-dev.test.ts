@@ -4,9 +4,10 @@ import { generateIdentity, recipientOf } from "../components/sopsAgeKey";
 import { isSecret, promiseOf } from "./mocks";
 import { mockCloud } from "./lib/cloud";
 import { expectEnvironment, expectExplicitProvider, expectValidAgainstSchemas, graphOf, inputsOf, parentTypeOf, TYPES } from "./lib/graph";
-import { ProgramRun, runProgram, stackFileConfig, withFluxFixture } from "./lib/program";
+import { ProgramRun, runProgram, withFluxFixture } from "./lib/program";
+import { seedStackConfig } from "./lib/seedStacks";
 
-const config = stackFileConfig("dev");
+const config = seedStackConfig("dev");
 const devConfig = withFluxFixture(config);
 let run: ProgramRun;
 

@@ -2,13 +2,14 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { promiseOf } from "./mocks";
 import { mockCloud } from "./lib/cloud";
 import { expectEnvironment, expectExplicitProvider, expectValidAgainstSchemas, graphOf, inputsOf, TYPES } from "./lib/graph";
-import { ProgramRun, runProgram, stackFileConfig } from "./lib/program";
+import { ProgramRun, runProgram } from "./lib/program";
+import { seedStackConfig } from "./lib/seedStacks";
 
 const DEV_RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
 let run: ProgramRun;
 
 beforeAll(async () => {
-  run = await runProgram("local-staging", stackFileConfig("local-staging"), mockCloud({ stackOutputs: { ageRecipient: DEV_RECIPIENT } }));
+  run = await runProgram("local-staging", seedStackConfig("local-staging"), mockCloud({ stackOutputs: { ageRecipient: DEV_RECIPIENT } }));
 });
 
 describe("local-staging stack (Pulumi.local-staging.yaml)", () => {
@@ -56,7 +57,7 @@ describe("local-staging stack (Pulumi.local-staging.yaml)", () => {
   });
 
   it("opens exactly the declared egress, the metadata range left out, and nothing when isolation is off", async () => {
-    const config = stackFileConfig("local-staging");
+    const config = seedStackConfig("local-staging");
     const environments = config.environments as Record<string, Record<string, unknown>>;
     const egress = [
       { cidr: "203.0.113.10/32", ports: [5432] },

@@ -14,7 +14,8 @@ import {
 } from "./lib/graph";
 import { ACME_EMAIL_VARIABLE, CLUSTER_SETTINGS_NAME } from "../components/lib/flux";
 import { admitsIngress } from "./lib/networkPolicy";
-import { ProgramRun, runProgram, stackFileConfig, withFluxFixture } from "./lib/program";
+import { ProgramRun, runProgram, withFluxFixture } from "./lib/program";
+import { seedStackConfig } from "./lib/seedStacks";
 
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3mh9Dh1sZ0r0SBKyW9m2s3Kq2fI9rAx7Qh5oVtU2cJ ops@acme";
@@ -41,7 +42,7 @@ afterAll(() => {
 });
 
 beforeAll(async () => {
-  const config = stackFileConfig("remote");
+  const config = seedStackConfig("remote");
   run = await runProgram("remote", withFluxFixture({ ...config, ...userSettings }), mockCloud(), ["sshPrivateKey"]);
 });
 
@@ -176,7 +177,7 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
     const rotated = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFq3g2o0mZ8rE2oVJ7b0H8b1tD5cQy3wZ4n6xK9pL2Ra ops-2027@acme";
     const again = await runProgram(
       "remote",
-      withFluxFixture({ ...stackFileConfig("remote"), ...userSettings, sshPublicKey: rotated }),
+      withFluxFixture({ ...seedStackConfig("remote"), ...userSettings, sshPublicKey: rotated }),
       mockCloud(),
       ["sshPrivateKey"],
     );

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { mockCloud } from "./lib/cloud";
 import { expectExplicitProvider, graphOf, inputsOf } from "./lib/graph";
-import { ProgramRun, runProgram, stackFileConfig, withFluxFixture } from "./lib/program";
+import { ProgramRun, runProgram, withFluxFixture } from "./lib/program";
+import { seedStackConfig } from "./lib/seedStacks";
 import { isSecret, promiseOf, reveal, type Registration } from "./mocks";
 
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -38,7 +39,7 @@ beforeAll(async () => {
   fs.mkdirSync(bundles);
   fs.writeFileSync(path.join(bundles, "pause.tar"), "bundle");
   // The remote stack's environments on a server the user already has.
-  const { environments, flux } = stackFileConfig("remote");
+  const { environments, flux } = seedStackConfig("remote");
   config = {
     target: "ssh",
     sshHost: "198.51.100.7",

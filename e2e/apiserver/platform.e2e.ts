@@ -16,7 +16,7 @@ import { ACME_EMAIL_VARIABLE } from "../../components/lib/flux";
 import { CERT_MANAGER_CONTROLLER, HOSTS_ANNOTATION } from "../../components/lib/hostNames";
 import { recipientOf } from "../../components/sopsAgeKey";
 import { build, fluxApplied, nameOf } from "../../test/lib/manifests";
-import { stackFileConfig } from "../../test/lib/program";
+import { seedStackConfig } from "../../test/lib/seedStacks";
 import type { KubeObject } from "../harness/kubeClient";
 import { run, waitFor } from "../harness/processes";
 import { pulumiCli, ROOT, type PulumiCli } from "../harness/pulumiCli";
@@ -253,7 +253,7 @@ async function withCertManagerCrds(use: (chart: KubeObject[]) => Promise<void>):
 
 /** The host names a stack file declares for an environment, as the namespace annotation holds them. */
 const declaredHosts = (stack: string, environment: string): string =>
-  ((stackFileConfig(stack).environments as Record<string, { hosts?: string[] }>)[environment].hosts ?? []).join(",");
+  ((seedStackConfig(stack).environments as Record<string, { hosts?: string[] }>)[environment].hosts ?? []).join(",");
 
 async function annotateHosts(namespace: string, hosts: string): Promise<void> {
   const patch = { metadata: { annotations: { [HOSTS_ANNOTATION]: hosts } } };

@@ -4,11 +4,12 @@
  */
 import { it } from "vitest";
 import { mockCloud } from "../../test/lib/cloud";
-import { runProgram, stackFileConfig, withFluxFixture } from "../../test/lib/program";
+import { runProgram, withFluxFixture } from "../../test/lib/program";
+import { seedStackConfig } from "../../test/lib/seedStacks";
 import { report, seconds } from "./report";
 
 it("evaluates the program for 1, 10 and 100 environments", async () => {
-  const config = stackFileConfig("dev");
+  const config = seedStackConfig("dev");
   const environments = (count: number) =>
     Object.fromEntries(
       Array.from({ length: count }, (_, index) => [

@@ -9,20 +9,12 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { SEED_STACKS_DIR } from "../../test/lib/seedStacks";
 import { TOOLCHAIN, TOOLCHAIN_BIN } from "./toolchain";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 /** The files a user's checkout holds that the program needs at run time. */
-const PROJECT_FILES = [
-  "Pulumi.yaml",
-  "Pulumi.dev.yaml",
-  "Pulumi.local-staging.yaml",
-  "Pulumi.remote.yaml",
-  "index.ts",
-  "components",
-  "tsconfig.json",
-  "package.json",
-];
+const PROJECT_FILES = ["Pulumi.yaml", "index.ts", "components", "tsconfig.json", "package.json"];
 const PASSPHRASE = "e2e-only-passphrase";
 /** The commands that run the program, and the process that serves it to the engine for them. */
 const PROGRAM_OPERATIONS = ["up", "preview", "refresh", "destroy"];
@@ -65,6 +57,8 @@ export function pulumiCli(dir: string, wrap: (argv: string[], cwd: string) => st
   fs.mkdirSync(projectDir, { recursive: true });
   fs.mkdirSync(stateDir, { recursive: true });
   for (const file of PROJECT_FILES) fs.cpSync(path.join(ROOT, file), path.join(projectDir, file), { recursive: true });
+  // The stack files as shipped: the checkout's own are the user's to change.
+  fs.cpSync(SEED_STACKS_DIR, projectDir, { recursive: true });
   fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(projectDir, "node_modules"));
 
   const env: NodeJS.ProcessEnv = {

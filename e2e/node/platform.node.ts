@@ -758,7 +758,7 @@ describe("isolation, as kube-router v2.1.0 enforces it (k0s v1.36.3+k0s.2 ships 
     "holds for staging and production side by side, as on the remote cluster",
     () => {
       // A stack with the remote's production environment, next to local-staging's staging.
-      const remote = parse(fs.readFileSync(path.join(ROOT, "Pulumi.remote.yaml"), "utf8")).config;
+      const remote = parse(fs.readFileSync(path.join(cli.projectDir, "Pulumi.remote.yaml"), "utf8")).config;
       fs.writeFileSync(
         path.join(cli.projectDir, "Pulumi.production-rehearsal.yaml"),
         stringify({

@@ -11,7 +11,7 @@ import { startControlPlane, type ControlPlane } from "../apiserver/controlPlane"
 import { renderKubeconfig } from "../harness/kubeClient";
 import { run, type Daemon } from "../harness/processes";
 import { TOOLCHAIN } from "../harness/toolchain";
-import { stackFileConfig } from "../../test/lib/program";
+import { seedStackConfig } from "../../test/lib/seedStacks";
 import { DROPLET_ADDRESS, INTERNET_ADDRESS, startDroplet, type Droplet } from "./droplet";
 import { declaredSshSteps, type DeclaredProgram, type Operator } from "./steps";
 import { bridgeToApiServer, relayFromInternet, startReleaseServer, type ApiBridge, type ReleaseServer } from "./testNetwork";
@@ -74,7 +74,7 @@ export async function startRehearsal(stack: string): Promise<Rehearsal> {
     relays.push(await relayFromInternet(droplet.internet, 6443, path.join(droplet.dir, "api.sock"), droplet.dir));
 
     // A user's ssh stack with the remote stack's environments; k0s unpinned, so the release decides.
-    const { environments, flux } = stackFileConfig("remote");
+    const { environments, flux } = seedStackConfig("remote");
     const config = {
       target: "ssh",
       sshHost: DROPLET_ADDRESS,

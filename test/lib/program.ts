@@ -1,22 +1,14 @@
 /**
- * Runs the real program (index.ts) under mocks with a real stack file's config, and waits until the
+ * Runs the real program (index.ts) under mocks with a stack's config, and waits until the
  * whole resource graph has been registered.
  */
 import * as pulumi from "@pulumi/pulumi";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { vi } from "vitest";
-import { parse } from "yaml";
 import { installMocks, MockCloud, Registration, registeredUrns } from "../mocks";
 
 export const ROOT = path.resolve(__dirname, "../..");
 export const FLUX_FIXTURE = path.join(ROOT, "test/fixtures/flux-install.yaml");
-
-/** Reads `Pulumi.<stack>.yaml` into `key -> value` without the project prefix. */
-export function stackFileConfig(stack: string): Record<string, unknown> {
-  const file = parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
-  return Object.fromEntries(Object.entries(file.config).map(([key, value]) => [key.replace(/^k0s-platform:/, ""), value]));
-}
 
 /** Stack config with Flux installed from the test fixture instead of the release download. */
 export function withFluxFixture(config: Record<string, unknown>): Record<string, unknown> {

@@ -1,0 +1,21 @@
+/**
+ * The stack files as the project ships them, kept as the tests' own copies in test/fixtures/stacks:
+ * the checkout's `Pulumi.<stack>.yaml` files are the user's to `pulumi config set`, so no test reads
+ * them as fixtures.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse } from "yaml";
+
+export const SEED_STACKS_DIR = path.resolve(__dirname, "../fixtures/stacks");
+
+/** Reads a stack file into `key -> value` without the project prefix. */
+export function stackFileConfigAt(file: string): Record<string, unknown> {
+  const document = parse(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null;
+  return Object.fromEntries(Object.entries(document?.config ?? {}).map(([key, value]) => [key.replace(/^k0s-platform:/, ""), value]));
+}
+
+/** The seed config of one of the three stacks the project ships, from the tests' own copy. */
+export function seedStackConfig(stack: string): Record<string, unknown> {
+  return stackFileConfigAt(path.join(SEED_STACKS_DIR, `Pulumi.${stack}.yaml`));
+}
