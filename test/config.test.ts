@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { DEFAULTS, parseConfig, PlatformConfig, sshAgentErrors } from "../components/config";
 import { asPulumiConfig, ROOT } from "./lib/program";
-import { SEED_STACKS_DIR, seedStackConfig, stackFileConfigAt } from "./lib/seedStacks";
+import { SEED_STACKS_DIR, seedStackConfig } from "./lib/seedStacks";
 
 /** Raw config as the program receives it, without the project prefix. */
 function raw(config: Record<string, unknown>): Record<string, string> {
@@ -514,30 +514,6 @@ describe("the seed stack files (test/fixtures/stacks: the project's shipped Pulu
     expect([localHosts, remoteHosts]).toEqual([["*.staging.localtest.me"], ["*.staging.example.com"]]);
   });
 });
-
-describe("the stack files in this checkout (the user's, with whatever `pulumi config set` wrote into them)", () => {
-  const files = fs.readdirSync(ROOT).filter((file) => /^Pulumi\..+\.yaml$/.test(file));
-
-  it.each(files)("%s parses, with stand-ins for the secrets it holds encrypted or still needs", (file) => {
-    const stack = /^Pulumi\.(.+)\.yaml$/.exec(file)![1];
-    const settings = withoutEncrypted(stackFileConfigAt(path.join(ROOT, file)));
-    const standIns = settings.target === "local" ? {} : secretsForRemote;
-    expect(() => parseConfig(stack, raw({ ...projectDefaults(), ...standIns, ...settings }))).not.toThrow();
-  });
-});
-
-/** A stack file's config without the values Pulumi encrypted (`{ secure: ... }`), at any depth. */
-function withoutEncrypted(config: Record<string, unknown>): Record<string, unknown> {
-  const encrypted = (value: unknown) => typeof value === "object" && value !== null && "secure" in value;
-  return Object.fromEntries(
-    Object.entries(config)
-      .filter(([, value]) => !encrypted(value))
-      .map(([key, value]) => [
-        key,
-        typeof value === "object" && value !== null && !Array.isArray(value) ? withoutEncrypted(value as Record<string, unknown>) : value,
-      ]),
-  );
-}
 
 describe("Pulumi.yaml", () => {
   const project = parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as {

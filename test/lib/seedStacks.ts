@@ -9,13 +9,8 @@ import { parse } from "yaml";
 
 export const SEED_STACKS_DIR = path.resolve(__dirname, "../fixtures/stacks");
 
-/** Reads a stack file into `key -> value` without the project prefix. */
-export function stackFileConfigAt(file: string): Record<string, unknown> {
-  const document = parse(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null;
-  return Object.fromEntries(Object.entries(document?.config ?? {}).map(([key, value]) => [key.replace(/^k0s-platform:/, ""), value]));
-}
-
-/** The seed config of one of the three stacks the project ships, from the tests' own copy. */
+/** The seed config of one of the three stacks the project ships, as `key -> value` without the project prefix. */
 export function seedStackConfig(stack: string): Record<string, unknown> {
-  return stackFileConfigAt(path.join(SEED_STACKS_DIR, `Pulumi.${stack}.yaml`));
+  const file = parse(fs.readFileSync(path.join(SEED_STACKS_DIR, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+  return Object.fromEntries(Object.entries(file.config).map(([key, value]) => [key.replace(/^k0s-platform:/, ""), value]));
 }
