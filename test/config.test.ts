@@ -343,6 +343,15 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
 });
 
 describe("parseConfig accepts good input", () => {
+  it.each([
+    ["local", local],
+    ["remote", remote],
+    ["ssh", ssh],
+  ])("syncs, by default, a %s stack from a cluster folder the starter GitOps repository has", (_, config) => {
+    const { path: folder } = parseConfig("test", raw(config)).flux;
+    expect(fs.existsSync(path.join(ROOT, "gitops", folder, "kustomization.yaml")), folder).toBe(true);
+  });
+
   it("takes declared egress, leaving the metadata range out of any block that contains it", () => {
     const egress = [
       { cidr: "203.0.113.10/32", ports: [5432] },

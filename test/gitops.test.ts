@@ -56,7 +56,10 @@ const decryptionOf = (kustomization: string) => {
 const CLUSTERS = {
   local: ["dev", "staging"],
   remote: ["staging", "production"],
+  ssh: ["staging", "production"],
 } as const;
+/** The infrastructure overlay each cluster runs: a server of the ssh target runs the droplet's. */
+const INFRASTRUCTURE: Record<keyof typeof CLUSTERS, string> = { local: "local", remote: "remote", ssh: "remote" };
 
 /**
  * Each environment's ResourceQuota as the shipped stacks seed it, so the apps' budget is checked against
@@ -81,6 +84,7 @@ const HOSTS: Record<string, string[]> = {
 const CLUSTER_HOSTS: Record<keyof typeof CLUSTERS, Record<string, string>> = {
   local: { dev: "podinfo.dev.localtest.me", staging: "podinfo.staging.localtest.me" },
   remote: { staging: "podinfo.staging.example.com", production: "podinfo.example.com" },
+  ssh: { staging: "podinfo.staging.example.com", production: "podinfo.example.com" },
 };
 
 const files = yamlFiles(GITOPS);
@@ -189,8 +193,9 @@ describe.each(Object.entries(CLUSTERS))("clusters/%s", (cluster, environments) =
   );
 
   it("infrastructure paths are this cluster's overlays, controllers before configs", () => {
-    expect(byName.get("infra-controllers")?.path).toBe(`./infrastructure/overlays/${cluster}/controllers`);
-    expect(byName.get("infra-configs")?.path).toBe(`./infrastructure/overlays/${cluster}/configs`);
+    const overlay = INFRASTRUCTURE[cluster as keyof typeof CLUSTERS];
+    expect(byName.get("infra-controllers")?.path).toBe(`./infrastructure/overlays/${overlay}/controllers`);
+    expect(byName.get("infra-configs")?.path).toBe(`./infrastructure/overlays/${overlay}/configs`);
     expect(dependsOn("infra-controllers")).toEqual([]);
     expect(dependsOn("infra-configs")).toEqual(["infra-controllers"]);
   });
@@ -335,7 +340,8 @@ describe("TLS (cert-manager)", () => {
   });
 
   /** The stacks whose environments live on each cluster, with their seed config. */
-  const STACKS: Record<string, string[]> = { local: ["dev", "local-staging"], remote: ["remote"] };
+  // An ssh stack takes the remote stack's environments, as the README has a user copy them.
+  const STACKS: Record<string, string[]> = { local: ["dev", "local-staging"], remote: ["remote"], ssh: ["remote"] };
   const declaredHosts = (cluster: string, env: string): string[] => {
     const environments = STACKS[cluster].map((stack) => seedStackConfig(stack).environments as Record<string, Obj>);
     return (environments.find((declared) => env in declared)?.[env].hosts ?? []) as string[];

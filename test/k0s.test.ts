@@ -42,9 +42,29 @@ describe("installK0sScript", () => {
 
   it("downloads exactly the pinned release over HTTPS and fails on any error", () => {
     expect(download.split("\n")[0]).toBe("set -euo pipefail");
-    expect(download).toContain("https://github.com/k0sproject/k0s/releases/download/v1.35.4+k0s.0/k0s-v1.35.4+k0s.0-amd64");
+    expect(download).toContain(`-o "$new" 'https://github.com/k0sproject/k0s/releases/download/v1.35.4+k0s.0/'"$asset"`);
     expect(download).not.toMatch(/get\.k0s\.sh|\| *sh\b/);
   });
+
+  it.each([
+    ["x86_64", "k0s-v1.35.4+k0s.0-amd64"],
+    ["aarch64", "k0s-v1.35.4+k0s.0-arm64"],
+  ])("downloads, on a host whose uname -m is %s, the release's %s", (machine, asset) => {
+    expect(assetOn(machine)).toEqual({ status: 0, output: asset });
+  });
+
+  it("refuses a host of any other architecture, naming it", () => {
+    expect(assetOn("riscv64")).toEqual({ status: 1, output: "k0s-platform installs k0s on amd64 and arm64 hosts; this one is riscv64" });
+  });
+
+  /** The download's choice of asset, run by bash with `uname -m` answering `machine`. */
+  function assetOn(machine: string): { status: number; output: string } {
+    const choice = /^ {2}case "\$\(uname -m\)" in$[\s\S]*?^ {2}esac$/m.exec(download)![0];
+    const result = spawnSync("bash", ["-c", `uname() { echo ${machine}; }\nwant='v1.35.4+k0s.0'\n${choice}\necho "$asset"`], {
+      encoding: "utf8",
+    });
+    return { status: result.status ?? -1, output: `${result.stdout}${result.stderr}`.trim() };
+  }
 
   it("checks the binary against the release's published sha256sums.txt, or the pin when one is set", () => {
     expect(download).toContain("https://github.com/k0sproject/k0s/releases/download/v1.35.4+k0s.0/sha256sums.txt");

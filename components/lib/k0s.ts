@@ -94,16 +94,25 @@ export function installK0sScript(options: InstallOptions): string {
   if (pinned !== undefined && !SHA256_HEX.test(pinned)) throw new Error(`[sha256] "${pinned}" is not a sha256`);
   if (uploaded && pinned === undefined) throw new Error("[sha256] an uploaded k0s binary needs a pinned sha256");
   const release = `https://github.com/k0sproject/k0s/releases/download/${version}`;
-  const asset = `k0s-${version}-amd64`;
-  const download = (url: string, to: string) => `curl --proto '=https' --tlsv1.2 -fsSL --retry 5 -o ${to} '${url}'`;
+  const curl = "curl --proto '=https' --tlsv1.2 -fsSL --retry 5";
+  // k0s publishes a binary per architecture; the host says which it needs.
+  const architecture = [
+    '  case "$(uname -m)" in',
+    '    x86_64 | amd64) asset="k0s-$want-amd64" ;;',
+    '    aarch64 | arm64) asset="k0s-$want-arm64" ;;',
+    '    *) echo "k0s-platform installs k0s on amd64 and arm64 hosts; this one is $(uname -m)" >&2; exit 1 ;;',
+    "  esac",
+  ];
   return [
     "set -euo pipefail",
     `want='${version}'`,
     `if [ "$(${K0S_BINARY_PATH} version 2>/dev/null || true)" != "$want" ]; then`,
-    ...(uploaded ? [`  new=${K0S_UPLOAD_PATH}`] : [`  new=${K0S_BINARY_PATH}.new`, `  ${download(`${release}/${asset}`, "$new")}`]),
+    ...(uploaded
+      ? [`  new=${K0S_UPLOAD_PATH}`]
+      : [...architecture, `  new=${K0S_BINARY_PATH}.new`, `  ${curl} -o "$new" '${release}/'"$asset"`]),
     pinned !== undefined
       ? `  expected='${pinned}'`
-      : `  expected=$(curl --proto '=https' --tlsv1.2 -fsSL --retry 5 '${release}/sha256sums.txt' | awk '$2 == "${asset}" { print $1 }')`,
+      : `  expected=$(${curl} '${release}/sha256sums.txt' | awk -v asset="$asset" '$2 == asset { print $1 }')`,
     `  actual=$(sha256sum "$new" | cut -d' ' -f1)`,
     `  if [ "$actual" != "$expected" ]; then`,
     `    rm -f "$new"`,

@@ -34,13 +34,15 @@ export interface Rehearsal {
 
 export const sha256 = (data: Buffer | string) => createHash("sha256").update(data).digest("hex");
 
-/** The k0s download and its checksum file, as the install script names them. */
+/** The k0s download for the rehearsal's amd64 host and its checksum file, as the install script names them. */
 export function releaseUrls(declared: DeclaredProgram): { binary: string; sums: string } {
-  const urls = [...declared.step("install-k0s").create!.matchAll(/'(https:\/\/[^']+)'/g)].map((match) => match[1]);
-  const sums = urls.find((url) => url.endsWith("/sha256sums.txt"));
-  const binary = urls.find((url) => url !== sums);
-  if (sums === undefined || binary === undefined) throw new Error(`the install script downloads no binary and sums: ${urls.join(", ")}`);
-  return { binary, sums };
+  const script = declared.step("install-k0s").create!;
+  const version = /^want='([^']+)'$/m.exec(script)?.[1];
+  const release = /'(https:\/\/[^']+\/)'"\$asset"/.exec(script)?.[1];
+  const sums = /'(https:\/\/[^']+\/sha256sums\.txt)'/.exec(script)?.[1];
+  if (version === undefined || release === undefined || sums === undefined)
+    throw new Error(`the install script downloads no binary and sums:\n${script}`);
+  return { binary: `${release}k0s-${version}-amd64`, sums };
 }
 
 /** Publishes `content` as the release at `urls`, with a sha256sums.txt that lists `listed`'s sha256. */
