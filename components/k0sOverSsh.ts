@@ -13,8 +13,9 @@ import {
   installK0sScript,
   KUBE_API_PORT,
   KUBELET_PORT,
-  K0S_CONFIG_PATH,
-  K0S_IMAGES_DIR,
+  asRoot,
+  IMAGES_UPLOAD_DIR,
+  K0S_CONFIG_UPLOAD_PATH,
   K0S_UPLOAD_PATH,
   podNetworks,
   renderK0sConfig,
@@ -83,10 +84,11 @@ export class K0sOverSsh extends pulumi.ComponentResource {
 
     const waitForHost = new command.remote.Command(
       `${name}-wait-for-host`,
-      { connection, create: waitForHostScript(), triggers: [machineId] },
+      { connection, create: asRoot(waitForHostScript(ssh.user), ssh.user), triggers: [machineId] },
       { ...step, dependsOn: args.after },
     );
     const uploads: pulumi.Resource[] = [waitForHost];
+    const imagesDigest = k0s.airgapImagesPath === undefined ? undefined : bundleDigest(k0s.airgapImagesPath);
     if (k0s.binaryPath !== undefined) {
       uploads.push(
         new command.remote.CopyToRemote(
@@ -109,8 +111,8 @@ export class K0sOverSsh extends pulumi.ComponentResource {
             connection,
             // The trailing slash copies the bundles themselves, not their folder.
             source: new pulumi.asset.FileArchive(`${path.resolve(k0s.airgapImagesPath)}/`),
-            remotePath: K0S_IMAGES_DIR,
-            triggers: [machineId, bundleDigest(k0s.airgapImagesPath)],
+            remotePath: IMAGES_UPLOAD_DIR,
+            triggers: [machineId, imagesDigest],
           },
           { ...step, dependsOn: [waitForHost] },
         ),
@@ -118,11 +120,10 @@ export class K0sOverSsh extends pulumi.ComponentResource {
     }
     // The host firewall goes in before k0s: the API and the kubelet never listen unguarded, and a
     // host with no cloud firewall (the ssh target) keeps them for the admin networks only.
-    const firewallScript = hostFirewallScript({
-      ports: [KUBE_API_PORT, KUBELET_PORT],
-      adminCidrs: k0s.adminCidrs,
-      podNetworks: podNetworks(k0s.spec),
-    });
+    const firewallScript = asRoot(
+      hostFirewallScript({ ports: [KUBE_API_PORT, KUBELET_PORT], adminCidrs: k0s.adminCidrs, podNetworks: podNetworks(k0s.spec) }),
+      ssh.user,
+    );
     const firewall = new command.remote.Command(
       `${name}-host-firewall`,
       { connection, create: firewallScript, update: firewallScript, triggers: [machineId] },
@@ -143,20 +144,33 @@ export class K0sOverSsh extends pulumi.ComponentResource {
       {
         connection,
         source: k0sConfig.apply((text) => new pulumi.asset.StringAsset(text)),
-        remotePath: K0S_CONFIG_PATH,
+        remotePath: K0S_CONFIG_UPLOAD_PATH,
         triggers: [machineId, configHash],
       },
       { ...step, dependsOn: [waitForHost] },
     );
-    const script = installK0sScript({ version: k0s.version, sha256: k0s.sha256, uploaded: k0s.binaryPath !== undefined });
+    const script = asRoot(
+      installK0sScript({
+        version: k0s.version,
+        sha256: k0s.sha256,
+        uploaded: k0s.binaryPath !== undefined,
+        imagesUploaded: imagesDigest !== undefined,
+      }),
+      ssh.user,
+    );
     const install = new command.remote.Command(
       `${name}-install-k0s`,
-      { connection, create: script, update: script, triggers: [machineId, configHash, k0s.version, k0s.sha256 ?? ""] },
+      {
+        connection,
+        create: script,
+        update: script,
+        triggers: [machineId, configHash, k0s.version, k0s.sha256 ?? "", imagesDigest ?? ""],
+      },
       { ...step, dependsOn: [config, firewall, ...uploads] },
     );
     const adminKubeconfig = new command.remote.Command(
       `${name}-admin-kubeconfig`,
-      { connection, create: adminKubeconfigScript(), triggers: [machineId, install.stdout], logging: "none" },
+      { connection, create: asRoot(adminKubeconfigScript(), ssh.user), triggers: [machineId, install.stdout], logging: "none" },
       { ...step, dependsOn: [install], additionalSecretOutputs: ["stdout"] },
     );
     // Waits for the firewall step too, so after a change of admin networks nothing dials the API

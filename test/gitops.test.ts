@@ -533,7 +533,7 @@ describe("monitoring (infrastructure/base/monitoring)", () => {
     expect(field(namespace, "metadata", "labels", "pod-security.kubernetes.io/enforce")).toBe("restricted");
     const volume = objects.find((obj) => obj.kind === "PersistentVolume")!;
     expect(field(volume, "spec", "local", "path")).toBe(MONITORING_DATA_DIR);
-    expect(waitForHostScript()).toContain(MONITORING_DATA_DIR);
+    expect(waitForHostScript("root")).toContain(MONITORING_DATA_DIR);
     // Reserved for monitoring's claim, and kept when the claim goes: a soak's data outlives a mistake.
     expect(field(volume, "spec", "claimRef")).toEqual({ namespace: "monitoring", name: "victoria-metrics" });
     expect(field(volume, "spec", "persistentVolumeReclaimPolicy")).toBe("Retain");

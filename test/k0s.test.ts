@@ -1,7 +1,11 @@
 import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import {
+  asRoot,
   authorizedKeysScript,
   hostFirewallApplyScript,
   hostFirewallScript,
@@ -73,13 +77,13 @@ describe("installK0sScript", () => {
     for (const script of [download, pinned, uploaded]) {
       const check = script.indexOf('if [ "$actual" != "$expected" ]');
       expect(check, "the check comes before the binary is moved into place").toBeGreaterThan(0);
-      expect(check).toBeLessThan(script.indexOf('mv "$new" /usr/local/bin/k0s'));
+      expect(check).toBeLessThan(script.indexOf('install -m 0755 "$new" /usr/local/bin/k0s.new'));
       expect(check).toBeLessThan(script.indexOf("k0s install controller"));
     }
   });
 
   it("installs an uploaded binary, never downloading one", () => {
-    expect(uploaded).toContain("new=/usr/local/bin/k0s.upload");
+    expect(uploaded).toContain("new=/var/lib/k0s-platform/upload/k0s");
     expect(uploaded).not.toContain("curl");
   });
 
@@ -93,7 +97,7 @@ describe("installK0sScript", () => {
   });
 
   it("is valid bash, like every script sent over SSH", () => {
-    for (const text of [download, pinned, uploaded, waitForHostScript()])
+    for (const text of [download, pinned, uploaded, waitForHostScript("root")])
       expect(() => execFileSync("bash", ["-n"], { input: text })).not.toThrow();
   });
 
@@ -103,11 +107,64 @@ describe("installK0sScript", () => {
   });
 
   it("waits for cloud-init where it runs, with a bound, and prepares the config and images directories", () => {
-    expect(waitForHostScript()).toMatch(/if \[ -d \/var\/lib\/cloud \]; then\n {2}timeout 300/);
-    expect(waitForHostScript()).toContain(`echo "the host's first boot (cloud-init) did not finish within 300 s" >&2; exit 1;`);
-    expect(waitForHostScript()).toContain("install -d -m 0700 /etc/k0s");
-    expect(waitForHostScript()).toContain("install -d -m 0755 /var/lib/k0s/images");
-    expect(waitForHostScript()).toContain("install -d -m 0700 /var/lib/victoria-metrics");
+    expect(waitForHostScript("root")).toMatch(/if \[ -d \/var\/lib\/cloud \]; then\n {2}timeout 300/);
+    expect(waitForHostScript("root")).toContain(`echo "the host's first boot (cloud-init) did not finish within 300 s" >&2; exit 1;`);
+    expect(waitForHostScript("root")).toContain("install -d -m 0700 /etc/k0s");
+    expect(waitForHostScript("root")).toContain("install -d -m 0755 /var/lib/k0s/images");
+    expect(waitForHostScript("root")).toContain("install -d -m 0700 /var/lib/victoria-metrics");
+  });
+
+  it("prepares an upload directory the SSH user owns, so a non-root user can upload what the install step puts in place", () => {
+    expect(waitForHostScript("ops")).toContain("chown -R ops /var/lib/k0s-platform/upload");
+  });
+
+  it("puts the uploaded config in place only after the binary passed its check, so a refused k0s changes nothing", () => {
+    for (const script of [download, pinned, uploaded]) {
+      const placed = script.indexOf("install -m 0600 /var/lib/k0s-platform/upload/k0s.yaml /etc/k0s/k0s.yaml");
+      expect(placed).toBeGreaterThan(script.indexOf('if [ "$actual" != "$expected" ]'));
+      expect(placed).toBeLessThan(script.indexOf("systemctl restart k0scontroller"));
+    }
+    expect(installK0sScript({ version: "v1.35.4+k0s.0", uploaded: false, imagesUploaded: true })).toContain(
+      "cp -R --preserve=timestamps /var/lib/k0s-platform/upload/images/. /var/lib/k0s/images/",
+    );
+    expect(download).not.toContain("/var/lib/k0s/images/");
+  });
+});
+
+describe("asRoot", () => {
+  /** Runs `asRoot(script, "ops")` in bash with a stand-in sudo that `allows` or asks for a password. */
+  function asOps(script: string, allows: boolean): { status: number; output: string } {
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "k0s-platform-sudo-"));
+    try {
+      const sudo = allows
+        ? '#!/bin/bash\n[ "$1" = -n ] && shift\nSUDO_RAN=1 exec "$@"\n'
+        : "#!/bin/bash\necho 'sudo: a password is required' >&2\nexit 1\n";
+      fs.writeFileSync(path.join(bin, "sudo"), sudo, { mode: 0o755 });
+      const result = spawnSync("bash", ["-c", asRoot(script, "ops")], {
+        encoding: "utf8",
+        env: { PATH: `${bin}:/usr/bin:/bin` },
+        // A socket on stdin (Node's pipes) makes bash read ~/.bashrc as if started by sshd.
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      return { status: result.status ?? -1, output: `${result.stdout}${result.stderr}`.trim() };
+    } finally {
+      fs.rmSync(bin, { recursive: true });
+    }
+  }
+
+  it("leaves root's scripts as they are", () => {
+    expect(asRoot("k0s version", "root")).toBe("k0s version");
+  });
+
+  it("runs a non-root user's script through sudo, quotes and exit status intact", () => {
+    expect(asOps(`echo "it's $SUDO_RAN"; exit 3`, true)).toEqual({ status: 3, output: "it's 1" });
+  });
+
+  it("stops with what to configure when sudo would ask for a password", () => {
+    expect(asOps("echo never", false)).toEqual({
+      status: 1,
+      output: "sshUser ops must be root or run sudo without a password (a NOPASSWD entry in /etc/sudoers.d) for the install steps",
+    });
   });
 });
 

@@ -270,7 +270,8 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
       remotePath: string;
       source: pulumi.asset.StringAsset;
     };
-    expect(copy.remotePath).toBe("/etc/k0s/k0s.yaml");
+    // Uploaded for the install step, which puts it at /etc/k0s/k0s.yaml once the binary checks out.
+    expect(copy.remotePath).toBe("/var/lib/k0s-platform/upload/k0s.yaml");
     expect(parse(await copy.source.text).spec.api.sans).toEqual(["203.0.113.10", "api.example.com"]);
     expect(inputsOf(run, "command:remote:Command", "remote-k0s-install-k0s").triggers).toContain("v1.35.4+k0s.0");
   });

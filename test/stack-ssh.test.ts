@@ -96,15 +96,19 @@ describe("ssh target (k0s on a server the user already has)", () => {
   it("uploads the operator's k0s binary and image bundles, and installs only what matches the pin", async () => {
     // Raw inputs: assets keep their promises there.
     const upload = run.find(STEP.copy, "ssh-k0s-k0s-binary").inputs as { remotePath: string; source: pulumi.asset.FileAsset };
-    expect(upload.remotePath).toBe("/usr/local/bin/k0s.upload");
+    expect(upload.remotePath).toBe("/var/lib/k0s-platform/upload/k0s");
     expect(await upload.source.path).toBe(binary);
     const images = run.find(STEP.copy, "ssh-k0s-airgap-images").inputs as { remotePath: string; source: pulumi.asset.FileArchive };
-    expect(images.remotePath).toBe("/var/lib/k0s/images");
+    expect(images.remotePath).toBe("/var/lib/k0s-platform/upload/images");
     expect(await images.source.path).toBe(`${bundles}/`);
     const install = inputsOf(run, STEP.command, "ssh-k0s-install-k0s") as { create: string; triggers: string[] };
-    expect(install.create).toContain("new=/usr/local/bin/k0s.upload");
+    expect(install.create).toContain("new=/var/lib/k0s-platform/upload/k0s");
     expect(install.create).toContain(`expected='${pin}'`);
-    expect(install.triggers).toEqual(expect.arrayContaining(["v1.35.4+k0s.0", pin]));
+    expect(install.create).toContain("cp -R --preserve=timestamps /var/lib/k0s-platform/upload/images/. /var/lib/k0s/images/");
+    // A changed bundle is uploaded and copied into k0s's images directory again.
+    expect(install.triggers).toEqual(
+      expect.arrayContaining(["v1.35.4+k0s.0", pin, inputsOf(run, STEP.copy, "ssh-k0s-airgap-images").triggers[1]]),
+    );
     const dependencies = run.find(STEP.command, "ssh-k0s-install-k0s").options.dependencies;
     for (const name of ["ssh-k0s-k0s-binary", "ssh-k0s-airgap-images", "ssh-k0s-k0s-config"]) {
       expect(dependencies).toContain(run.urns.get(run.find(STEP.copy, name).id));
@@ -185,6 +189,27 @@ describe("what the command provider decides, from the inputs the program gives i
         user: "root",
         hostKey: HOST_KEY,
       });
+    }
+  });
+
+  it("logs in as a non-root sshUser and runs every step that needs root through sudo, uploading into a directory that user owns", async () => {
+    const ops = await again({ sshUser: "ops" });
+    const commands = ops.registrations.filter((entry) => entry.type === STEP.command);
+    expect(commands.map((entry) => entry.name).sort()).toEqual([
+      "ssh-k0s-admin-kubeconfig",
+      "ssh-k0s-host-firewall",
+      "ssh-k0s-install-k0s",
+      "ssh-k0s-wait-for-host",
+    ]);
+    for (const entry of commands) {
+      expect(reveal(entry.inputs.connection), entry.name).toMatchObject({ user: "ops" });
+      expect(String(reveal(entry.inputs.create)), entry.name).toMatch(/^set -euo pipefail\nif ! sudo -n true 2>\/dev\/null; then\n/);
+    }
+    expect(String(reveal(inputsOf(ops, STEP.command, "ssh-k0s-wait-for-host").create))).toContain(
+      "chown -R ops /var/lib/k0s-platform/upload",
+    );
+    for (const entry of ops.registrations.filter((registration) => registration.type === STEP.copy)) {
+      expect(String(entry.inputs.remotePath), entry.name).toMatch(/^\/var\/lib\/k0s-platform\/upload\//);
     }
   });
 

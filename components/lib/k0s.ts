@@ -8,8 +8,18 @@ import { parse, stringify } from "yaml";
 export const K0S_CONFIG_PATH = "/etc/k0s/k0s.yaml";
 /** Where the k0s binary lives on the host. */
 export const K0S_BINARY_PATH = "/usr/local/bin/k0s";
+/**
+ * Where the steps upload files (the k0s config, an air-gapped binary and image bundles) for the
+ * install step to put in place as root: the SSH user owns it, so a non-root user with sudo can
+ * upload, and nothing there takes effect until the install step has checked it.
+ */
+export const UPLOAD_DIR = "/var/lib/k0s-platform/upload";
+/** Where the k0s config waits to be installed at K0S_CONFIG_PATH. */
+export const K0S_CONFIG_UPLOAD_PATH = `${UPLOAD_DIR}/k0s.yaml`;
 /** Where an uploaded (air-gapped) k0s binary waits for its checksum before it is installed. */
-export const K0S_UPLOAD_PATH = "/usr/local/bin/k0s.upload";
+export const K0S_UPLOAD_PATH = `${UPLOAD_DIR}/k0s`;
+/** Where uploaded image bundles wait to be copied into K0S_IMAGES_DIR. */
+export const IMAGES_UPLOAD_DIR = `${UPLOAD_DIR}/images`;
 /** k0s imports every image bundle in this directory (https://docs.k0sproject.io/stable/airgap-install/). */
 export const K0S_IMAGES_DIR = "/var/lib/k0s/images";
 /**
@@ -58,9 +68,10 @@ export function sha256(text: string): string {
 
 /**
  * Waits (bounded) until the host's first boot is done, where cloud-init runs it (a droplet), and
- * prepares the directories the next steps and the cluster's monitoring write to.
+ * prepares the directories the next steps and the cluster's monitoring write to: the upload
+ * directory belongs to `sshUser`, who uploads into it.
  */
-export function waitForHostScript(): string {
+export function waitForHostScript(sshUser: string): string {
   return [
     "set -euo pipefail",
     "if [ -d /var/lib/cloud ]; then",
@@ -70,6 +81,26 @@ export function waitForHostScript(): string {
     `install -d -m 0700 ${K0S_CONFIG_PATH.replace(/\/[^/]+$/, "")}`,
     `install -d -m 0755 ${K0S_IMAGES_DIR}`,
     `install -d -m 0700 ${MONITORING_DATA_DIR}`,
+    `install -d -m 0755 ${UPLOAD_DIR.replace(/\/[^/]+$/, "")}`,
+    `install -d -m 0700 ${UPLOAD_DIR} ${IMAGES_UPLOAD_DIR}`,
+    // Recursively: what an earlier sshUser uploaded must not block this one's uploads.
+    `chown -R ${sshUser} ${UPLOAD_DIR}`,
+  ].join("\n");
+}
+
+/**
+ * `script` as the SSH user runs it: unchanged for root; for anyone else, through `sudo -n`, after a
+ * check that says what to configure when sudo would ask for a password (no terminal to answer it).
+ */
+export function asRoot(script: string, sshUser: string): string {
+  if (sshUser === "root") return script;
+  return [
+    "set -euo pipefail",
+    "if ! sudo -n true 2>/dev/null; then",
+    `  echo "sshUser ${sshUser} must be root or run sudo without a password (a NOPASSWD entry in /etc/sudoers.d) for the install steps" >&2`,
+    "  exit 1",
+    "fi",
+    `exec sudo -n bash -c ${shellQuote(script)}`,
   ].join("\n");
 }
 
@@ -80,16 +111,19 @@ export interface InstallOptions {
   readonly sha256?: string;
   /** Whether the binary was uploaded to K0S_UPLOAD_PATH instead of being downloaded on the host. */
   readonly uploaded: boolean;
+  /** Whether image bundles were uploaded to IMAGES_UPLOAD_DIR. */
+  readonly imagesUploaded?: boolean;
 }
 
 /**
  * Installs (or upgrades to) the pinned k0s, but only once its sha256 matches the pin: a mismatch
- * leaves the installed k0s, its service and the cluster as they were. Then installs the single-node
- * service once, (re)starts it so a changed config takes effect, and waits a bounded time until the
- * API server is ready. Safe to run again: it is the create and the update step.
+ * leaves the installed k0s, its config, its service and the cluster as they were. Then puts the
+ * uploaded config (and image bundles) in place, installs the single-node service once, (re)starts it
+ * so a changed config takes effect, and waits a bounded time until the API server is ready. Safe to
+ * run again: it is the create and the update step.
  */
 export function installK0sScript(options: InstallOptions): string {
-  const { version, sha256: pinned, uploaded } = options;
+  const { version, sha256: pinned, uploaded, imagesUploaded = false } = options;
   if (!K0S_RELEASE.test(version)) throw new Error(`[version] "${version}" is not a pinned k0s release such as v1.35.4+k0s.0`);
   if (pinned !== undefined && !SHA256_HEX.test(pinned)) throw new Error(`[sha256] "${pinned}" is not a sha256`);
   if (uploaded && pinned === undefined) throw new Error("[sha256] an uploaded k0s binary needs a pinned sha256");
@@ -109,7 +143,7 @@ export function installK0sScript(options: InstallOptions): string {
     `if [ "$(${K0S_BINARY_PATH} version 2>/dev/null || true)" != "$want" ]; then`,
     ...(uploaded
       ? [`  new=${K0S_UPLOAD_PATH}`]
-      : [...architecture, `  new=${K0S_BINARY_PATH}.new`, `  ${curl} -o "$new" '${release}/'"$asset"`]),
+      : [...architecture, `  new=${UPLOAD_DIR}/k0s.download`, `  ${curl} -o "$new" '${release}/'"$asset"`]),
     pinned !== undefined
       ? `  expected='${pinned}'`
       : `  expected=$(${curl} '${release}/sha256sums.txt' | awk -v asset="$asset" '$2 == asset { print $1 }')`,
@@ -119,9 +153,12 @@ export function installK0sScript(options: InstallOptions): string {
     `    echo "refusing to install k0s $want: its sha256 is $actual, expected \${expected:-(none published)}" >&2`,
     "    exit 1",
     "  fi",
-    `  chmod 0755 "$new"`,
-    `  mv "$new" ${K0S_BINARY_PATH}`,
+    `  install -m 0755 "$new" ${K0S_BINARY_PATH}.new`,
+    `  mv -f ${K0S_BINARY_PATH}.new ${K0S_BINARY_PATH}`,
+    '  rm -f "$new"',
     "fi",
+    `install -m 0600 ${K0S_CONFIG_UPLOAD_PATH} ${K0S_CONFIG_PATH}`,
+    ...(imagesUploaded ? [`cp -R --preserve=timestamps ${IMAGES_UPLOAD_DIR}/. ${K0S_IMAGES_DIR}/`] : []),
     "if [ ! -e /etc/systemd/system/k0scontroller.service ]; then",
     `  k0s install controller --single -c ${K0S_CONFIG_PATH}`,
     "fi",

@@ -65,7 +65,7 @@ const k0sStartedAt = () => droplet.exec("systemctl", "show", "k0scontroller", "-
 /** What the host holds of k0s: binary, unit, config, and whether a half-done download is left. */
 const installedState = () => ({
   binary: hostDigest("usr/local/bin/k0s"),
-  download: hostDigest("usr/local/bin/k0s.new"),
+  download: hostDigest("var/lib/k0s-platform/upload/k0s.download"),
   unit: hostDigest("etc/systemd/system/k0scontroller.service"),
   config: hostDigest("etc/k0s/k0s.yaml"),
 });
@@ -106,7 +106,7 @@ describe("the program's SSH steps, run over SSH", () => {
   });
 
   step(
-    "refuse a download whose sha256 is not the release's published one: nothing is installed",
+    "refuse a download whose sha256 is not the release's published one: nothing is installed, not even the config",
     async () => {
       const double = fs.readFileSync(DOUBLE);
       publishRelease(release, releaseUrls(program), Buffer.concat([double, Buffer.from("tampered")]), double);
@@ -115,12 +115,9 @@ describe("the program's SSH steps, run over SSH", () => {
       expect(install.status).toBe(1);
       expect(install.stderr).toMatch(/refusing to install k0s v[^:]+: its sha256 is [0-9a-f]{64}, expected [0-9a-f]{64}/);
       expect(results.has("ssh-k0s-admin-kubeconfig")).toBe(false);
-      expect(installedState()).toEqual({
-        binary: "absent",
-        download: "absent",
-        unit: "absent",
-        config: sha256(program.step("k0s-config").content!),
-      });
+      // The config waits in the upload directory: k0s's own path is written only once the binary checks out.
+      expect(installedState()).toEqual({ binary: "absent", download: "absent", unit: "absent", config: "absent" });
+      expect(hostDigest("var/lib/k0s-platform/upload/k0s.yaml")).toBe(sha256(program.step("k0s-config").content!));
       expect(calls()).toEqual([]);
       expect(release.requests.map((request) => request.status)).toEqual([200, 200]);
     },
@@ -237,6 +234,49 @@ describe("the program's SSH steps, run over SSH", () => {
     },
     300_000,
   );
+});
+
+describe("a non-root sshUser", () => {
+  /** An account that logs in with the operator's key, with passwordless sudo or without any. */
+  const addUser = (name: string, sudo: boolean) => {
+    const home = `/home/${name}`;
+    droplet.exec("useradd", "--create-home", "--shell", "/bin/bash", name);
+    droplet.exec("install", "-d", "-m", "0700", "-o", name, "-g", name, `${home}/.ssh`);
+    droplet.exec("install", "-m", "0600", "-o", name, "-g", name, "/root/.ssh/authorized_keys", `${home}/.ssh/authorized_keys`);
+    if (sudo)
+      droplet.exec("sh", "-c", `echo '${name} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/${name} && chmod 0440 /etc/sudoers.d/${name}`);
+    return declaredSshSteps(STACK, { ...config, sshUser: name });
+  };
+
+  step(
+    "with passwordless sudo runs every step as root does: same files, no second install, the same kubeconfig, uploads into a directory it owns",
+    async () => {
+      const asOps = await addUser("ops", true);
+      expect(asOps.steps.map((declared) => declared.connection.user)).toEqual(asOps.steps.map(() => "ops"));
+      const state = installedState();
+      const installed = installs();
+      const kubeconfig = (await runStep(operator, program.step("admin-kubeconfig"))).stdout;
+      const results = await runSteps(operator, asOps.steps);
+      for (const declared of asOps.steps) expectOk(declared.name, results.get(declared.name));
+      expect(installedState()).toEqual(state);
+      expect(installs()).toBe(installed);
+      expect(results.get("ssh-k0s-admin-kubeconfig")!.stdout).toBe(kubeconfig);
+      expect(droplet.exec("stat", "-c", "%U %a", "/var/lib/k0s-platform/upload").trim()).toBe("ops 700");
+      expect(droplet.exec("stat", "-c", "%U %a", "/etc/k0s/k0s.yaml").trim()).toBe("root 600");
+    },
+    600_000,
+  );
+
+  step("without it stops at the first step, saying what to configure, and the next steps never run", async () => {
+    const asGuest = await addUser("guest", false);
+    const results = await runSteps(operator, asGuest.steps);
+    const waited = results.get("ssh-k0s-wait-for-host")!;
+    expect(waited.status).toBe(1);
+    expect(waited.stderr).toContain(
+      "sshUser guest must be root or run sudo without a password (a NOPASSWD entry in /etc/sudoers.d) for the install steps",
+    );
+    expect([...results.keys()]).toEqual(["ssh-k0s-wait-for-host"]);
+  });
 });
 
 describe("waits that end in bounded time", () => {

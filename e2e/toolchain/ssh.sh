@@ -3,8 +3,9 @@
 # in k0s's place (k0s itself is refused by the Go module proxy, so no real k0s runs on this rung).
 
 # What a fresh debian-12-x64 droplet holds that the program's scripts rely on (bash, curl,
-# sha256sum, systemd, sshd), and what the rehearsal needs to boot (systemd as PID 1, networkd).
-DROPLET_PACKAGES=systemd,systemd-sysv,openssh-server,dbus,iproute2,curl,ca-certificates,procps,iptables,kmod,less
+# sha256sum, systemd, sshd, sudo for a non-root sshUser), and what the rehearsal needs to boot
+# (systemd as PID 1, networkd).
+DROPLET_PACKAGES=systemd,systemd-sysv,openssh-server,dbus,iproute2,curl,ca-certificates,procps,iptables,kmod,less,sudo
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 # A Debian 12 root filesystem like a fresh droplet's, from Debian's own packages.
