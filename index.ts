@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./components/config";
+import { capacityWarning } from "./components/lib/capacity";
 import { DigitalOceanHost } from "./components/digitalOceanHost";
 import { EnvironmentNamespace } from "./components/environmentNamespace";
 import { FluxBootstrap } from "./components/fluxBootstrap";
@@ -16,6 +17,11 @@ import { LocalCluster } from "./components/localCluster";
 const config = loadConfig();
 const target = config.cluster;
 
+if (target.target === "remote") {
+  // A warning, not a refusal: quotas are ceilings, and a team may knowingly overcommit.
+  const overcommitted = capacityWarning(target.dropletSize, config.environments);
+  if (overcommitted !== undefined) void pulumi.log.warn(overcommitted);
+}
 const droplet =
   target.target === "remote"
     ? new DigitalOceanHost("remote", {
@@ -73,6 +79,7 @@ const environments = config.environments.map(
         allowedEgress: environment.allowedEgress,
         hosts: environment.hosts,
         fluxNamespace,
+        priority: environment.priority,
       },
       { ...onCluster, protect: environment.protect },
     ),

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { environmentSopsSecret, tenantServiceAccount } from "./lib/flux";
 import { HOSTS_ANNOTATION } from "./lib/hostNames";
 import { SopsAgeKey } from "./sopsAgeKey";
+import { environmentPriorityClass } from "./lib/environmentConfig";
 import { containerDefaults } from "./lib/quota";
 
 /**
@@ -73,6 +74,8 @@ export interface EnvironmentNamespaceArgs {
    * folder can change nothing outside it; the environment's age key lives there too.
    */
   readonly fluxNamespace: pulumi.Input<string>;
+  /** The value of the environment's PriorityClass (environmentPriorityClass); defaults to 0. */
+  readonly priority?: number;
 }
 
 /**
@@ -127,6 +130,20 @@ export class EnvironmentNamespace extends pulumi.ComponentResource {
         metadata: inNamespace("flux-reconciler"),
         roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "admin" },
         subjects: [{ kind: "ServiceAccount", name: reconciler.metadata.name, namespace: reconciler.metadata.namespace }],
+      },
+      { parent: this },
+    );
+
+    // Never preempts: a higher class must not evict the platform's pods or another environment's
+    // running ones to make room; its value only orders the kubelet's evictions under node pressure
+    // and the scheduler's queue.
+    new k8s.scheduling.v1.PriorityClass(
+      `${name}-priority`,
+      {
+        metadata: { name: environmentPriorityClass(args.namespace) },
+        value: args.priority ?? 0,
+        preemptionPolicy: "Never",
+        description: `Pods of the ${args.namespace} environment: under node pressure, lower values are evicted first.`,
       },
       { parent: this },
     );

@@ -123,6 +123,16 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
       "k0s-platform:environments.staging.quota.requests.cpu: true must be a quantity",
     ],
     [
+      "a priority above the platform's range",
+      withEnv({ priority: 2_000_000 }),
+      "k0s-platform:environments.staging.priority: 2000000 must be between -1000000 and 1000000: the platform's own pods run at 0, Kubernetes' system classes far above",
+    ],
+    [
+      "a priority that is not a whole number",
+      withEnv({ priority: "high" }),
+      'k0s-platform:environments.staging.priority: "high" must be a whole number',
+    ],
+    [
       "non-boolean isolation",
       withEnv({ networkIsolation: "yes" }),
       'k0s-platform:environments.staging.networkIsolation: "yes" must be true or false',
@@ -383,6 +393,7 @@ describe("parseConfig accepts good input", () => {
         allowedEgress: [],
         hosts: [],
         protect: false,
+        priority: 0,
       },
     ]);
     expect(config.flux).toEqual({

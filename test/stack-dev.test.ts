@@ -42,6 +42,7 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
         "kubernetes:source.toolkit.fluxcd.io/v1:GitRepository flux-source",
         "kubernetes:kustomize.toolkit.fluxcd.io/v1:Kustomization flux-sync",
         "k0s-platform:index:EnvironmentNamespace dev",
+        "kubernetes:scheduling.k8s.io/v1:PriorityClass dev-priority",
         "kubernetes:core/v1:Namespace dev-namespace",
         "kubernetes:core/v1:ResourceQuota dev-quota",
         "kubernetes:core/v1:LimitRange dev-limits",

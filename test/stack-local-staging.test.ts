@@ -21,6 +21,7 @@ describe("local-staging stack (Pulumi.local-staging.yaml)", () => {
         "pulumi:pulumi:StackReference organization/k0s-platform/dev",
         "k0s-platform:index:EnvironmentNamespace staging",
         "kubernetes:core/v1:Namespace staging-namespace",
+        "kubernetes:scheduling.k8s.io/v1:PriorityClass staging-priority",
         "kubernetes:core/v1:ResourceQuota staging-quota",
         "kubernetes:core/v1:LimitRange staging-limits",
         "kubernetes:networking.k8s.io/v1:NetworkPolicy staging-deny-ingress",
@@ -42,6 +43,7 @@ describe("local-staging stack (Pulumi.local-staging.yaml)", () => {
       client: "acme",
       billingGroup: "enterprise",
       hosts: ["*.staging.localtest.me"],
+      priority: -100,
       quota: { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" },
       isolated: true,
     });
@@ -73,6 +75,7 @@ describe("local-staging stack (Pulumi.local-staging.yaml)", () => {
       client: "acme",
       billingGroup: "enterprise",
       hosts: ["*.staging.localtest.me"],
+      priority: -100,
       quota: { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" },
       isolated: true,
       declaredEgress: true,

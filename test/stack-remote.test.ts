@@ -218,7 +218,7 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
       ignoreChanges: ["userData", "sshKeys", "image"],
     });
     expect(run.find("digitalocean:index/reservedIp:ReservedIp", "remote-ip").options.protect).toBe(true);
-    expect(inputsOf(run, DO.droplet, "remote-droplet")).toMatchObject({ region: "fra1", size: "s-2vcpu-4gb", image: "debian-12-x64" });
+    expect(inputsOf(run, DO.droplet, "remote-droplet")).toMatchObject({ region: "fra1", size: "s-8vcpu-16gb", image: "debian-12-x64" });
   });
 
   it("points *.example.com and *.staging.example.com at the reserved IP", () => {
@@ -302,12 +302,13 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
     expect(run.find(TYPES.kustomization, "flux-sync").options.dependencies).toContain(settingsUrn);
   });
 
-  it("gives staging and production the seed's quotas, side by side", () => {
+  it("gives staging and production the seed's quotas side by side, staging below production's priority", () => {
     const base = { client: "acme", billingGroup: "enterprise", isolated: true };
     expectEnvironment(run, {
       ...base,
       name: "staging",
       hosts: ["*.staging.example.com"],
+      priority: -100,
       quota: { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" },
     });
     expectEnvironment(run, {

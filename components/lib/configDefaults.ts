@@ -8,7 +8,7 @@ export const DEFAULTS = {
   kubeconfig: "/var/lib/k0s/pki/admin.conf",
   kubeContext: "",
   region: "fra1",
-  dropletSize: "s-2vcpu-4gb",
+  dropletSize: "s-8vcpu-16gb",
   dropletImage: "debian-12-x64",
   k0sVersion: "v1.35.4+k0s.0",
   k0sSha256: "",

@@ -1,6 +1,6 @@
 /** The `environments` map of the stack config, validated (see components/config.ts). */
 import type { EgressRule } from "../environmentNamespace";
-import { asBoolean, asObject, asString, asStringMap, ConfigErrors, fail } from "./configReader";
+import { asBoolean, asInteger, asObject, asString, asStringMap, ConfigErrors, fail } from "./configReader";
 import { PROJECT } from "./configDefaults";
 import { hostPatternError, hostPatternsOverlap } from "./hostNames";
 import { quotaErrors } from "./quota";
@@ -9,7 +9,17 @@ import { dns1123LabelError, egressCidrError, egressExcept, labelValueError } fro
 /** Namespaces the platform itself or Kubernetes owns; an environment must never take one over. */
 const RESERVED_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease", "flux-system", "traefik"];
 
-const ENVIRONMENT_KEYS = ["client", "billingGroup", "quota", "networkIsolation", "egress", "hosts", "protect"];
+const ENVIRONMENT_KEYS = ["client", "billingGroup", "quota", "networkIsolation", "egress", "hosts", "protect", "priority"];
+/**
+ * The bounds of an environment's priority: the platform's own pods (Traefik, Flux, monitoring) run
+ * at 0, and Kubernetes keeps everything above 1e9 for its system classes.
+ */
+export const PRIORITY_RANGE = { min: -1_000_000, max: 1_000_000 } as const;
+
+/** The PriorityClass an environment's pods name (the starter's overlays set it on every Deployment). */
+export function environmentPriorityClass(environment: string): string {
+  return `environment-${environment}`;
+}
 
 /** One environment = one namespace on the stack's cluster. */
 export interface EnvironmentConfig {
@@ -26,6 +36,11 @@ export interface EnvironmentConfig {
   readonly hosts: readonly string[];
   /** Whether `pulumi destroy` must refuse to delete the namespace. */
   readonly protect: boolean;
+  /**
+   * Its pods' priority (its PriorityClass's value): under node pressure the kubelet evicts lower
+   * first, so a soaking staging (below 0) gives way to production and the platform (0).
+   */
+  readonly priority: number;
 }
 
 export function parseEnvironments(errors: ConfigErrors, rawValue: string | undefined): EnvironmentConfig[] {
@@ -33,7 +48,7 @@ export function parseEnvironments(errors: ConfigErrors, rawValue: string | undef
     errors,
     "environments",
     rawValue,
-    "a map from namespace name to { client, billingGroup, quota?, networkIsolation?, egress?, hosts?, protect? }",
+    "a map from namespace name to { client, billingGroup, quota?, networkIsolation?, egress?, hosts?, protect?, priority? }",
   );
   if (map === undefined) return [];
   if (Object.keys(map).length === 0) errors.add("environments", "must declare at least one environment");
@@ -44,7 +59,12 @@ export function parseEnvironments(errors: ConfigErrors, rawValue: string | undef
     if (RESERVED_NAMESPACES.includes(name))
       fail(errors, "environments", name, `is reserved; choose a namespace other than ${RESERVED_NAMESPACES.join(", ")}`);
     const entry =
-      asObject(errors, path, value, "an object { client, billingGroup, quota?, networkIsolation?, egress?, hosts?, protect? }") ?? {};
+      asObject(
+        errors,
+        path,
+        value,
+        "an object { client, billingGroup, quota?, networkIsolation?, egress?, hosts?, protect?, priority? }",
+      ) ?? {};
     for (const key of Object.keys(entry)) {
       if (!ENVIRONMENT_KEYS.includes(key))
         errors.add(`${path}.${key}`, `is not an environment setting; allowed: ${ENVIRONMENT_KEYS.join(", ")}`);
@@ -70,6 +90,7 @@ export function parseEnvironments(errors: ConfigErrors, rawValue: string | undef
       allowedEgress: parseEgress(errors, `${path}.egress`, entry.egress),
       hosts: parseHosts(errors, `${path}.hosts`, entry.hosts),
       protect: asBoolean(errors, `${path}.protect`, entry.protect) ?? false,
+      priority: parsePriority(errors, `${path}.priority`, entry.priority),
     };
   });
   // One host name, one namespace: otherwise staging could serve (and get certificates for) production's.
@@ -143,4 +164,16 @@ function parseEgress(errors: ConfigErrors, path: string, value: unknown): Egress
     if (problem || !valid) return [];
     return [{ cidr, except: egressExcept(cidr), ports: ports as number[] }];
   });
+}
+
+function parsePriority(errors: ConfigErrors, key: string, value: unknown): number {
+  const priority = asInteger(errors, key, value) ?? 0;
+  if (priority < PRIORITY_RANGE.min || priority > PRIORITY_RANGE.max) {
+    errors.refuse(
+      key,
+      String(priority),
+      `must be between ${PRIORITY_RANGE.min} and ${PRIORITY_RANGE.max}: the platform's own pods run at 0, Kubernetes' system classes far above`,
+    );
+  }
+  return priority;
 }

@@ -611,11 +611,22 @@ describe("Pod Security restricted in every environment", () => {
     expect(node.kubectl(["get", "pods", "-n", "staging", "-o", "name"])).not.toMatch(/pod\/(privileged|host-path|root)\b/);
   });
 
-  step("admits the same pod made compliant, and runs the sample apps", async () => {
+  step("admits the same pod made compliant, and runs the sample apps, each at its environment's priority", async () => {
     node.kubectl(["create", "--dry-run=server", "-f", "-"], { input: stringify(pod("compliant", RESTRICTED_POD, RESTRICTED_CONTAINER)) });
-    for (const namespace of ["dev", "staging"]) {
+    // The seed stacks' priorities: staging below dev (and the platform, at 0), so evicted first.
+    for (const [namespace, priority] of [
+      ["dev", 0],
+      ["staging", -100],
+    ] as const) {
       expect((await api().get(`/api/v1/namespaces/${namespace}`)).metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
       expect((await api().get(`/apis/apps/v1/namespaces/${namespace}/deployments/podinfo`)).status.availableReplicas, namespace).toBe(1);
+      const pods = (await api().get(`/api/v1/namespaces/${namespace}/pods?labelSelector=app.kubernetes.io/name=podinfo`)).items as {
+        spec: { priorityClassName?: string; priority?: number };
+      }[];
+      expect(
+        pods.map(({ spec }) => [spec.priorityClassName, spec.priority]),
+        namespace,
+      ).toEqual(pods.map(() => [`environment-${namespace}`, priority]));
     }
   });
 });

@@ -61,6 +61,7 @@ export const TYPES = {
   environment: "k0s-platform:index:EnvironmentNamespace",
   serviceAccount: "kubernetes:core/v1:ServiceAccount",
   roleBinding: "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+  priorityClass: "kubernetes:scheduling.k8s.io/v1:PriorityClass",
 } as const;
 
 /** The namespace, quota, limits and isolation of one environment, exactly as configured. */
@@ -74,6 +75,8 @@ export function expectEnvironment(
     quota: Record<string, string>;
     isolated: boolean;
     declaredEgress?: boolean;
+    /** Its PriorityClass's value; 0 unless the stack sets one. */
+    priority?: number;
   },
 ): void {
   expect(inputsOf(run, TYPES.namespace, `${env.name}-namespace`).metadata).toEqual({
@@ -106,6 +109,12 @@ export function expectEnvironment(
     metadata: { name: "flux-reconciler", namespace: env.name },
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "admin" },
     subjects: [{ kind: "ServiceAccount", name: `tenant-${env.name}`, namespace: "flux-system" }],
+  });
+  // Its pods' priority, which the starter's overlays name; it never preempts anything.
+  expect(inputsOf(run, TYPES.priorityClass, `${env.name}-priority`)).toMatchObject({
+    metadata: { name: `environment-${env.name}` },
+    value: env.priority ?? 0,
+    preemptionPolicy: "Never",
   });
   const quota = inputsOf(run, TYPES.quota, `${env.name}-quota`);
   expect(quota.metadata).toEqual({ name: "environment-quota", namespace: env.name });

@@ -13,6 +13,7 @@ import * as batch from "kubernetes-models/batch/v1";
 import * as networking from "kubernetes-models/networking.k8s.io/v1";
 import * as policy from "kubernetes-models/policy/v1";
 import * as rbac from "kubernetes-models/rbac.authorization.k8s.io/v1";
+import * as scheduling from "kubernetes-models/scheduling.k8s.io/v1";
 import * as certManagerV1 from "@kubernetes-models/cert-manager/cert-manager.io/v1";
 import * as helmV2beta2 from "@kubernetes-models/flux-cd/helm.toolkit.fluxcd.io/v2beta2";
 import * as kustomizeV1 from "@kubernetes-models/flux-cd/kustomize.toolkit.fluxcd.io/v1";
@@ -66,7 +67,7 @@ interface ModelClass {
 const isModelClass = (value: unknown): value is ModelClass =>
   typeof value === "function" && typeof (value as Partial<ModelClass>).apiVersion === "string";
 
-const KUBERNETES_MODULES = [core, admission, apps, autoscaling, batch, networking, policy, rbac];
+const KUBERNETES_MODULES = [core, admission, apps, autoscaling, batch, networking, policy, rbac, scheduling];
 /** Only GA Flux APIs are registered, so a deprecated beta apiVersion has no validator and fails. */
 const FLUX_MODULES = [kustomizeV1, notificationV1, sourceV1];
 const VALIDATORS = new Map(
@@ -173,7 +174,8 @@ export function build(dir: string, visited: Set<string> = new Set()): Obj[] {
     visited.add(patchFile);
     const [patch] = readDocuments(patchFile);
     const kind = entry.target?.kind ?? field(patch, "kind");
-    const name = entry.target?.name ?? field(patch, "metadata", "name");
+    // A target without a name selects every object of its kind, as kustomize's does.
+    const name = entry.target !== undefined ? entry.target.name : field(patch, "metadata", "name");
     patchTargets(objects, kind, name, patch, `${file}: patch ${entry.path}`);
   }
 
@@ -197,7 +199,7 @@ export function build(dir: string, visited: Set<string> = new Set()): Obj[] {
  * mapping a strategic merge, as kustomize reads them); `where` names the patch when none matches.
  */
 function patchTargets(objects: Obj[], kind: unknown, name: unknown, patch: unknown, where: string): void {
-  const targets = objects.filter((obj) => obj.kind === kind && nameOf(obj) === name);
+  const targets = objects.filter((obj) => obj.kind === kind && (name === undefined || nameOf(obj) === name));
   if (targets.length === 0) throw new Error(`${where} targets ${String(kind)}/${String(name)}, which no resource provides`);
   for (const obj of targets) {
     const patched = Array.isArray(patch) ? applyJsonPatch(obj, patch as JsonPatchOp[]) : strategicMerge(obj, patch);
