@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./components/config";
 import { capacityWarning } from "./components/lib/capacity";
+import { cloudName, dnsRecords } from "./components/lib/cloudNames";
 import { DigitalOceanHost } from "./components/digitalOceanHost";
 import { EnvironmentNamespace } from "./components/environmentNamespace";
 import { FluxBootstrap } from "./components/fluxBootstrap";
@@ -25,12 +26,23 @@ if (target.target === "remote") {
 const droplet =
   target.target === "remote"
     ? new DigitalOceanHost("remote", {
+        cloudName: cloudName(pulumi.getProject(), pulumi.getStack()),
         region: target.region,
         size: target.dropletSize,
         image: target.dropletImage,
         adminCidrs: target.adminCidrs,
         sshPublicKey: target.sshPublicKey,
-        domain: target.domain,
+        existingSshKey: target.existingSshKey,
+        dns:
+          target.domain === undefined
+            ? undefined
+            : {
+                domain: target.domain,
+                records: dnsRecords(
+                  target.domain,
+                  config.environments.flatMap((environment) => environment.hosts),
+                ),
+              },
         protect: target.protectDroplet,
       })
     : undefined;

@@ -9,6 +9,11 @@ const EVERYWHERE = ["0.0.0.0/0", "::/0"];
 const SSH_PORT = 22;
 
 export interface DigitalOceanHostArgs {
+  /**
+   * What the droplet, its firewall, key and tags are called in the DigitalOcean account: derived from
+   * the stack (cloudName), so two stacks in one account never share a name.
+   */
+  readonly cloudName: string;
   /** DigitalOcean region slug, for example fra1. */
   readonly region: string;
   /** Droplet size slug, for example s-2vcpu-4gb. */
@@ -19,8 +24,10 @@ export interface DigitalOceanHostArgs {
   readonly adminCidrs: readonly string[];
   /** OpenSSH public key installed for root at creation (K0sOverSsh keeps authorized_keys current after). */
   readonly sshPublicKey: string;
-  /** A DigitalOcean-managed domain: adds *.<domain> and *.staging.<domain> records. */
-  readonly domain?: string;
+  /** An SSH key already in the account (fingerprint or id), used instead of uploading sshPublicKey. */
+  readonly existingSshKey?: string;
+  /** A DigitalOcean-managed domain, and the records (`*`, `*.staging`…) to point at the droplet there. */
+  readonly dns?: { readonly domain: string; readonly records: readonly string[] };
   /** Whether `pulumi destroy` must refuse to delete the droplet and its address. Defaults to true. */
   readonly protect?: boolean;
 }
@@ -56,18 +63,21 @@ export class DigitalOceanHost extends pulumi.ComponentResource {
     const stored = keeper.triggers.apply((triggers) => ({ publicKey: String(triggers![0]), privateKey: String(triggers![1]) }));
     this.hostPublicKey = pulumi.unsecret(stored.apply((key) => key.publicKey));
 
-    const sshKey = new digitalocean.SshKey(`${name}-ssh-key`, { name: `${name}-admin`, publicKey: args.sshPublicKey }, { parent: this });
+    const sshKey =
+      args.existingSshKey ??
+      new digitalocean.SshKey(`${name}-ssh-key`, { name: `${args.cloudName}-admin`, publicKey: args.sshPublicKey }, { parent: this })
+        .fingerprint;
 
     // DigitalOcean attaches a firewall to a droplet only after the droplet exists. Two things close
     // that gap. The firewall is created first and applies by tag, so it covers the droplet from its
     // creation rather than after a later API call names it. And the droplet's first boot guards
     // itself: cloud-init's bootcmd runs in its network stage, which systemd orders before sshd, and
     // loads a host firewall that lets only the admin networks reach SSH, the API and the kubelet.
-    const guardTag = `k0s-platform-${pulumi.getStack()}-${name}`;
+    const guardTag = `${args.cloudName}-${name}`;
     const firewall = new digitalocean.Firewall(
       `${name}-firewall`,
       {
-        name: `${name}-firewall`,
+        name: `${args.cloudName}-firewall`,
         tags: [guardTag],
         inboundRules: [
           { protocol: "tcp", portRange: String(SSH_PORT), sourceAddresses: [...args.adminCidrs] },
@@ -95,15 +105,15 @@ export class DigitalOceanHost extends pulumi.ComponentResource {
     const droplet = new digitalocean.Droplet(
       `${name}-droplet`,
       {
-        name: name,
+        name: args.cloudName,
         region: args.region,
         size: args.size,
         image: args.image,
-        sshKeys: [sshKey.fingerprint],
+        sshKeys: [sshKey],
         userData: pulumi.secret(stored.apply((hostKey) => renderCloudInit({ hostKey, firstBootFirewall }))),
         ipv6: true,
         monitoring: true,
-        tags: ["k0s", name, guardTag],
+        tags: ["k0s", args.cloudName, guardTag],
       },
       // Rotating the SSH key or a new image release must never rebuild a running cluster; user data
       // is read at first boot only (K0sOverSsh keeps authorized_keys and the firewall current).
@@ -116,17 +126,15 @@ export class DigitalOceanHost extends pulumi.ComponentResource {
     new digitalocean.ReservedIpAssignment(`${name}-ip-assignment`, { ipAddress: reservedIp.ipAddress, dropletId }, { parent: this });
     this.publicIp = reservedIp.ipAddress;
 
-    if (args.domain !== undefined) {
-      for (const [role, record] of [
-        ["wildcard", "*"],
-        ["staging-wildcard", "*.staging"],
-      ] as const) {
-        new digitalocean.DnsRecord(
-          `${name}-dns-${role}`,
-          { domain: args.domain, type: "A", name: record, value: reservedIp.ipAddress, ttl: 300 },
-          { parent: this },
-        );
-      }
+    for (const record of args.dns?.records ?? []) {
+      // `*.staging` is `staging-wildcard`: the record's labels, most significant first.
+      const label = (text: string) => (text === "*" ? "wildcard" : text === "@" ? "apex" : text);
+      const role = record.split(".").reverse().map(label).join("-");
+      new digitalocean.DnsRecord(
+        `${name}-dns-${role}`,
+        { domain: args.dns!.domain, type: "A", name: record, value: reservedIp.ipAddress, ttl: 300 },
+        { parent: this },
+      );
     }
 
     this.registerOutputs({ publicIp: this.publicIp, dropletId: this.dropletId, hostPublicKey: this.hostPublicKey });

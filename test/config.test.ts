@@ -133,6 +133,11 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
       'k0s-platform:environments.staging.priority: "high" must be a whole number',
     ],
     [
+      "an existing SSH key that is neither a fingerprint nor an id",
+      { ...remote, existingSshKey: "ssh-ed25519 AAAA" },
+      'k0s-platform:existingSshKey: "ssh-ed25519 AAAA" must be an SSH key\'s MD5 fingerprint (aa:bb:…, 16 pairs) or numeric id',
+    ],
+    [
       "non-boolean isolation",
       withEnv({ networkIsolation: "yes" }),
       'k0s-platform:environments.staging.networkIsolation: "yes" must be true or false',

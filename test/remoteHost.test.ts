@@ -32,6 +32,7 @@ async function build(wiring: Wiring): Promise<{ registrations: Registration[]; h
   const { DigitalOceanHost } = await import("../components/digitalOceanHost");
   const { K0sOverSsh } = await import("../components/k0sOverSsh");
   const droplet = new DigitalOceanHost("remote", {
+    cloudName: "k0s-platform-remote",
     region: "fra1",
     size: "s-2vcpu-4gb",
     image: "debian-12-x64",

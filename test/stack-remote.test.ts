@@ -108,7 +108,7 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
   it("covers the droplet with the cloud firewall from its creation: created first, applied by the droplet's tag", () => {
     const droplet = run.find(DO.droplet, "remote-droplet");
     expect(droplet.options.dependencies).toContain(run.urns.get(run.find(DO.firewall, "remote-firewall").id));
-    expect(inputsOf(run, DO.droplet, "remote-droplet").tags).toEqual(["k0s", "remote", "k0s-platform-remote-remote"]);
+    expect(inputsOf(run, DO.droplet, "remote-droplet").tags).toEqual(["k0s", "k0s-platform-remote", "k0s-platform-remote-remote"]);
     expect(inputsOf(run, DO.firewall, "remote-firewall").dropletIds).toBeUndefined();
   });
 
@@ -333,5 +333,47 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
     expect(admitsIngress(policies, { from: "production", to: "staging" })).toBe(false);
     expect(admitsIngress(policies, { from: "traefik", to: "production" })).toBe(true);
     expect(admitsIngress(policies, { from: "staging", to: "staging" })).toBe(true);
+  });
+});
+
+describe("two clients' remote stacks in one DigitalOcean account", () => {
+  const clientStack = (stack: string, settings: Record<string, unknown> = {}) =>
+    runProgram(stack, withFluxFixture({ ...seedStackConfig("remote"), ...userSettings, ...settings }), mockCloud(), ["sshPrivateKey"]);
+  /** Everything the account itself names: droplets, firewalls, SSH keys, tags. */
+  const accountNames = (programRun: ProgramRun): string[] =>
+    [DO.droplet, DO.firewall, "digitalocean:index/sshKey:SshKey"].flatMap((type) =>
+      programRun.ofType(type).flatMap((entry) => {
+        const inputs = reveal(entry.inputs) as { name?: string; tags?: string[] };
+        return [inputs.name, ...(inputs.tags ?? [])].filter((name): name is string => name !== undefined && name !== "k0s");
+      }),
+    );
+
+  it("name nothing alike, and the second reuses the key the account already holds instead of uploading it twice", async () => {
+    const acme = await clientStack("acme-remote");
+    const globex = await clientStack("globex.remote", { existingSshKey: "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa" });
+    console.log(`acme: ${accountNames(acme).join(", ")}\nglobex: ${accountNames(globex).join(", ")}`);
+    expect(accountNames(acme)).toEqual(expect.arrayContaining(["k0s-platform-acme-remote", "k0s-platform-acme-remote-admin"]));
+    expect(accountNames(globex)).toContain("k0s-platform-globex-remote");
+    expect(accountNames(acme).filter((name) => accountNames(globex).includes(name))).toEqual([]);
+    expect(globex.ofType("digitalocean:index/sshKey:SshKey")).toEqual([]);
+    expect(inputsOf(globex, DO.droplet, "remote-droplet").sshKeys).toEqual(["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"]);
+    // The public key still reaches authorized_keys over SSH, where rotation happens.
+    expect(inputsOf(globex, "command:remote:Command", "remote-k0s-authorized-keys").create).toContain(`key='${PUBLIC_KEY}'`);
+  });
+
+  it("point only the environments' own host names at the droplet", async () => {
+    const environments = seedStackConfig("remote").environments as Record<string, Record<string, unknown>>;
+    const renamed = await clientStack("globex-remote", {
+      domain: "globex.example",
+      environments: {
+        soak: { ...environments.staging, hosts: ["*.soak.globex.example"] },
+        live: { ...environments.production, hosts: ["*.globex.example", "globex.example", "www.other.example"] },
+      },
+    });
+    expect(renamed.ofType(DO.record).map((entry) => [entry.name, (reveal(entry.inputs) as { name: string }).name])).toEqual([
+      ["remote-dns-soak-wildcard", "*.soak"],
+      ["remote-dns-wildcard", "*"],
+      ["remote-dns-apex", "@"],
+    ]);
   });
 });

@@ -56,6 +56,8 @@ export interface RemoteClusterConfig {
   readonly dropletImage: string;
   readonly adminCidrs: readonly string[];
   readonly sshPublicKey: string;
+  /** An SSH key already in the DigitalOcean account (fingerprint or id), given to the droplet instead of uploading sshPublicKey. */
+  readonly existingSshKey?: string;
   readonly domain?: string;
   readonly protectDroplet: boolean;
   readonly ssh: SshAccess;
@@ -94,6 +96,15 @@ export function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, s
   const sshPublicKey = asString(errors, "sshPublicKey", raw.sshPublicKey) ?? DEFAULTS.sshPublicKey;
   const keyProblem = sshPublicKeyError(sshPublicKey);
   if (keyProblem) fail(errors, "sshPublicKey", abbreviate(sshPublicKey), keyProblem);
+  const existingSshKey = optionalString(errors, "existingSshKey", raw.existingSshKey);
+  if (existingSshKey !== undefined && !/^(([0-9a-f]{2}:){15}[0-9a-f]{2}|[0-9]+)$/.test(existingSshKey)) {
+    fail(
+      errors,
+      "existingSshKey",
+      existingSshKey,
+      "must be an SSH key's MD5 fingerprint (aa:bb:…, 16 pairs) or numeric id, as `doctl compute ssh-key list` prints them",
+    );
+  }
   const domain = optionalString(errors, "domain", raw.domain);
   if (domain !== undefined) {
     const problem = domainError(domain);
@@ -110,6 +121,7 @@ export function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, s
     dropletImage: slug("dropletImage"),
     adminCidrs,
     sshPublicKey,
+    existingSshKey,
     domain,
     protectDroplet: asBoolean(errors, "protectDroplet", raw.protectDroplet) ?? DEFAULTS.protectDroplet,
     ssh: {
@@ -131,7 +143,15 @@ export function parseSsh(errors: ConfigErrors, raw: Readonly<Record<string, stri
   if (port < 1 || port > 65535) fail(errors, "sshPort", String(port), "must be a TCP port, 1 to 65535");
   const user = asString(errors, "sshUser", raw.sshUser) ?? DEFAULTS.sshUser;
   if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) fail(errors, "sshUser", user, "must be a Unix user name such as root or admin");
-  for (const key of setOtherThanDefault(raw, ["region", "dropletSize", "dropletImage", "sshPublicKey", "domain", "protectDroplet"])) {
+  for (const key of setOtherThanDefault(raw, [
+    "region",
+    "dropletSize",
+    "dropletImage",
+    "sshPublicKey",
+    "existingSshKey",
+    "domain",
+    "protectDroplet",
+  ])) {
     errors.add(key, "applies to the remote (DigitalOcean) target only");
   }
   // No cloud firewall here: the host firewall the install steps keep is all that guards the API.

@@ -24,6 +24,7 @@ export const DEFAULTS = {
   sshUser: "root",
   sshHostKey: "",
   sshPublicKey: "",
+  existingSshKey: "",
   sshPrivateKey: "",
   sshUseAgent: false,
   sshDialAttempts: 30,
