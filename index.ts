@@ -67,16 +67,20 @@ const onCluster = { providers: { kubernetes: cluster.provider } };
  * Flux, the age key and the host-name policy are cluster-wide, so on a shared cluster one stack owns
  * them (see README) and the others re-export its recipient.
  */
-function bootstrapCluster(): { ageRecipient: pulumi.Output<string>; fluxNamespace: pulumi.Input<string> } {
-  if (config.clusterOwnerStack === "") {
+function bootstrapCluster(): {
+  ageRecipient: pulumi.Output<string>;
+  fluxNamespace: pulumi.Input<string>;
+  fluxDeployKey?: pulumi.Output<string>;
+} {
+  if (config.flux !== undefined) {
     new HostNamePolicy("host-names", { certManagerUser: CERT_MANAGER_CONTROLLER }, onCluster);
     const flux = new FluxBootstrap("flux", config.flux, onCluster);
-    return { ageRecipient: flux.ageRecipient, fluxNamespace: flux.namespace };
+    return { ageRecipient: flux.ageRecipient, fluxNamespace: flux.namespace, fluxDeployKey: flux.deployKey };
   }
   const owner = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${config.clusterOwnerStack}`);
   return { ageRecipient: owner.requireOutput("ageRecipient").apply(String), fluxNamespace: FLUX_NAMESPACE };
 }
-const { ageRecipient, fluxNamespace } = bootstrapCluster();
+const { ageRecipient, fluxNamespace, fluxDeployKey } = bootstrapCluster();
 
 const environments = config.environments.map(
   (environment) =>
@@ -98,6 +102,8 @@ const environments = config.environments.map(
 );
 
 export { ageRecipient };
+/** The public half of Flux's deploy key (ssh:// repositories): add it to the repository as a read-only deploy key. */
+export { fluxDeployKey };
 /** Each environment's age recipient, for `.sops.yaml` rules by path (npm run sops-config). */
 export const ageRecipients = pulumi.all(
   Object.fromEntries(environments.map((environment, index) => [config.environments[index].name, environment.ageRecipient])),

@@ -15,43 +15,29 @@ import {
   type SshClusterConfig,
 } from "./lib/clusterConfig";
 import { DEFAULTS, PROJECT } from "./lib/configDefaults";
-import { asBoolean, asObject, asString, ConfigErrors, fail, oneOf, optionalString } from "./lib/configReader";
+import { asString, ConfigErrors, fail, oneOf, optionalString } from "./lib/configReader";
 import { parseEnvironments, type EnvironmentConfig } from "./lib/environmentConfig";
+import { parseFlux, type FluxConfig } from "./lib/fluxConfig";
 import { ACME_EMAIL_VARIABLE } from "./lib/flux";
-import { acmeEmailError, durationError } from "./lib/validation";
+import { acmeEmailError } from "./lib/validation";
 
 export { DEFAULTS, PROJECT } from "./lib/configDefaults";
 export type { K0sInstall, LocalClusterConfig, RemoteClusterConfig, SshAccess, SshClusterConfig } from "./lib/clusterConfig";
 export type { EnvironmentConfig } from "./lib/environmentConfig";
+export type { FluxAuth, FluxConfig } from "./lib/fluxConfig";
 
 const TARGETS = ["local", "remote", "ssh"] as const;
 const OBJECT_KEYS = ["environments", "flux", "k0sSpec"];
 const KNOWN_KEYS = [...new Set(["target", ...OBJECT_KEYS, ...Object.keys(DEFAULTS).filter((key) => key !== "flux")])];
-const FLUX_KEYS = ["version", "url", "branch", "path", "interval", "manifestPath", "waitForControllers"];
 
 export type Target = (typeof TARGETS)[number];
-
-export interface FluxConfig {
-  /** Flux release, for example v2.7.3. */
-  readonly version: string;
-  readonly url: string;
-  readonly branch: string;
-  /** Path inside the repository that the root Kustomization syncs. */
-  readonly path: string;
-  readonly interval: string;
-  /** A local install manifest that replaces the release download (air-gapped installs, tests). */
-  readonly manifestPath?: string;
-  /** Whether `pulumi up` waits for Flux's Deployments to become ready. */
-  readonly waitForControllers: boolean;
-  /** Stack settings the GitOps repository substitutes into its manifests (`${key}`), such as acme_email. */
-  readonly clusterSettings: Readonly<Record<string, string>>;
-}
 
 export interface PlatformConfig {
   readonly stack: string;
   readonly cluster: LocalClusterConfig | RemoteClusterConfig | SshClusterConfig;
   readonly environments: readonly EnvironmentConfig[];
-  readonly flux: FluxConfig;
+  /** How this stack bootstraps Flux; undefined where clusterOwnerStack's stack did. */
+  readonly flux?: FluxConfig;
   /** Empty when this stack installs Flux and the age key; otherwise the stack that did, on the same cluster. */
   readonly clusterOwnerStack: string;
 }
@@ -67,7 +53,6 @@ export function parseConfig(stack: string, raw: Readonly<Record<string, string>>
   }
   const target = oneOf(errors, "target", raw.target, TARGETS);
   const environments = parseEnvironments(errors, raw.environments);
-  const flux = parseFlux(errors, raw.flux, target);
   // With no valid target, which cluster keys apply is unknown: report the target alone.
   const cluster =
     target === "remote"
@@ -81,9 +66,10 @@ export function parseConfig(stack: string, raw: Readonly<Record<string, string>>
   if (clusterOwnerStack === stack)
     errors.add("clusterOwnerStack", `"${stack}" names this stack; leave it empty so this stack owns the bootstrap`);
   const acmeEmail = parseAcmeEmail(errors, raw, target, clusterOwnerStack);
+  const flux = parseFlux(errors, raw, target, clusterOwnerStack);
   errors.throwIfAny();
   const clusterSettings: Record<string, string> = acmeEmail === undefined ? {} : { [ACME_EMAIL_VARIABLE]: acmeEmail };
-  return { stack, cluster: cluster!, environments, flux: { ...flux!, clusterSettings }, clusterOwnerStack };
+  return { stack, cluster: cluster!, environments, flux: flux && { ...flux, clusterSettings }, clusterOwnerStack };
 }
 
 /**
@@ -119,47 +105,6 @@ function parseAcmeEmail(
   return acmeEmail;
 }
 
-function parseFlux(
-  errors: ConfigErrors,
-  rawValue: string | undefined,
-  target: Target | undefined,
-): Omit<FluxConfig, "clusterSettings"> | undefined {
-  const flux = asObject(
-    errors,
-    "flux",
-    rawValue,
-    "an object { version, url, branch?, path?, interval?, manifestPath?, waitForControllers? }",
-  );
-  if (flux === undefined) return undefined;
-  for (const key of Object.keys(flux)) {
-    if (!FLUX_KEYS.includes(key)) errors.add(`flux.${key}`, `is not a Flux setting; allowed: ${FLUX_KEYS.join(", ")}`);
-  }
-  const version = asString(errors, "flux.version", flux.version) ?? DEFAULTS.flux.version;
-  if (!/^v2\.[0-9]+\.[0-9]+$/.test(version)) fail(errors, "flux.version", version, "must be a pinned Flux 2 release such as v2.7.3");
-  const url = asString(errors, "flux.url", flux.url) ?? "";
-  if (!/^(https?|ssh):\/\/[^\s]+$/.test(url)) {
-    fail(errors, "flux.url", url, "must be the GitOps repository's http(s):// or ssh:// URL");
-  }
-  const path = asString(errors, "flux.path", flux.path) ?? `./clusters/${target ?? "local"}`;
-  if (!/^\.\/[A-Za-z0-9._\/-]*$/.test(path) || path.split("/").includes("..")) {
-    fail(errors, "flux.path", path, "must be a path inside the repository starting with ./, such as ./clusters/local");
-  }
-  const interval = asString(errors, "flux.interval", flux.interval) ?? DEFAULTS.flux.interval;
-  const intervalProblem = durationError(interval);
-  if (intervalProblem) fail(errors, "flux.interval", interval, intervalProblem);
-  const branch = asString(errors, "flux.branch", flux.branch) ?? DEFAULTS.flux.branch;
-  if (branch === "" || /\s/.test(branch)) fail(errors, "flux.branch", branch, "must be a branch name");
-  return {
-    version,
-    url,
-    branch,
-    path,
-    interval,
-    manifestPath: optionalString(errors, "flux.manifestPath", flux.manifestPath),
-    waitForControllers: asBoolean(errors, "flux.waitForControllers", flux.waitForControllers) ?? DEFAULTS.flux.waitForControllers,
-  };
-}
-
 /**
  * Reads this project's keys from the stack config and validates them; the only config reader. A bad
  * value ends the run as a RunError, so `pulumi up` prints the messages alone, not a stack trace.
@@ -177,7 +122,7 @@ export function loadConfig(): PlatformConfig {
   } catch (error) {
     throw new pulumi.RunError((error as Error).message);
   }
-  const problems = [...localFileErrors(config), ...sshAgentErrors(config, process.env), ...plainPrivateKeyErrors(raw)];
+  const problems = [...localFileErrors(config), ...sshAgentErrors(config, process.env), ...plainSecretErrors(raw)];
   if (problems.length > 0) throw new pulumi.RunError(`Invalid stack configuration:\n  - ${problems.join("\n  - ")}`);
   return config;
 }
@@ -203,23 +148,28 @@ export function sshAgentErrors(config: PlatformConfig, env: Readonly<Record<stri
   return [];
 }
 
+/** Keys whose values must be stored as secrets. */
+const SECRET_KEYS: Readonly<Record<string, string>> = {
+  sshPrivateKey: "pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519",
+  fluxToken: "pulumi config set --secret fluxToken <token>",
+};
+
 /**
- * The private key must be stored as a secret. Pulumi.yaml cannot declare it `secret: true` (see the
- * comment there), so the stored value is checked here; the key itself is never echoed.
+ * The private key and the Git token must be stored as secrets. Pulumi.yaml cannot declare them
+ * `secret: true` (see the comment there), so the stored values are checked here; never echoed.
  */
-function plainPrivateKeyErrors(raw: Readonly<Record<string, string>>): string[] {
+function plainSecretErrors(raw: Readonly<Record<string, string>>): string[] {
   // Exported by the SDK's runtime, though not declared in its typings.
   const runtime = pulumi.runtime as unknown as { isConfigSecret: (key: string) => boolean };
-  if ((raw.sshPrivateKey ?? "") === "" || runtime.isConfigSecret(`${PROJECT}:sshPrivateKey`)) return [];
-  return [
-    `${PROJECT}:sshPrivateKey is stored in plain text: set it again with \`pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519\``,
-  ];
+  return Object.entries(SECRET_KEYS)
+    .filter(([key]) => (raw[key] ?? "") !== "" && !runtime.isConfigSecret(`${PROJECT}:${key}`))
+    .map(([key, command]) => `${PROJECT}:${key} is stored in plain text: set it again with \`${command}\``);
 }
 
 /** The files the config names on this machine: they must exist, and an upload must match its pin. */
 function localFileErrors(config: PlatformConfig): string[] {
   const problems: string[] = [];
-  const manifestPath = config.flux.manifestPath;
+  const manifestPath = config.flux?.manifestPath;
   if (manifestPath !== undefined && !fs.existsSync(manifestPath)) {
     problems.push(
       `${PROJECT}:flux.manifestPath: "${manifestPath}" does not exist; point it at a Flux install manifest or remove it to use the release`,

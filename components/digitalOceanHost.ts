@@ -1,8 +1,8 @@
 import * as command from "@pulumi/command";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { stringify } from "yaml";
+import { generateSshKeyPair, type SshKeyPair } from "./lib/sshKeys";
 import { HOST_FIREWALL_UNIT, hostFirewallApplyScript, KUBE_API_PORT, KUBELET_PORT } from "./lib/k0s";
 
 const EVERYWHERE = ["0.0.0.0/0", "::/0"];
@@ -54,7 +54,7 @@ export class DigitalOceanHost extends pulumi.ComponentResource {
     // is proposed on every run; the keeper ignores it after creation and hands back the stored one,
     // as SopsAgeKey does with the age key, so the key stays stable with no extra provider plugin.
     // The keeper runs nothing: it only holds the key, secret, in the stack's state.
-    const proposed = generateHostKey(`root@${name}`);
+    const proposed = generateSshKeyPair(`root@${name}`);
     const keeper = new command.local.Command(
       `${name}-host-key`,
       { triggers: [proposed.publicKey, pulumi.secret(proposed.privateKey)] },
@@ -141,19 +141,13 @@ export class DigitalOceanHost extends pulumi.ComponentResource {
   }
 }
 
-/** An SSH host key pair: the OpenSSH public key line, and the private key in OpenSSH's format. */
-export interface HostKeyPair {
-  readonly publicKey: string;
-  readonly privateKey: string;
-}
-
 /**
  * The droplet's cloud-config: sshd presents only the given ed25519 host key (no other type is
  * generated, so no client can be offered a key it has not pinned), and the first-boot firewall
  * runs in bootcmd, before sshd starts, on every boot until K0sOverSsh has installed the persistent
  * one (whose unit then loads it before the network comes up).
  */
-export function renderCloudInit(options: { hostKey: HostKeyPair; firstBootFirewall: string }): string {
+export function renderCloudInit(options: { hostKey: SshKeyPair; firstBootFirewall: string }): string {
   const firstBoot = `if [ ! -e /etc/systemd/system/${HOST_FIREWALL_UNIT} ]; then\n${options.firstBootFirewall}\nfi\n`;
   return `#cloud-config\n${stringify(
     {
@@ -164,47 +158,4 @@ export function renderCloudInit(options: { hostKey: HostKeyPair; firstBootFirewa
     },
     { lineWidth: 0 },
   )}`;
-}
-
-/** A new ed25519 key pair in OpenSSH's formats (what `ssh-keygen -t ed25519` writes). */
-export function generateHostKey(comment: string): HostKeyPair {
-  const jwk = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
-  const seed = Buffer.from(jwk.d!, "base64url");
-  const publicKey = Buffer.from(jwk.x!, "base64url");
-  const string = (value: Buffer | string) => {
-    const bytes = Buffer.from(value);
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(bytes.length);
-    return Buffer.concat([length, bytes]);
-  };
-  const publicBlob = Buffer.concat([string("ssh-ed25519"), string(publicKey)]);
-  // openssh-key-v1, unencrypted (PROTOCOL.key in OpenSSH's sources): a check number twice, the key,
-  // its comment, then padding 1, 2, 3… to the cipher block size (8 for "none").
-  const check = randomBytes(4);
-  let secret = Buffer.concat([
-    check,
-    check,
-    string("ssh-ed25519"),
-    string(publicKey),
-    string(Buffer.concat([seed, publicKey])),
-    string(comment),
-  ]);
-  const padding = Buffer.from(Array.from({ length: (8 - (secret.length % 8)) % 8 }, (_, index) => index + 1));
-  secret = Buffer.concat([secret, padding]);
-  const count = Buffer.alloc(4);
-  count.writeUInt32BE(1);
-  const body = Buffer.concat([
-    Buffer.from("openssh-key-v1\0"),
-    string("none"),
-    string("none"),
-    string(""),
-    count,
-    string(publicBlob),
-    string(secret),
-  ]).toString("base64");
-  const lines = body.match(/.{1,70}/g)!;
-  return {
-    publicKey: `ssh-ed25519 ${publicBlob.toString("base64")}`,
-    privateKey: ["-----BEGIN OPENSSH PRIVATE KEY-----", ...lines, "-----END OPENSSH PRIVATE KEY-----", ""].join("\n"),
-  };
 }

@@ -11,6 +11,8 @@ import {
   SOPS_SECRET_NAME,
   withoutNamespace,
 } from "./lib/flux";
+import type { FluxAuth } from "./lib/fluxConfig";
+import { generateSshKeyPair } from "./lib/sshKeys";
 import { SopsAgeKey } from "./sopsAgeKey";
 
 export interface FluxBootstrapArgs {
@@ -20,8 +22,10 @@ export interface FluxBootstrapArgs {
   readonly manifestPath?: string;
   /** Whether `pulumi up` waits for Flux's Deployments to become ready. Defaults to true. */
   readonly waitForControllers?: boolean;
-  /** The GitOps repository's URL. */
+  /** The GitOps repository's URL (https:// or ssh://). */
   readonly url: string;
+  /** How Flux authenticates to it: a generated deploy key (ssh://), a token or none (https://). */
+  readonly auth: FluxAuth;
   readonly branch: string;
   /** Path in the repository that the root Kustomization syncs, for example ./clusters/local. */
   readonly path: string;
@@ -45,6 +49,8 @@ export class FluxBootstrap extends pulumi.ComponentResource {
   public readonly ageRecipient: pulumi.Output<string>;
   /** Flux's namespace, known once it exists. */
   public readonly namespace: pulumi.Output<string>;
+  /** The public half of Flux's deploy key, for an ssh:// repository: add it to the repository, read-only. */
+  public readonly deployKey?: pulumi.Output<string>;
 
   constructor(name: string, args: FluxBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
     super("k0s-platform:index:FluxBootstrap", name, {}, opts);
@@ -95,15 +101,22 @@ export class FluxBootstrap extends pulumi.ComponentResource {
             ),
           ];
 
+    const credentials = this.gitCredentials(name, args.auth, namespace);
+    this.deployKey = credentials?.deployKey;
     const source = new k8s.apiextensions.CustomResource(
       `${name}-source`,
       {
         apiVersion: "source.toolkit.fluxcd.io/v1",
         kind: "GitRepository",
         metadata: { name: FLUX_SYNC_NAME, namespace: FLUX_NAMESPACE },
-        spec: { interval: args.interval, url: args.url, ref: { branch: args.branch } },
+        spec: {
+          interval: args.interval,
+          url: args.url,
+          ref: { branch: args.branch },
+          ...(credentials === undefined ? {} : { secretRef: { name: credentials.secret.metadata.name } }),
+        },
       },
-      { parent: this, dependsOn: [namespaceObject, ...crds, ageKey] },
+      { parent: this, dependsOn: [namespaceObject, ...crds, ageKey, ...(credentials === undefined ? [] : [credentials.secret])] },
     );
 
     new k8s.apiextensions.CustomResource(
@@ -126,6 +139,55 @@ export class FluxBootstrap extends pulumi.ComponentResource {
       { parent: this, dependsOn: [namespaceObject, ...crds, ageKey, ...settings, source] },
     );
 
-    this.registerOutputs({ ageRecipient: this.ageRecipient, namespace: this.namespace });
+    this.registerOutputs({ ageRecipient: this.ageRecipient, namespace: this.namespace, deployKey: this.deployKey });
+  }
+
+  /**
+   * The Secret the GitRepository authenticates with (Flux's keys: identity, identity.pub and
+   * known_hosts over SSH; username, password and ca.crt over HTTPS); none for a public HTTPS one.
+   *
+   * The deploy key follows SopsAgeKey: a fresh key is proposed on every run, the Secret ignores it
+   * after creation, and the public half is read back from what is stored, so the key pasted into
+   * the Git host stays valid. known_hosts is not ignored: a changed pin reaches the cluster.
+   */
+  private gitCredentials(
+    name: string,
+    auth: FluxAuth,
+    namespace: pulumi.Output<string>,
+  ): { secret: k8s.core.v1.Secret; deployKey?: pulumi.Output<string> } | undefined {
+    const base64 = (text: string) => Buffer.from(text).toString("base64");
+    const metadata = { name: FLUX_SYNC_NAME, namespace };
+    if (auth.kind === "ssh") {
+      const proposed = generateSshKeyPair(`flux@${pulumi.getStack()}`);
+      const secret = new k8s.core.v1.Secret(
+        `${name}-git-credentials`,
+        {
+          metadata,
+          type: "Opaque",
+          data: {
+            identity: pulumi.secret(base64(proposed.privateKey)),
+            "identity.pub": base64(`${proposed.publicKey} flux@${pulumi.getStack()}\n`),
+            known_hosts: base64(`${auth.knownHosts.trim()}\n`),
+          },
+        },
+        { parent: this, ignoreChanges: ["data.identity", 'data["identity.pub"]'] },
+      );
+      const deployKey = pulumi.unsecret(secret.data.apply((data) => Buffer.from(data["identity.pub"], "base64").toString("utf8").trim()));
+      return { secret, deployKey };
+    }
+    if (auth.token === undefined && auth.caCertificate === undefined) return undefined;
+    const secret = new k8s.core.v1.Secret(
+      `${name}-git-credentials`,
+      {
+        metadata,
+        type: "Opaque",
+        data: {
+          ...(auth.token === undefined ? {} : { username: base64(auth.username), password: pulumi.secret(base64(auth.token)) }),
+          ...(auth.caCertificate === undefined ? {} : { "ca.crt": base64(auth.caCertificate) }),
+        },
+      },
+      { parent: this },
+    );
+    return { secret };
   }
 }

@@ -190,11 +190,52 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
     ],
     ["egress not a list", withEnv({ egress: "0.0.0.0/0" }), 'k0s-platform:environments.staging.egress: "0.0.0.0/0" must be a list such as'],
     ["local without context", { ...local, kubeContext: "" }, "k0s-platform:kubeContext is required for the local target"],
-    ["missing flux", { ...local, flux: undefined }, "k0s-platform:flux is required"],
+    [
+      "missing flux",
+      { ...local, flux: undefined },
+      "k0s-platform:flux.url is required: your GitOps repository (a copy of gitops/), such as https://github.com/<you>/<gitops-repo>",
+    ],
     [
       "flux URL scheme",
       { ...local, flux: { url: "git@github.com:acme/gitops" } },
-      'k0s-platform:flux.url: "git@github.com:acme/gitops" must be the GitOps repository\'s http(s):// or ssh:// URL',
+      'k0s-platform:flux.url: "git@github.com:acme/gitops" must be the GitOps repository\'s https:// or ssh:// URL',
+    ],
+    [
+      "a plain http:// repository",
+      { ...local, flux: { url: "http://git.acme.internal/gitops.git" } },
+      'k0s-platform:flux.url: "http://git.acme.internal/gitops.git" sends the repository (and any token) in the clear: use its https:// or ssh:// URL',
+    ],
+    [
+      "an ssh:// repository with no pinned host keys",
+      { ...local, flux: { url: "ssh://git@github.com/acme/gitops.git" } },
+      "k0s-platform:flux.knownHosts is required for an ssh:// URL, so Flux refuses an impostor",
+    ],
+    [
+      "an ssh:// repository given a token",
+      {
+        ...local,
+        fluxToken: "ghp_x",
+        flux: {
+          url: "ssh://git@github.com/acme/gitops.git",
+          knownHosts: "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+        },
+      },
+      "k0s-platform:fluxToken applies to https:// URLs; an ssh:// repository takes the deploy key the program generates",
+    ],
+    [
+      "known_hosts that are not known_hosts lines",
+      { ...local, flux: { url: "ssh://git@github.com/acme/gitops.git", knownHosts: "github.com" } },
+      'k0s-platform:flux.knownHosts: "github.com" must be known_hosts lines',
+    ],
+    [
+      "a CA that is not a PEM certificate",
+      { ...local, flux: { url: "https://git.acme.internal/gitops.git", caCertificate: "acme-ca" } },
+      "k0s-platform:flux.caCertificate must be a PEM certificate",
+    ],
+    [
+      "a stack that does not bootstrap Flux, given a flux block",
+      { ...local, clusterOwnerStack: "dev" },
+      "k0s-platform:flux is dev's to set: that stack bootstraps Flux on this cluster, so this one never uses it; remove it",
     ],
     [
       "unpinned flux",
@@ -363,7 +404,7 @@ describe("parseConfig accepts good input", () => {
     ["remote", remote],
     ["ssh", ssh],
   ])("syncs, by default, a %s stack from a cluster folder the starter GitOps repository has", (_, config) => {
-    const { path: folder } = parseConfig("test", raw(config)).flux;
+    const { path: folder } = parseConfig("test", raw(config)).flux!;
     expect(fs.existsSync(path.join(ROOT, "gitops", folder, "kustomization.yaml")), folder).toBe(true);
   });
 
@@ -406,6 +447,7 @@ describe("parseConfig accepts good input", () => {
       url: local.flux.url,
       path: "./clusters/local",
       manifestPath: undefined,
+      auth: { kind: "https", username: "git", token: undefined, caCertificate: undefined },
       clusterSettings: {},
     });
     expect(config.cluster).toEqual({ target: "local", kubeconfigPath: DEFAULTS.kubeconfig, context: "Default" });
@@ -468,6 +510,29 @@ describe("parseConfig accepts good input", () => {
       hostKey: HOST_KEY,
       dialAttempts: 30,
     });
+  });
+});
+
+describe("Flux's access to the GitOps repository", () => {
+  const KNOWN_HOSTS = "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+  it("takes a private https:// repository's token, with its user and the CA of a self-hosted Git server", () => {
+    const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const url = "https://git.acme.internal/gitops.git";
+    const config = parseConfig("dev", raw({ ...local, fluxToken: "glpat-x", flux: { url, username: "oauth2", caCertificate: ca } }));
+    expect(config.flux!.auth).toEqual({ kind: "https", username: "oauth2", token: "glpat-x", caCertificate: ca });
+  });
+
+  it("takes an ssh:// repository with its pinned host keys, for the deploy key the program generates", () => {
+    const url = "ssh://git@github.com/acme/gitops.git";
+    expect(parseConfig("dev", raw({ ...local, flux: { url, knownHosts: KNOWN_HOSTS } })).flux!.auth).toEqual({
+      kind: "ssh",
+      knownHosts: KNOWN_HOSTS,
+    });
+  });
+
+  it("leaves Flux out of a stack whose cluster another stack bootstraps", () => {
+    const { flux: _flux, ...withoutFlux } = local;
+    expect(parseConfig("local-staging", raw({ ...withoutFlux, clusterOwnerStack: "dev" })).flux).toBeUndefined();
   });
 });
 

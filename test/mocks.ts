@@ -42,6 +42,8 @@ export interface MockCloud {
    * Secret's outputs then report instead of what this run proposed (as ignoreChanges makes it).
    */
   readonly storedAgeIdentity?: string;
+  /** Likewise, the deploy key already stored in Flux's Git credentials Secret (private key and public line). */
+  readonly storedDeployKey?: { readonly identity: string; readonly publicKey: string };
   /** What `k0s kubeconfig admin` prints on the droplet. */
   readonly adminKubeconfig: string;
   readonly reservedIp: string;
@@ -153,8 +155,15 @@ function secretData(inputs: Record<string, unknown>, cloud: MockCloud): Record<s
   const base64 = (value: string) => Buffer.from(value).toString("base64");
   const data = (reveal(inputs.data) ?? {}) as Record<string, string>;
   const stringData = (reveal(inputs.stringData) ?? {}) as Record<string, string>;
-  const stored: Record<string, string> = cloud.storedAgeIdentity === undefined ? {} : { "age.agekey": base64(cloud.storedAgeIdentity) };
-  return { ...data, ...Object.fromEntries(Object.entries(stringData).map(([key, value]) => [key, base64(value)])), ...stored };
+  const stored: Record<string, string> = {
+    ...(cloud.storedAgeIdentity === undefined ? {} : { "age.agekey": base64(cloud.storedAgeIdentity) }),
+    ...(cloud.storedDeployKey === undefined
+      ? {}
+      : { identity: base64(cloud.storedDeployKey.identity), "identity.pub": base64(cloud.storedDeployKey.publicKey) }),
+  };
+  // Only what this Secret holds: the age key's Secret is not the deploy key's.
+  const kept = Object.fromEntries(Object.entries(stored).filter(([key]) => key in data));
+  return { ...data, ...Object.fromEntries(Object.entries(stringData).map(([key, value]) => [key, base64(value)])), ...kept };
 }
 
 /** The URN of every registration, from the mock monitor (URNs encode `ParentType$Type`). */

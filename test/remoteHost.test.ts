@@ -120,8 +120,8 @@ describe("the droplet's host key, known before it is trusted", () => {
   });
 
   it("proposes a different key on every run, so only the keeper's ignoreChanges keeps the droplet's key stable", async () => {
-    const { generateHostKey } = await import("../components/digitalOceanHost");
-    expect(generateHostKey("a").publicKey).not.toBe(generateHostKey("a").publicKey);
+    const { generateSshKeyPair } = await import("../components/lib/sshKeys");
+    expect(generateSshKeyPair("a").publicKey).not.toBe(generateSshKeyPair("a").publicKey);
     const { registrations } = await build({ pinGenerated: true });
     const keeper = registrations.find((entry) => entry.type === "command:local:Command")!;
     expect(keeper.options.ignoreChanges).toEqual(["triggers"]);

@@ -1,4 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { generateIdentity, recipientOf } from "../components/sopsAgeKey";
 import { isSecret, promiseOf } from "./mocks";
@@ -186,5 +190,84 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
       local: undefined,
       dev: undefined,
     });
+  });
+});
+
+describe("dev stack following a private repository", () => {
+  const KNOWN_HOSTS = "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+  const overSsh = withFluxFixture({
+    ...config,
+    flux: { ...(config.flux as object), url: "ssh://git@github.com/acme/gitops.git", knownHosts: KNOWN_HOSTS },
+  });
+  const credentials = (programRun: ProgramRun) => inputsOf(programRun, TYPES.secret, "flux-git-credentials");
+  const decoded = (programRun: ProgramRun, key: string) =>
+    Buffer.from(credentials(programRun).data[key] as string, "base64").toString("utf8");
+
+  it("over SSH: generates a deploy key, pins the Git host, and exports only the public half", async () => {
+    const ssh = await runProgram("dev", overSsh, mockCloud());
+    expect(credentials(ssh).metadata).toEqual({ name: "flux-system", namespace: "flux-system" });
+    expect(isSecret(ssh.find(TYPES.secret, "flux-git-credentials").inputs.data)).toBe(true);
+    expect(decoded(ssh, "identity")).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----\n[\s\S]+\n-----END OPENSSH PRIVATE KEY-----\n$/);
+    expect(decoded(ssh, "known_hosts")).toBe(`${KNOWN_HOSTS}\n`);
+    expect(inputsOf(ssh, TYPES.gitRepository, "flux-source").spec).toMatchObject({
+      url: "ssh://git@github.com/acme/gitops.git",
+      secretRef: { name: "flux-system" },
+    });
+    expect(ssh.find(TYPES.gitRepository, "flux-source").options.dependencies).toContain(
+      ssh.urns.get(ssh.find(TYPES.secret, "flux-git-credentials").id),
+    );
+    const { value, secret } = await promiseOf(ssh.outputs.fluxDeployKey as pulumi.Output<string>);
+    expect(secret).toBe(false);
+    expect(value).toBe(decoded(ssh, "identity.pub").trim());
+    expect(value).toMatch(/^ssh-ed25519 [A-Za-z0-9+/]+=* flux@dev$/);
+    // The private key OpenSSH itself reads, whose public half is the one exported.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "deploy-key-"));
+    try {
+      fs.writeFileSync(path.join(dir, "id"), decoded(ssh, "identity"), { mode: 0o600 });
+      const derived = execFileSync("ssh-keygen", ["-y", "-f", path.join(dir, "id")], { encoding: "utf8" }).trim();
+      expect(derived.split(" ").slice(0, 2)).toEqual(value.split(" ").slice(0, 2));
+    } finally {
+      fs.rmSync(dir, { recursive: true });
+    }
+  });
+
+  it("over SSH: keeps the deploy key pasted into the Git host; a new known_hosts pin still reaches the cluster", async () => {
+    const ssh = await runProgram("dev", overSsh, mockCloud());
+    expect(ssh.find(TYPES.secret, "flux-git-credentials").options.ignoreChanges).toEqual(["data.identity", 'data["identity.pub"]']);
+    const stored = {
+      identity: "-----BEGIN OPENSSH PRIVATE KEY-----\nstored\n-----END OPENSSH PRIVATE KEY-----\n",
+      publicKey: "ssh-ed25519 AAAAstored flux@dev\n",
+    };
+    const later = await runProgram("dev", overSsh, mockCloud({ storedDeployKey: stored }));
+    expect((await promiseOf(later.outputs.fluxDeployKey as pulumi.Output<string>)).value).toBe("ssh-ed25519 AAAAstored flux@dev");
+  });
+
+  it("over HTTPS: hands Flux the token, secret, with its user and the Git server's CA", async () => {
+    const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const https = await runProgram(
+      "dev",
+      withFluxFixture({
+        ...config,
+        fluxToken: "glpat-read-only",
+        flux: { ...(config.flux as object), url: "https://git.acme.internal/gitops.git", username: "oauth2", caCertificate: ca },
+      }),
+      mockCloud(),
+      ["fluxToken"],
+    );
+    expect(isSecret(https.find(TYPES.secret, "flux-git-credentials").inputs.data)).toBe(true);
+    expect(["username", "password", "ca.crt"].map((key) => decoded(https, key))).toEqual(["oauth2", "glpat-read-only", ca]);
+    expect(inputsOf(https, TYPES.gitRepository, "flux-source").spec.secretRef).toEqual({ name: "flux-system" });
+    expect(https.outputs.fluxDeployKey).toBeUndefined();
+  });
+
+  it("refuses a token stored in plain text, naming the command that stores it as a secret", async () => {
+    await expect(runProgram("dev", withFluxFixture({ ...config, fluxToken: "glpat-read-only" }), mockCloud())).rejects.toThrow(
+      "k0s-platform:fluxToken is stored in plain text: set it again with `pulumi config set --secret fluxToken <token>`",
+    );
+  });
+
+  it("needs no credentials for a public https:// repository, and declares none", () => {
+    expect(run.ofType(TYPES.secret).map((entry) => entry.name)).not.toContain("flux-git-credentials");
+    expect(inputsOf(run, TYPES.gitRepository, "flux-source").spec.secretRef).toBeUndefined();
   });
 });

@@ -26,6 +26,7 @@ export const DEFAULTS = {
   sshPublicKey: "",
   existingSshKey: "",
   sshPrivateKey: "",
+  fluxToken: "",
   sshUseAgent: false,
   sshDialAttempts: 30,
   domain: "",

@@ -70,7 +70,7 @@ export function createGitopsRepo(server: GitopsServer, chartServerUrl: string): 
   git("push", "--quiet", "origin", "main");
 
   return {
-    url: `${server.url}/git/gitops.git`,
+    url: `${server.gitUrl}/git/gitops.git`,
     workDir,
     git,
     commit(message, change) {

@@ -1,69 +1,109 @@
 /**
- * What a GitOps cluster pulls from on the internet, served on the LAN side of a test node: Git
- * repositories over smart HTTP (Git's own `git http-backend`, as behind any Git host) and a Helm
- * chart repository (index.yaml plus packaged charts). The server runs in this process on a Unix
- * socket; socat publishes it on the LAN address inside the LAN network namespace, where the node's
- * pods reach it through their default route.
+ * What a GitOps cluster pulls from on the internet, served on the LAN side of a test node: private
+ * Git repositories over smart HTTPS (Git's own `git http-backend`, as behind any Git host), which
+ * answer only a request that carries the token, and a Helm chart repository (index.yaml plus
+ * packaged charts) over plain HTTP. The servers run in this process on Unix sockets; socat publishes
+ * them on the LAN address inside the LAN network namespace, where the node's pods reach them through
+ * their default route. The HTTPS certificate comes from a per-run CA, as a self-hosted Git server's
+ * would.
  */
 import { spawn } from "node:child_process";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
+import * as https from "node:https";
 import * as path from "node:path";
+import { certificateAuthority, issue, subjectAltNames } from "../harness/pki";
 import type { TestNode } from "./node";
 import { LAN_ADDRESS, NODE_ADDRESS } from "./node";
 import { startDaemon, waitFor, type Daemon } from "../harness/processes";
 
 export interface GitopsServer {
-  /** Base URL as the node's pods see it, e.g. http://10.213.0.1:8080. */
-  readonly url: string;
-  /** Directory of bare repositories served under <url>/git/<name>.git. */
+  /** The chart repository's base URL as the node's pods see it: http://10.213.0.1:8080/charts. */
+  readonly chartsUrl: string;
+  /** The Git server's base URL: https://10.213.0.1:8443, repositories under <gitUrl>/git/<name>.git. */
+  readonly gitUrl: string;
+  /** The CA that signed the Git server's certificate (PEM), as a user gives it in flux.caCertificate. */
+  readonly caCertificate: string;
+  /** The only credentials the Git server accepts: a user and a read token, as a Git host issues them. */
+  readonly username: string;
+  readonly token: string;
+  /** Directory of bare repositories served under <gitUrl>/git/<name>.git. */
   readonly gitRoot: string;
-  /** Requests served so far, by path prefix ("git", "charts"). */
-  readonly requests: { git: number; charts: number };
+  /** Requests so far: charts served, Git requests served, Git requests refused for their credentials. */
+  readonly requests: { git: number; charts: number; refused: number };
   stop(): Promise<void>;
 }
 
-const PORT = 8080;
+const CHARTS_PORT = 8080;
+const GIT_PORT = 8443;
 
 export async function startGitopsServer(node: TestNode, options: { chartsDir: string }): Promise<GitopsServer> {
   const gitRoot = path.join(node.dir, "git");
   fs.mkdirSync(gitRoot, { recursive: true });
-  const socket = path.join(node.dir, "gitops.sock");
-  const requests = { git: 0, charts: 0 };
+  const requests = { git: 0, charts: 0, refused: 0 };
+  const pki = path.join(node.dir, "gitops-pki");
+  fs.mkdirSync(pki, { recursive: true });
+  certificateAuthority(pki, "ca", "/CN=gitops-test-ca");
+  issue(pki, "ca", "git", `/CN=${LAN_ADDRESS}`, "serverAuth", subjectAltNames([LAN_ADDRESS]));
+  const username = "flux";
+  const token = randomBytes(24).toString("hex");
+  const expected = Buffer.from(`Basic ${Buffer.from(`${username}:${token}`).toString("base64")}`);
 
-  const server = http.createServer((request, response) => {
+  const charts = http.createServer((request, response) => {
     const url = new URL(request.url ?? "/", "http://gitops");
-    if (url.pathname.startsWith("/git/")) {
+    if (!url.pathname.startsWith("/charts/")) return void response.writeHead(404).end();
+    requests.charts++;
+    serveFile(options.chartsDir, url.pathname.slice("/charts/".length), response);
+  });
+  const git = https.createServer(
+    { key: fs.readFileSync(path.join(pki, "git.key")), cert: fs.readFileSync(path.join(pki, "git.crt")) },
+    (request, response) => {
+      const url = new URL(request.url ?? "/", "https://gitops");
+      if (!url.pathname.startsWith("/git/")) return void response.writeHead(404).end();
+      const given = Buffer.from(request.headers.authorization ?? "");
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        requests.refused++;
+        return void response.writeHead(401, { "www-authenticate": 'Basic realm="gitops"' }).end();
+      }
       requests.git++;
       serveGit(gitRoot, url, request, response);
-    } else if (url.pathname.startsWith("/charts/")) {
-      requests.charts++;
-      serveFile(options.chartsDir, url.pathname.slice("/charts/".length), response);
-    } else {
-      response.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(socket, resolve));
-  const publish: Daemon = startDaemon(
-    "gitops-server",
-    "nsenter",
-    ["-t", String(node.lanPid), "-n", "--", "socat", `TCP-LISTEN:${PORT},bind=${LAN_ADDRESS},fork,reuseaddr`, `UNIX-CONNECT:${socket}`],
-    { logDir: node.dir },
+    },
   );
-  const url = `http://${LAN_ADDRESS}:${PORT}`;
-  await waitFor(
-    "the GitOps server on the LAN",
-    () => (node.execOnLan("ss", ["-Hltn", `sport = :${PORT}`]).trim() ? true : undefined),
-    10_000,
-    100,
-  );
+  const servers: [http.Server, number][] = [
+    [charts, CHARTS_PORT],
+    [git, GIT_PORT],
+  ];
+  const publishers: Daemon[] = [];
+  for (const [server, port] of servers) {
+    const socket = path.join(node.dir, `gitops-${port}.sock`);
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    publishers.push(
+      startDaemon(
+        `gitops-server-${port}`,
+        "nsenter",
+        ["-t", String(node.lanPid), "-n", "--", "socat", `TCP-LISTEN:${port},bind=${LAN_ADDRESS},fork,reuseaddr`, `UNIX-CONNECT:${socket}`],
+        { logDir: node.dir },
+      ),
+    );
+    await waitFor(
+      `the GitOps server's port ${port} on the LAN`,
+      () => (node.execOnLan("ss", ["-Hltn", `sport = :${port}`]).trim() ? true : undefined),
+      10_000,
+      100,
+    );
+  }
   return {
-    url,
+    chartsUrl: `http://${LAN_ADDRESS}:${CHARTS_PORT}/charts`,
+    gitUrl: `https://${LAN_ADDRESS}:${GIT_PORT}`,
+    caCertificate: fs.readFileSync(path.join(pki, "ca.crt"), "utf8"),
+    username,
+    token,
     gitRoot,
     requests,
     async stop() {
-      await publish.stop(1_000);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const publisher of publishers) await publisher.stop(1_000);
+      for (const [server] of servers) await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }

@@ -206,6 +206,54 @@ describe("Flux", () => {
     900_000,
   );
 
+  step(
+    "follows the private repository only with its token: the Git server refuses a request without it, and a wrong token leaves the GitRepository not Ready, saying why, until the right one is back",
+    async () => {
+      const { server } = workstation;
+      const caFile = path.join(node.dir, "gitops-ca.crt");
+      fs.writeFileSync(caFile, server.caCertificate);
+      // A Git client on the workstation: refused without the token, served with it.
+      const lsRemote = (url: string) => {
+        try {
+          return node.exec("git", ["-c", `http.sslCAInfo=${caFile}`, "ls-remote", url], {
+            env: { ...process.env, GIT_TERMINAL_PROMPT: "0" },
+          });
+        } catch (error) {
+          return String((error as Error).message);
+        }
+      };
+      expect(lsRemote(repo.url)).toMatch(/could not read Username|Authentication failed|401/);
+      const withCredentials = repo.url.replace("https://", `https://${server.username}:${server.token}@`);
+      expect(lsRemote(withCredentials)).toContain(`${repo.head()}\trefs/heads/main`);
+      // Flux has been fetching with the token all along (the step before synced through it).
+      expect(server.requests.git).toBeGreaterThan(0);
+
+      const source = "/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories/flux-system";
+      const withToken = async (token: string, ready: "True" | "False") => {
+        cli.pulumi("config", "set", "--stack", "dev", "--secret", "fluxToken", token);
+        up("dev");
+        reconcileNow();
+        return waitFor(
+          `the GitRepository Ready=${ready}`,
+          async () => {
+            const { ready: condition } = await readyCondition(source);
+            return condition?.status === ready ? condition : undefined;
+          },
+          180_000,
+          2_000,
+        );
+      };
+      const refused = server.requests.refused;
+      const wrong = await withToken("not-the-token", "False");
+      console.log(`with a wrong token: ${wrong.reason}: ${wrong.message}`);
+      expect(wrong.message).toMatch(/authentication required|401/i);
+      expect(server.requests.refused).toBeGreaterThan(refused);
+      const right = await withToken(server.token, "True");
+      expect(right.message).toContain(`main@sha1:${repo.head()}`);
+    },
+    600_000,
+  );
+
   step("installs Traefik from the chart repository: its HelmRelease is Ready", async () => {
     const release = await whenReady("/apis/helm.toolkit.fluxcd.io/v2/namespaces/flux-system/helmreleases/traefik");
     expect(release.status.history[0]).toMatchObject({ chartName: "traefik", chartVersion: "41.3.0", status: "deployed" });
@@ -778,7 +826,6 @@ describe("isolation, as kube-router v2.1.0 enforces it (k0s v1.36.3+k0s.2 ships 
             "k0s-platform:kubeContext": "Default",
             "k0s-platform:clusterOwnerStack": "dev",
             "k0s-platform:environments": { production: remote["k0s-platform:environments"].production },
-            "k0s-platform:flux": { url: repo.url },
           },
         }),
       );

@@ -17,9 +17,12 @@ export interface Workstation {
   readonly server: GitopsServer;
   readonly repo: GitopsRepo;
   readonly cli: PulumiCli;
-  /** `pulumi config set` for each entry (with --path), as the README's quickstart does. */
-  configure(stack: string, settings: Record<string, string>): void;
-  /** The README's quickstart for a local stack, before its `up`: select it, point Flux at the repository. */
+  /** `pulumi config set` for each entry (with --path; `secrets` with --secret), as the README's quickstart does. */
+  configure(stack: string, settings: Record<string, string>, secrets?: Record<string, string>): void;
+  /**
+   * The README's quickstart for a local stack, before its `up`: select it; for dev, which bootstraps
+   * Flux, point it at the private repository with the Git server's token and CA.
+   */
   prepare(stack: "dev" | "local-staging"): void;
   /** `prepare`, then `pulumi up`. */
   bringUp(stack: "dev" | "local-staging"): string;
@@ -37,16 +40,28 @@ export async function startWorkstation(): Promise<Workstation> {
     // The README's install step for monitoring's data directory (k0s itself is not run here).
     node.exec("install", ["-d", "-m", "0700", MONITORING_DATA_DIR]);
     const server = await startGitopsServer(node, { chartsDir: path.join(TOOLCHAIN, "charts") });
-    const repo = createGitopsRepo(server, `${server.url}/charts`);
+    const repo = createGitopsRepo(server, server.chartsUrl);
     // The CLI runs on the workstation: inside the node's mount and network namespaces.
     const cli = pulumiCli(path.join(node.dir, "pulumi"), (argv, cwd) => node.onNode(argv, cwd));
-    const configure = (stack: string, settings: Record<string, string>) => {
+    const configure = (stack: string, settings: Record<string, string>, secrets: Record<string, string> = {}) => {
       cli.pulumi("stack", "select", "--create", stack);
       for (const [key, value] of Object.entries(settings)) cli.pulumi("config", "set", "--stack", stack, "--path", key, value);
+      for (const [key, value] of Object.entries(secrets)) cli.pulumi("config", "set", "--stack", stack, "--secret", key, value);
     };
     const prepare = (stack: "dev" | "local-staging") =>
-      // Offline, Flux's release download is out of reach: dev (which installs Flux) takes the kit's.
-      configure(stack, { "flux.url": repo.url, ...(stack === "dev" ? { "flux.manifestPath": FLUX_INSTALL_MANIFEST } : {}) });
+      stack === "dev"
+        ? configure(
+            stack,
+            {
+              "flux.url": repo.url,
+              "flux.username": server.username,
+              "flux.caCertificate": server.caCertificate,
+              // Offline, Flux's release download is out of reach: dev (which installs Flux) takes the kit's.
+              "flux.manifestPath": FLUX_INSTALL_MANIFEST,
+            },
+            { fluxToken: server.token },
+          )
+        : configure(stack, {});
     return {
       node,
       server,
