@@ -20,7 +20,7 @@ import { leftoversSince, snapshot, type Snapshot } from "../harness/leftovers";
 import { story } from "../harness/story";
 import { ROOT, type PulumiCli } from "../harness/pulumiCli";
 import { run, startDaemon, waitFor } from "../harness/processes";
-import { TOOLCHAIN_BIN } from "../harness/toolchain";
+import { TOOLCHAIN_BIN, TOOLCHAIN_IMAGES } from "../harness/toolchain";
 import { listeningSockets, scanFromLan, scanFromNode } from "./cafe";
 import type { GitopsRepo } from "./gitopsRepo";
 import { connects, deployProbes, isolationTable, PROBE, probeAll, RESTRICTED_CONTAINER, RESTRICTED_POD, type Probe } from "./isolation";
@@ -918,6 +918,56 @@ describe("the dev fast loop", () => {
       }
     },
     300_000,
+  );
+
+  step(
+    "a locally built image, imported into the workstation's containerd as the README says, runs in dev by kubectl apply -k, with no registry",
+    async () => {
+      const containerd = (namespace: string, ...args: string[]) =>
+        node.exec(path.join(TOOLCHAIN_BIN, "ctr"), ["--address", "/run/k0s/containerd.sock", "-n", namespace, ...args]);
+      // The developer's build, as `docker save` leaves it: an image archive under a name no registry has.
+      const image = "localhost/podinfo:dev-1";
+      const archive = path.join(node.dir, "podinfo-dev-1.tar");
+      containerd("developer", "images", "import", path.join(TOOLCHAIN_IMAGES, "agnhost.tar"));
+      containerd("developer", "images", "tag", SAMPLE_APP_IMAGE, image);
+      containerd("developer", "images", "export", archive, image);
+      const [name, tag] = image.split(/:(?=[^:]+$)/);
+      editYaml(path.join(repo.workDir, "apps/overlays/dev/kustomization.yaml"), (kustomization) => {
+        kustomization.images = [...kustomization.images, { name: SAMPLE_APP_IMAGE.split(":")[0], newName: name, newTag: tag }];
+      });
+      const podImages = () =>
+        JSON.parse(node.kubectl(["get", "pods", "-n", "dev", "-l", "app.kubernetes.io/name=podinfo", "-o", "json"])).items.map(
+          (pod: any) => ({ image: pod.spec.containers[0].image, waiting: pod.status.containerStatuses?.[0]?.state?.waiting?.reason }),
+        );
+      try {
+        // Not imported yet: nothing to pull it from, so the new pod waits (the rollout keeps the old one serving).
+        node.kubectl(["apply", "-k", path.join(repo.workDir, "apps/overlays/dev")]);
+        const waiting = await waitFor(
+          "dev's new pod to fail pulling the image no registry has",
+          () => podImages().find((pod: any) => pod.image === image && /ErrImagePull|ImagePullBackOff/.test(pod.waiting ?? "")),
+          120_000,
+          2_000,
+        );
+        console.log(`before the import: ${image} ${waiting.waiting}`);
+        // The README's step: `sudo k0s ctr -n k8s.io images import podinfo-dev-1.tar` (k0s ctr is ctr on k0s's socket).
+        containerd("k8s.io", "images", "import", archive);
+        await waitFor(
+          "dev's podinfo to run the imported image",
+          () => {
+            const pods = podImages();
+            const deployment = JSON.parse(node.kubectl(["get", "deployment", "podinfo", "-n", "dev", "-o", "json"]));
+            return (pods.length === 1 && pods[0].image === image && deployment.status.availableReplicas === 1) || undefined;
+          },
+          180_000,
+          2_000,
+        );
+        expect(throughTraefik("podinfo.dev.localtest.me").namespace).toBe("dev");
+      } finally {
+        repo.git("checkout", "--", ".");
+        node.kubectl(["apply", "-k", path.join(repo.workDir, "apps/overlays/dev")]);
+      }
+    },
+    420_000,
   );
 });
 
