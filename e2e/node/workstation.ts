@@ -45,8 +45,14 @@ export async function startWorkstation(): Promise<Workstation> {
     const cli = pulumiCli(path.join(node.dir, "pulumi"), (argv, cwd) => node.onNode(argv, cwd));
     const configure = (stack: string, settings: Record<string, string>, secrets: Record<string, string> = {}) => {
       cli.pulumi("stack", "select", "--create", stack);
-      for (const [key, value] of Object.entries(settings)) cli.pulumi("config", "set", "--stack", stack, "--path", key, value);
-      for (const [key, value] of Object.entries(secrets)) cli.pulumi("config", "set", "--stack", stack, "--secret", key, value);
+      // Each value on stdin, as the README has a PEM or a key set (`< ca.pem`): one that starts with
+      // dashes would be taken for a flag on the command line.
+      const set = (flags: string[], key: string, value: string) => {
+        const result = cli.run(["config", "set", "--stack", stack, ...flags, key], { input: value });
+        if (result.status !== 0) throw new Error(`pulumi config set ${key} failed:\n${result.output}`);
+      };
+      for (const [key, value] of Object.entries(settings)) set(["--path"], key, value);
+      for (const [key, value] of Object.entries(secrets)) set(["--secret"], key, value);
     };
     const prepare = (stack: "dev" | "local-staging") =>
       stack === "dev"
