@@ -61,6 +61,15 @@ const cluster =
         })
       : new K0sOverSsh("ssh-k0s", { host: target.host, ssh: target.ssh, k0s: target.k0s });
 const remote = cluster instanceof K0sOverSsh ? cluster : undefined;
+/** The age key of `owner` (`cluster`, or an environment): the stack's generation, and its import if any. */
+const ageKey = (owner: string) => {
+  const imported = config.ageKeys.imported[owner];
+  return {
+    generation: config.ageKeys.generation,
+    keepPrevious: config.ageKeys.keepPrevious,
+    imported: imported === undefined ? undefined : pulumi.secret(imported),
+  };
+};
 const onCluster = { providers: { kubernetes: cluster.provider } };
 
 /**
@@ -74,7 +83,7 @@ function bootstrapCluster(): {
 } {
   if (config.flux !== undefined) {
     new HostNamePolicy("host-names", { certManagerUser: CERT_MANAGER_CONTROLLER }, onCluster);
-    const flux = new FluxBootstrap("flux", config.flux, onCluster);
+    const flux = new FluxBootstrap("flux", { ...config.flux, ageKey: ageKey("cluster") }, onCluster);
     return { ageRecipient: flux.ageRecipient, fluxNamespace: flux.namespace, fluxDeployKey: flux.deployKey };
   }
   const owner = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${config.clusterOwnerStack}`);
@@ -96,6 +105,7 @@ const environments = config.environments.map(
         hosts: environment.hosts,
         fluxNamespace,
         priority: environment.priority,
+        ageKey: ageKey(environment.name),
       },
       { ...onCluster, protect: environment.protect },
     ),

@@ -15,7 +15,7 @@ import {
   type SshClusterConfig,
 } from "./lib/clusterConfig";
 import { DEFAULTS, PROJECT } from "./lib/configDefaults";
-import { asString, ConfigErrors, fail, oneOf, optionalString } from "./lib/configReader";
+import { asBoolean, asInteger, asObject, asString, ConfigErrors, fail, oneOf, optionalString } from "./lib/configReader";
 import { parseEnvironments, type EnvironmentConfig } from "./lib/environmentConfig";
 import { parseFlux, type FluxConfig } from "./lib/fluxConfig";
 import { ACME_EMAIL_VARIABLE } from "./lib/flux";
@@ -27,7 +27,7 @@ export type { EnvironmentConfig } from "./lib/environmentConfig";
 export type { FluxAuth, FluxConfig } from "./lib/fluxConfig";
 
 const TARGETS = ["local", "remote", "ssh"] as const;
-const OBJECT_KEYS = ["environments", "flux", "k0sSpec"];
+const OBJECT_KEYS = ["environments", "flux", "k0sSpec", "ageIdentities"];
 const KNOWN_KEYS = [...new Set(["target", ...OBJECT_KEYS, ...Object.keys(DEFAULTS).filter((key) => key !== "flux")])];
 
 export type Target = (typeof TARGETS)[number];
@@ -40,6 +40,17 @@ export interface PlatformConfig {
   readonly flux?: FluxConfig;
   /** Empty when this stack installs Flux and the age key; otherwise the stack that did, on the same cluster. */
   readonly clusterOwnerStack: string;
+  /** The stack's age keys (the cluster's and each environment's): rotation and imports. */
+  readonly ageKeys: AgeKeysConfig;
+}
+
+export interface AgeKeysConfig {
+  /** The generation in use; raising it rotates every key of the stack. */
+  readonly generation: number;
+  /** Whether the previous generation stays beside it during a rotation's change-over. */
+  readonly keepPrevious: boolean;
+  /** Existing identities to use instead of generating: `cluster`, or an environment's name. */
+  readonly imported: Readonly<Record<string, string>>;
 }
 
 /**
@@ -67,9 +78,10 @@ export function parseConfig(stack: string, raw: Readonly<Record<string, string>>
     errors.add("clusterOwnerStack", `"${stack}" names this stack; leave it empty so this stack owns the bootstrap`);
   const acmeEmail = parseAcmeEmail(errors, raw, target, clusterOwnerStack);
   const flux = parseFlux(errors, raw, target, clusterOwnerStack);
+  const ageKeys = parseAgeKeys(errors, raw, environments, clusterOwnerStack);
   errors.throwIfAny();
   const clusterSettings: Record<string, string> = acmeEmail === undefined ? {} : { [ACME_EMAIL_VARIABLE]: acmeEmail };
-  return { stack, cluster: cluster!, environments, flux: flux && { ...flux, clusterSettings }, clusterOwnerStack };
+  return { stack, cluster: cluster!, environments, flux: flux && { ...flux, clusterSettings }, clusterOwnerStack, ageKeys };
 }
 
 /**
@@ -152,7 +164,38 @@ export function sshAgentErrors(config: PlatformConfig, env: Readonly<Record<stri
 const SECRET_KEYS: Readonly<Record<string, string>> = {
   sshPrivateKey: "pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519",
   fluxToken: "pulumi config set --secret fluxToken <token>",
+  ageIdentities: "pulumi config set --secret --path 'ageIdentities.<cluster or environment>' < key.txt",
 };
+
+/** An age X25519 identity as age-keygen writes it (its comment lines aside). */
+const AGE_IDENTITY = /^AGE-SECRET-KEY-1[0-9A-Z]{58}$/;
+
+/**
+ * Key rotation (ageKeyGeneration, keepPreviousAgeKey) and imported identities (ageIdentities: the
+ * cluster's under `cluster`, an environment's under its name), each checked without echoing a key.
+ */
+function parseAgeKeys(
+  errors: ConfigErrors,
+  raw: Readonly<Record<string, string>>,
+  environments: readonly EnvironmentConfig[],
+  clusterOwnerStack: string,
+): AgeKeysConfig {
+  const generation = asInteger(errors, "ageKeyGeneration", raw.ageKeyGeneration) ?? DEFAULTS.ageKeyGeneration;
+  if (generation < 1) errors.refuse("ageKeyGeneration", String(generation), "must be 1 or more: raise it by one to rotate the keys");
+  const keepPrevious = asBoolean(errors, "keepPreviousAgeKey", raw.keepPreviousAgeKey) ?? DEFAULTS.keepPreviousAgeKey;
+  const given =
+    asObject(errors, "ageIdentities", raw.ageIdentities ?? "{}", "a map from `cluster` or an environment to an age identity") ?? {};
+  const owners = [...(clusterOwnerStack === "" ? ["cluster"] : []), ...environments.map((environment) => environment.name)];
+  const imported: Record<string, string> = {};
+  for (const [owner, value] of Object.entries(given)) {
+    const identity = typeof value === "string" ? value.split("\n").find((line) => line.startsWith("AGE-SECRET-KEY-")) : undefined;
+    if (!owners.includes(owner)) errors.add(`ageIdentities.${owner}`, `names no key of this stack; allowed: ${owners.join(", ")}`);
+    else if (identity === undefined || !AGE_IDENTITY.test(identity)) {
+      errors.add(`ageIdentities.${owner}`, "is not an age X25519 identity (AGE-SECRET-KEY-1…, as age-keygen writes it)");
+    } else imported[owner] = identity;
+  }
+  return { generation, keepPrevious, imported };
+}
 
 /**
  * The private key and the Git token must be stored as secrets. Pulumi.yaml cannot declare them

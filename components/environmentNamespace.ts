@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { environmentSopsSecret, tenantServiceAccount } from "./lib/flux";
 import { HOSTS_ANNOTATION } from "./lib/hostNames";
-import { SopsAgeKey } from "./sopsAgeKey";
+import { SopsAgeKey, type AgeKeyOptions } from "./sopsAgeKey";
 import { environmentPriorityClass } from "./lib/environmentConfig";
 import { containerDefaults } from "./lib/quota";
 
@@ -76,6 +76,8 @@ export interface EnvironmentNamespaceArgs {
   readonly fluxNamespace: pulumi.Input<string>;
   /** The value of the environment's PriorityClass (environmentPriorityClass); defaults to 0. */
   readonly priority?: number;
+  /** The environment's age key: its generation, and an imported identity; defaults to one generated. */
+  readonly ageKey?: AgeKeyOptions;
 }
 
 /**
@@ -118,7 +120,7 @@ export class EnvironmentNamespace extends pulumi.ComponentResource {
     );
     this.ageRecipient = new SopsAgeKey(
       `${name}-sops-age`,
-      { namespace: args.fluxNamespace, secretName: environmentSopsSecret(args.namespace) },
+      { namespace: args.fluxNamespace, secretName: environmentSopsSecret(args.namespace), key: args.ageKey },
       { parent: this },
     ).recipient;
 

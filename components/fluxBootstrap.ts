@@ -13,7 +13,7 @@ import {
 } from "./lib/flux";
 import type { FluxAuth } from "./lib/fluxConfig";
 import { generateSshKeyPair } from "./lib/sshKeys";
-import { SopsAgeKey } from "./sopsAgeKey";
+import { SopsAgeKey, type AgeKeyOptions } from "./sopsAgeKey";
 
 export interface FluxBootstrapArgs {
   /** Pinned Flux release, for example v2.7.3. */
@@ -36,6 +36,8 @@ export interface FluxBootstrapArgs {
    * before Flux syncs; none, no ConfigMap.
    */
   readonly clusterSettings?: Readonly<Record<string, string>>;
+  /** The cluster's age key: its generation, and an imported identity; defaults to one generated. */
+  readonly ageKey?: AgeKeyOptions;
 }
 
 /**
@@ -88,7 +90,7 @@ export class FluxBootstrap extends pulumi.ComponentResource {
     // Taking the namespace from the installed Namespace object makes the Secret wait for it.
     const namespace = namespaceObject.metadata.name;
     this.namespace = namespace;
-    const ageKey = new SopsAgeKey(`${name}-sops-age`, { namespace }, { parent: this });
+    const ageKey = new SopsAgeKey(`${name}-sops-age`, { namespace, key: args.ageKey }, { parent: this });
     this.ageRecipient = ageKey.recipient;
     const settings =
       Object.keys(args.clusterSettings ?? {}).length === 0

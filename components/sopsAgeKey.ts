@@ -2,31 +2,55 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { SOPS_AGE_KEY, SOPS_SECRET_NAME } from "./lib/flux";
 
+/** Which age identities a key's Secret holds: the generation in use, the one before it, or an import. */
+export interface AgeKeyOptions {
+  /** The generation in use (1, the first key, is `age.agekey`; n is `age-<n>.agekey`). Raise it to rotate. */
+  readonly generation: number;
+  /** Whether the previous generation stays beside it, so files not yet re-encrypted still decrypt. */
+  readonly keepPrevious: boolean;
+  /** An existing identity (AGE-SECRET-KEY-1…) to use for the generation in use instead of a new one. */
+  readonly imported?: pulumi.Input<string>;
+}
+
 export interface SopsAgeKeyArgs {
   /** Namespace of the Secret: Flux's own, where kustomize-controller reads it. */
   readonly namespace: pulumi.Input<string>;
   /** The Secret's name; defaults to the cluster's own key, `sops-age`. */
   readonly secretName?: string;
+  /** Rotation and import; defaults to the first generation, generated here. */
+  readonly key?: AgeKeyOptions;
+}
+
+/** The Secret entry of a generation: kustomize-controller decrypts with every `*.agekey` entry. */
+export function ageKeyEntry(generation: number): string {
+  return generation === 1 ? SOPS_AGE_KEY : `age-${generation}.agekey`;
 }
 
 /**
- * An age X25519 identity for SOPS, living in a Secret in Flux's namespace (key `age.agekey`): the
- * cluster's own (`sops-age`, for the platform's folders) or one environment's (`sops-age-<env>`).
+ * An age X25519 identity for SOPS, living in a Secret in Flux's namespace: the cluster's own
+ * (`sops-age`, for the platform's folders) or one environment's (`sops-age-<env>`).
  *
- * The program proposes a fresh identity on every run, but the Secret ignores changes to it after
- * creation, and the identity is read back from the Secret's stored data. So the key is generated
- * exactly once per cluster (or environment) and stays stable, with no extra provider plugin: the `.sops.yaml`
- * recipients stay valid. Rotate deliberately with `pulumi up --replace <the -secret URN>`, then
- * `sops updatekeys` every encrypted file.
+ * The program proposes a fresh identity on every run, but the Secret ignores changes to each
+ * generation's entry after creation, and the identity is read back from the Secret's stored data.
+ * So a key is generated exactly once and stays stable, with no extra provider plugin: the
+ * `.sops.yaml` recipients stay valid. Rotating raises the generation: the new identity is added
+ * beside the previous one (both decrypt while files are re-encrypted with `sops updatekeys`), and
+ * the recipient becomes the new one's; turning `keepPrevious` off then drops the old. An imported
+ * identity is used as given, and follows its config.
  */
 export class SopsAgeKey extends pulumi.ComponentResource {
-  /** The public recipient (`age1…`) that SOPS encrypts to; not secret. */
+  /** The public recipient (`age1…`) of the generation in use, which SOPS encrypts to; not secret. */
   public readonly recipient: pulumi.Output<string>;
 
   constructor(name: string, args: SopsAgeKeyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("k0s-platform:index:SopsAgeKey", name, {}, opts);
+    const { generation, keepPrevious, imported } = args.key ?? { generation: 1, keepPrevious: true };
+    const held = keepPrevious && generation > 1 ? [generation - 1, generation] : [generation];
+    const base64 = (identity: pulumi.Input<string>) =>
+      pulumi.secret(pulumi.output(identity).apply((text) => Buffer.from(text).toString("base64")));
+    const valueOf = (entry: number) => (entry === generation && imported !== undefined ? imported : generateIdentity());
+    const generated = held.filter((entry) => !(entry === generation && imported !== undefined));
 
-    const proposed = pulumi.secret(pulumi.output(generateIdentity()).apply((identity) => Buffer.from(identity).toString("base64")));
     const secret = new k8s.core.v1.Secret(
       `${name}-secret`,
       {
@@ -34,13 +58,13 @@ export class SopsAgeKey extends pulumi.ComponentResource {
         type: "Opaque",
         // `data`, not `stringData`: the provider stores stringData as data, so ignoring stringData
         // would still see every new proposal as a change and replace the Secret (and the key).
-        data: { [SOPS_AGE_KEY]: proposed },
+        data: Object.fromEntries(held.map((entry) => [ageKeyEntry(entry), base64(valueOf(entry))])),
       },
-      { parent: this, ignoreChanges: ["data"] },
+      { parent: this, ignoreChanges: generated.map((entry) => `data["${ageKeyEntry(entry)}"]`) },
     );
 
     // The stored identity, not the proposal: after the first run they differ.
-    const identity = pulumi.secret(secret.data.apply((data) => Buffer.from(data[SOPS_AGE_KEY], "base64").toString("utf8")));
+    const identity = pulumi.secret(secret.data.apply((data) => Buffer.from(data[ageKeyEntry(generation)], "base64").toString("utf8")));
     this.recipient = pulumi.unsecret(identity.apply(recipientOf));
 
     this.registerOutputs({ recipient: this.recipient });

@@ -5,13 +5,16 @@
  * environment but production) and break-glass keys (--break-glass: every environment).
  *
  *   npm run sops-config -- --out ../gitops/.sops.yaml [--stack dev] [--stack local-staging] [--stack remote]
- *                          [--recipient age1…] [--break-glass age1…]
+ *                          [--recipient age1…] [--break-glass age1…] [--restricted production]
  *
- * With no --stack, the dev, local-staging and remote stacks are asked.
+ * With no --stack, the dev, local-staging and remote stacks are asked. --restricted names the
+ * environments no operator key may read (production unless given). It prints every rule's folder
+ * and each recipient it got, with where that key came from.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { parseArgs } from "node:util";
+import { parse } from "yaml";
 import { renderSopsConfig, RESTRICTED_ENVIRONMENTS } from "../components/lib/sopsConfig";
 
 const DEFAULT_STACKS = ["dev", "local-staging", "remote"];
@@ -34,31 +37,34 @@ function main(): void {
       stack: { type: "string", multiple: true },
       recipient: { type: "string", multiple: true, default: [] },
       "break-glass": { type: "string", multiple: true, default: [] },
+      restricted: { type: "string", multiple: true },
     },
   });
   const stacks = values.stack ?? DEFAULT_STACKS;
+  const restricted = values.restricted ?? RESTRICTED_ENVIRONMENTS;
+  /** Every recipient, with where it came from, so the summary can say which key went where. */
+  const origin = new Map<string, string[]>();
+  const from = (key: string, where: string) => origin.set(key, [...new Set([...(origin.get(key) ?? []), where])]);
   const clusters: string[] = [];
   const environments: Record<string, string[]> = {};
   for (const stack of stacks) {
-    clusters.push(stackOutput<string>(stack, "ageRecipient"));
+    const cluster = stackOutput<string>(stack, "ageRecipient");
+    clusters.push(cluster);
+    from(cluster, `${stack}'s cluster`);
     for (const [environment, recipient] of Object.entries(stackOutput<Record<string, string>>(stack, "ageRecipients"))) {
       (environments[environment] ??= []).push(recipient);
+      from(recipient, `${stack}'s ${environment}`);
     }
   }
-  fs.writeFileSync(
-    values.out,
-    renderSopsConfig({ clusters, environments, operators: values.recipient, breakGlass: values["break-glass"] }),
-  );
+  for (const key of values.recipient) from(key, "operator");
+  for (const key of values["break-glass"]) from(key, "break-glass");
+  const rules = renderSopsConfig({ clusters, environments, operators: values.recipient, breakGlass: values["break-glass"], restricted });
+  fs.writeFileSync(values.out, rules);
   console.log(`wrote ${values.out}:`);
-  for (const [environment, keys] of Object.entries(environments)) {
-    const people = RESTRICTED_ENVIRONMENTS.includes(environment)
-      ? values["break-glass"].length
-      : values.recipient.length + values["break-glass"].length;
-    console.log(`  apps/overlays/${environment}/secrets: ${keys.length} cluster key(s), ${people} operator key(s)`);
+  for (const rule of (parse(rules) as { creation_rules: { path_regex: string; age: string }[] }).creation_rules) {
+    console.log(`  ${rule.path_regex.replace("(^|/)", "").replace("\\.ya?ml$", ".yaml")}`);
+    for (const key of rule.age.split(",")) console.log(`    ${key}  ${(origin.get(key) ?? []).join(", ")}`);
   }
-  console.log(
-    `  infrastructure/, clusters/: ${new Set(clusters).size} cluster key(s), ${values.recipient.length + values["break-glass"].length} operator key(s)`,
-  );
 }
 
 try {

@@ -137,6 +137,17 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
       { ...remote, existingSshKey: "ssh-ed25519 AAAA" },
       'k0s-platform:existingSshKey: "ssh-ed25519 AAAA" must be an SSH key\'s MD5 fingerprint (aa:bb:…, 16 pairs) or numeric id',
     ],
+    ["a key generation below 1", { ...local, ageKeyGeneration: "0" }, "k0s-platform:ageKeyGeneration: 0 must be 1 or more"],
+    [
+      "an imported identity for a key the stack does not have",
+      { ...local, ageIdentities: { production: "AGE-SECRET-KEY-1" } },
+      "k0s-platform:ageIdentities.production names no key of this stack; allowed: cluster, staging",
+    ],
+    [
+      "an imported identity that is not one",
+      { ...local, ageIdentities: { cluster: "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq" } },
+      "k0s-platform:ageIdentities.cluster is not an age X25519 identity (AGE-SECRET-KEY-1…, as age-keygen writes it)",
+    ],
     [
       "non-boolean isolation",
       withEnv({ networkIsolation: "yes" }),

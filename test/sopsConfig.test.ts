@@ -99,13 +99,27 @@ describe("npm run sops-config", () => {
     const result = run(env, "--out", file, "--recipient", keys.operator, "--break-glass", keys.breakGlass);
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
-    expect(result.stdout).toContain("apps/overlays/production/secrets: 1 cluster key(s), 1 operator key(s)");
-    expect(result.stdout).toContain("apps/overlays/staging/secrets: 2 cluster key(s), 2 operator key(s)");
+    // Every rule, and each key it got with where that key came from.
+    expect(result.stdout).toContain(
+      `  apps/overlays/production/secrets/[^/]+.yaml\n    ${keys.production}  remote's production\n    ${keys.breakGlass}  break-glass\n`,
+    );
+    expect(result.stdout).toContain(`    ${keys.workstation}  dev's cluster, local-staging's cluster\n`);
+    expect(result.stdout).toContain(`  apps/overlays/staging/secrets/[^/]+.yaml\n    ${keys.localStaging}  local-staging's staging\n`);
     const rules = parse(fs.readFileSync(file, "utf8")).creation_rules as Rule[];
     expect(keysFor(rules, "apps/overlays/staging/secrets/db.yaml")).toEqual(
       [keys.localStaging, keys.remoteStaging, keys.operator, keys.breakGlass].sort(),
     );
     expect(keysFor(rules, "apps/overlays/production/secrets/db.yaml")).toEqual([keys.production, keys.breakGlass].sort());
+  });
+
+  it("keeps operators' keys out of whichever environments --restricted names", () => {
+    const env = fakePulumi({ remote: { ageRecipient: keys.remote, ageRecipients: { soak: keys.remoteStaging, live: keys.production } } });
+    const file = out();
+    const result = run(env, "--out", file, "--stack", "remote", "--recipient", keys.operator, "--restricted", "live");
+    expect(result.status).toBe(0);
+    const rules = parse(fs.readFileSync(file, "utf8")).creation_rules as Rule[];
+    expect(keysFor(rules, "apps/overlays/live/secrets/db.yaml")).toEqual([keys.production]);
+    expect(keysFor(rules, "apps/overlays/soak/secrets/db.yaml")).toEqual([keys.remoteStaging, keys.operator].sort());
   });
 
   it("says what to do, without a stack trace, when a stack it must ask cannot answer, and writes nothing", () => {

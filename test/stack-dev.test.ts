@@ -116,7 +116,7 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
   });
 
   it("keeps the key it created: later runs read it back from the Secret and ignore new proposals", async () => {
-    expect(run.find(TYPES.secret, "flux-sops-age-secret").options.ignoreChanges).toEqual(["data"]);
+    expect(run.find(TYPES.secret, "flux-sops-age-secret").options.ignoreChanges).toEqual(['data["age.agekey"]']);
     const stored = await generateIdentity();
     const laterRun = await runProgram("dev", devConfig, mockCloud({ storedAgeIdentity: stored }));
     expect(proposedIdentity(laterRun)).not.toBe(stored);
@@ -269,5 +269,50 @@ describe("dev stack following a private repository", () => {
   it("needs no credentials for a public https:// repository, and declares none", () => {
     expect(run.ofType(TYPES.secret).map((entry) => entry.name)).not.toContain("flux-git-credentials");
     expect(inputsOf(run, TYPES.gitRepository, "flux-source").spec.secretRef).toBeUndefined();
+  });
+});
+
+describe("dev stack rotating and importing its age keys", () => {
+  const entries = (programRun: ProgramRun, name: string) => Object.keys(inputsOf(programRun, TYPES.secret, name).data).sort();
+  const identityIn = (programRun: ProgramRun, name: string, entry: string) =>
+    Buffer.from(inputsOf(programRun, TYPES.secret, name).data[entry] as string, "base64").toString("utf8");
+
+  it("adds generation 2 beside the first in every key's Secret, each kept once made, and makes it the recipient", async () => {
+    const rotated = await runProgram("dev", { ...devConfig, ageKeyGeneration: "2" }, mockCloud());
+    for (const name of ["flux-sops-age-secret", "dev-sops-age-secret"]) {
+      expect(entries(rotated, name), name).toEqual(["age-2.agekey", "age.agekey"]);
+      expect(rotated.find(TYPES.secret, name).options.ignoreChanges).toEqual(['data["age.agekey"]', 'data["age-2.agekey"]']);
+      expect(identityIn(rotated, name, "age-2.agekey")).toMatch(/^AGE-SECRET-KEY-1[0-9A-Z]{58}$/);
+    }
+    expect((await exportedRecipient(rotated)).value).toBe(await recipientOf(identityIn(rotated, "flux-sops-age-secret", "age-2.agekey")));
+    const { value } = await promiseOf(rotated.outputs.ageRecipients as pulumi.Output<Record<string, string>>);
+    expect(value.dev).toBe(await recipientOf(identityIn(rotated, "dev-sops-age-secret", "age-2.agekey")));
+  });
+
+  it("drops the previous generation once keepPreviousAgeKey is false", async () => {
+    const retired = await runProgram("dev", { ...devConfig, ageKeyGeneration: "2", keepPreviousAgeKey: "false" }, mockCloud());
+    expect(entries(retired, "flux-sops-age-secret")).toEqual(["age-2.agekey"]);
+    expect(retired.find(TYPES.secret, "flux-sops-age-secret").options.ignoreChanges).toEqual(['data["age-2.agekey"]']);
+  });
+
+  it("uses an imported identity as given, and follows it when it changes (a second workstation, a restored laptop)", async () => {
+    const identity = await generateIdentity();
+    const imported = await runProgram(
+      "dev",
+      { ...devConfig, ageIdentities: { cluster: `# created: 2026-12-01\n# public key: …\n${identity}\n` } },
+      mockCloud(),
+      ["ageIdentities"],
+    );
+    expect(identityIn(imported, "flux-sops-age-secret", "age.agekey")).toBe(identity);
+    expect(imported.find(TYPES.secret, "flux-sops-age-secret").options.ignoreChanges).toEqual([]);
+    expect((await exportedRecipient(imported)).value).toBe(await recipientOf(identity));
+    // dev's own key was not imported: generated, and kept.
+    expect(identityIn(imported, "dev-sops-age-secret", "age.agekey")).not.toBe(identity);
+  });
+
+  it("refuses imported identities stored in plain text", async () => {
+    await expect(runProgram("dev", { ...devConfig, ageIdentities: { cluster: await generateIdentity() } }, mockCloud())).rejects.toThrow(
+      "k0s-platform:ageIdentities is stored in plain text",
+    );
   });
 });

@@ -27,6 +27,8 @@ export const DEFAULTS = {
   existingSshKey: "",
   sshPrivateKey: "",
   fluxToken: "",
+  ageKeyGeneration: 1,
+  keepPreviousAgeKey: true,
   sshUseAgent: false,
   sshDialAttempts: 30,
   domain: "",

@@ -15,11 +15,14 @@ export interface SopsRecipients {
   readonly operators: readonly string[];
   /** Break-glass keys, kept offline: every rule, the restricted environments' included. */
   readonly breakGlass: readonly string[];
+  /** Environments whose secrets no operator key may read (RESTRICTED_ENVIRONMENTS unless given). */
+  readonly restricted?: readonly string[];
 }
 
 /**
- * Environments whose secrets no workstation or everyday operator key may read: a stolen laptop must
- * not decrypt them. Anyone can still encrypt a new file for them (that needs only public keys).
+ * Environments whose secrets no workstation or everyday operator key may read, unless the caller
+ * names others: a stolen laptop must not decrypt them. Anyone can still encrypt a new file for them
+ * (that needs only public keys).
  */
 export const RESTRICTED_ENVIRONMENTS: readonly string[] = ["production"];
 
@@ -44,7 +47,7 @@ export function renderSopsConfig(recipients: SopsRecipients): string {
     rule(
       `(^|/)apps/overlays/${environment}/secrets/[^/]+\\.ya?ml$`,
       keys,
-      [...(RESTRICTED_ENVIRONMENTS.includes(environment) ? [] : recipients.operators), ...recipients.breakGlass],
+      [...((recipients.restricted ?? RESTRICTED_ENVIRONMENTS).includes(environment) ? [] : recipients.operators), ...recipients.breakGlass],
       `the ${environment} environment`,
     ),
   );

@@ -379,32 +379,37 @@ describe("monitoring for the soak", () => {
 });
 
 describe("SOPS", () => {
+  /** As the README says: `npm run sops-config` writes .sops.yaml from the stacks' recipients. */
+  const writeSopsConfig = () =>
+    run(
+      path.join(ROOT, "node_modules", ".bin", "tsx"),
+      [
+        path.join(ROOT, "scripts", "write-sops-config.ts"),
+        "--out",
+        path.join(repo.workDir, ".sops.yaml"),
+        "--stack",
+        "dev",
+        "--stack",
+        "local-staging",
+      ],
+      { cwd: cli.projectDir, env: { ...process.env, ...cli.env } },
+    );
+  const recipientOf = (stack: string, environment: string): string =>
+    JSON.parse(cli.pulumi("stack", "output", "ageRecipients", "--json", "--stack", stack))[environment];
+  /** sops run from the repository's root, as the README has it, so .sops.yaml's rule for the path applies. */
+  const sops = (dir: string, args: string[], env: NodeJS.ProcessEnv = process.env) =>
+    run(path.join(TOOLCHAIN_BIN, "sops"), args, { cwd: dir, env });
+
   step(
     "decrypts a Secret encrypted to dev's own recipient, committed to dev's secrets folder",
     async () => {
-      // As the README says: .sops.yaml from the stack's recipient, then sops run from the repository root.
-      run(
-        path.join(ROOT, "node_modules", ".bin", "tsx"),
-        [
-          path.join(ROOT, "scripts", "write-sops-config.ts"),
-          "--out",
-          path.join(repo.workDir, ".sops.yaml"),
-          "--stack",
-          "dev",
-          "--stack",
-          "local-staging",
-        ],
-        {
-          cwd: cli.projectDir,
-          env: { ...process.env, ...cli.env },
-        },
-      );
-      const devRecipient = JSON.parse(cli.pulumi("stack", "output", "ageRecipients", "--json", "--stack", "dev")).dev;
+      writeSopsConfig();
+      const devRecipient = recipientOf("dev", "dev");
       expect(fs.readFileSync(path.join(repo.workDir, ".sops.yaml"), "utf8")).toContain(devRecipient);
       const password = randomBytes(12).toString("hex");
       const commit = repo.commit("Add the dev database credentials, encrypted", (dir) => {
         fs.writeFileSync(path.join(dir, "apps/overlays/dev/secrets/db-credentials.yaml"), secret("db-credentials", { password }));
-        run(path.join(TOOLCHAIN_BIN, "sops"), ["--encrypt", "--in-place", "apps/overlays/dev/secrets/db-credentials.yaml"], { cwd: dir });
+        sops(dir, ["--encrypt", "--in-place", "apps/overlays/dev/secrets/db-credentials.yaml"]);
         editYaml(path.join(dir, "apps/overlays/dev/secrets/kustomization.yaml"), (kustomization) =>
           kustomization.resources.push("db-credentials.yaml"),
         );
@@ -413,7 +418,7 @@ describe("SOPS", () => {
       expect(committed).toContain("ENC[AES256_GCM");
       expect(committed).not.toContain(password);
       // Encrypted to dev's key by its path's rule, not to staging's on the same cluster.
-      const stagingRecipient = JSON.parse(cli.pulumi("stack", "output", "ageRecipients", "--json", "--stack", "local-staging")).staging;
+      const stagingRecipient = recipientOf("local-staging", "staging");
       expect(committed).toContain(devRecipient);
       expect(committed).not.toContain(stagingRecipient);
       reconcileNow();
@@ -503,6 +508,62 @@ describe("SOPS", () => {
       600_000,
     );
   }
+
+  step(
+    "rotates dev's key as the README says: both generations decrypt during the change-over, then the new one alone",
+    async () => {
+      const keySecret = "/api/v1/namespaces/flux-system/secrets/sops-age-dev";
+      const entries = async () => Object.keys((await api().get(keySecret)).data).sort();
+      const before = recipientOf("dev", "dev");
+      workstation.configure("dev", { ageKeyGeneration: "2" });
+      up("dev");
+      expect(await entries()).toEqual(["age-2.agekey", "age.agekey"]);
+      const after = recipientOf("dev", "dev");
+      expect(after).not.toBe(before);
+
+      // The change-over: a new file encrypted to the new key, the old file still on the old one.
+      writeSopsConfig();
+      const token = randomBytes(12).toString("hex");
+      const added = repo.commit("Add dev's API token, encrypted to its new key", (dir) => {
+        fs.writeFileSync(path.join(dir, "apps/overlays/dev/secrets/api-token.yaml"), secret("api-token", { token }));
+        sops(dir, ["--encrypt", "--in-place", "apps/overlays/dev/secrets/api-token.yaml"]);
+        editYaml(path.join(dir, "apps/overlays/dev/secrets/kustomization.yaml"), (kustomization) =>
+          kustomization.resources.push("api-token.yaml"),
+        );
+      });
+      const file = (name: string) => repo.git("show", `${added}:apps/overlays/dev/secrets/${name}`);
+      expect([file("api-token.yaml").includes(after), file("api-token.yaml").includes(before)]).toEqual([true, false]);
+      expect([file("db-credentials.yaml").includes(after), file("db-credentials.yaml").includes(before)]).toEqual([false, true]);
+      reconcileNow();
+      await applied("secrets-dev", added);
+      const value = async (name: string, key: string) =>
+        Buffer.from((await api().get(`/api/v1/namespaces/dev/secrets/${name}`)).data[key], "base64").toString("utf8");
+      expect(await value("api-token", "token")).toBe(token);
+      const password = await value("db-credentials", "password");
+
+      // Re-encrypt the old file to the new key, with the old identity read from the cluster (the
+      // README's command), then retire the old generation.
+      const oldIdentity = Buffer.from((await api().get(keySecret)).data["age.agekey"], "base64").toString("utf8");
+      const reencrypted = repo.commit("Re-encrypt dev's credentials to its new key", (dir) => {
+        sops(dir, ["updatekeys", "-y", "apps/overlays/dev/secrets/db-credentials.yaml"], { ...process.env, SOPS_AGE_KEY: oldIdentity });
+      });
+      const updated = repo.git("show", `${reencrypted}:apps/overlays/dev/secrets/db-credentials.yaml`);
+      expect([updated.includes(after), updated.includes(before)]).toEqual([true, false]);
+      reconcileNow();
+      await applied("secrets-dev", reencrypted);
+      workstation.configure("dev", { keepPreviousAgeKey: "false" });
+      up("dev");
+      expect(await entries()).toEqual(["age-2.agekey"]);
+      // A commit after the retirement decrypts every file again, with the new key alone.
+      const checked = repo.commit("Note dev's key rotation", (dir) => {
+        fs.appendFileSync(path.join(dir, "apps/overlays/dev/secrets/kustomization.yaml"), "# rotated to generation 2\n");
+      });
+      reconcileNow();
+      await applied("secrets-dev", checked);
+      expect([await value("db-credentials", "password"), await value("api-token", "token")]).toEqual([password, token]);
+    },
+    600_000,
+  );
 });
 
 describe("tenancy: Flux applies an environment's folder as that environment", () => {
