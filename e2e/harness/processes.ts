@@ -140,6 +140,26 @@ export function run(
   return result.stdout;
 }
 
+/**
+ * `run`, without blocking this process: for a client of a server this process itself serves (the
+ * node's GitOps server), which a blocked event loop could never answer. Resolves with the exit
+ * status and output rather than throwing.
+ */
+export function runAsync(
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv } = {},
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { env: options.env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+    child.on("close", (status) => resolve({ status: status ?? -1, stdout, stderr }));
+  });
+}
+
 /** Thrown by a waitFor check to stop waiting at once (say, the process it waits on has died). */
 export class StopWaiting extends Error {}
 
