@@ -113,6 +113,27 @@ describe("npm run promote -- podinfo", () => {
     expect(promote(repo, "podinfo").stderr).toMatch(/for 2\.0 days/);
   });
 
+  it("follows a client's own environment names with --from and --to", () => {
+    const repo = gitopsRepo();
+    repo.git("mv", "apps/overlays/staging", "apps/overlays/soak");
+    repo.git("mv", "apps/overlays/production", "apps/overlays/live");
+    const soak = path.join(repo.dir, "apps/overlays/soak/kustomization.yaml");
+    fs.writeFileSync(soak, fs.readFileSync(soak, "utf8").replace(/newTag: "[^"]*"/, 'newTag: "6.15.0"'));
+    process.env.COMMIT_DATE = new Date(Date.now() - 8 * DAY).toISOString();
+    try {
+      repo.git("commit", "--quiet", "--all", "-m", "Name the environments soak and live; run podinfo 6.15.0 in soak");
+    } finally {
+      delete process.env.COMMIT_DATE;
+    }
+    expect(promote(repo, "podinfo").stderr).toContain("no apps/overlays/staging/kustomization.yaml under");
+    const result = promote(repo, "podinfo", "--from", "soak", "--to", "live");
+    expect(result.stderr).toBe("");
+    expect(repo.git("log", "-1", "--format=%B")).toMatch(
+      /^Promote podinfo ghcr\.io\/stefanprodan\/podinfo:6\.15\.0 to live\n\n.* soaked 8\.0 days in soak/,
+    );
+    expect(repo.git("show", "HEAD:apps/overlays/live/kustomization.yaml")).toContain('newTag: "6.15.0"');
+  });
+
   it("takes a configurable soak period", () => {
     const repo = gitopsRepo();
     repo.pin("staging", "6.15.0", 2.5);

@@ -132,7 +132,7 @@ function soakGuardRestartQuery(app: string, window: string): string {
   const source = fs.readFileSync(path.join(ROOT, "gitops", "scripts", "promote.mjs"), "utf8");
   const template = /const query = `([^`]+)`;/.exec(source)?.[1];
   if (template === undefined) throw new Error("gitops/scripts/promote.mjs no longer builds its restart query as `const query = `...``");
-  return template.replaceAll("${app}", app).replaceAll("${window}", window);
+  return template.replaceAll("${app}", app).replaceAll("${window}", window).replaceAll("${from}", "staging");
 }
 
 /**

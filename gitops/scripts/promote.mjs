@@ -7,6 +7,9 @@
 //   node scripts/promote.mjs --check        refuse any production release that has not soaked
 //                                           (the pull-request workflow runs this, from the base branch)
 //
+// --from <env> (staging) and --to <env> (production) name the environments, for a client whose
+// stacks call them otherwise; everything below says staging and production for them.
+//
 // A release is the image an overlay's `images:` entry makes of the app: name, tag and digest.
 // Options: --soak-days <n> (7), --branch <main>, --repo <dir> (.), --base <ref> (--check: what the
 // pull request changes, by default --branch), --override "<why>" (promote anyway; the commit records
@@ -25,7 +28,7 @@ import { parseDocument } from "yaml";
 const DAY_MS = 24 * 60 * 60 * 1000;
 const overlay = (env) => `apps/overlays/${env}/kustomization.yaml`;
 
-const PRODUCTION_DIR = "apps/overlays/production/";
+const overlayDir = (env) => `apps/overlays/${env}/`;
 
 /**
  * The release an overlay pins for each app (the image name's last path element): the image it
@@ -64,8 +67,8 @@ function fileAt(repo, commit, file) {
  * first commit of the latest run of commits whose staging overlay pins it (first parents only,
  * so what counts is when it reached the branch). Undefined if staging does not pin it now.
  */
-function soakStart(repo, branch, app, release) {
-  const history = git(repo, "log", "--first-parent", "--format=%H %cI", branch, "--", overlay("staging"))
+function soakStart(repo, branch, app, release, from) {
+  const history = git(repo, "log", "--first-parent", "--format=%H %cI", branch, "--", overlay(from))
     .split("\n")
     .filter(Boolean)
     .map((line) => {
@@ -74,7 +77,7 @@ function soakStart(repo, branch, app, release) {
     });
   let start;
   for (const entry of history) {
-    const text = fileAt(repo, entry.commit, overlay("staging"));
+    const text = fileAt(repo, entry.commit, overlay(from));
     if (text === undefined || pinnedReleases(text)[app] !== release) break;
     start = entry;
   }
@@ -82,13 +85,13 @@ function soakStart(repo, branch, app, release) {
 }
 
 /** Whether `release` of `app` may go to production now, and if not, why. */
-function soakVerdict(repo, { branch, app, release, soakDays, now = new Date() }) {
-  const start = soakStart(repo, branch, app, release);
+function soakVerdict(repo, { branch, app, release, soakDays, from, now = new Date() }) {
+  const start = soakStart(repo, branch, app, release, from);
   if (start === undefined) {
-    const current = pinnedReleases(fileAt(repo, branch, overlay("staging")) ?? "")[app];
+    const current = pinnedReleases(fileAt(repo, branch, overlay(from)) ?? "")[app];
     return {
       ok: false,
-      reason: `${app} ${release} is not what staging runs on ${branch} (staging runs ${current ?? "nothing"}): it never soaked`,
+      reason: `${app} ${release} is not what ${from} runs on ${branch} (${from} runs ${current ?? "nothing"}): it never soaked`,
     };
   }
   const days = (now.getTime() - start.date.getTime()) / DAY_MS;
@@ -97,11 +100,11 @@ function soakVerdict(repo, { branch, app, release, soakDays, now = new Date() })
       ok: false,
       start,
       reason:
-        `${app} ${release} has been in staging on ${branch} for ${days.toFixed(1)} days (since ${start.date.toISOString()}, ${start.commit.slice(0, 12)}): ` +
+        `${app} ${release} has been in ${from} on ${branch} for ${days.toFixed(1)} days (since ${start.date.toISOString()}, ${start.commit.slice(0, 12)}): ` +
         `${(soakDays - days).toFixed(1)} more day(s) of the ${soakDays}-day soak to go`,
     };
   }
-  return { ok: true, start, reason: `${app} ${release} soaked ${days.toFixed(1)} days in staging (since ${start.commit.slice(0, 12)})` };
+  return { ok: true, start, reason: `${app} ${release} soaked ${days.toFixed(1)} days in ${from} (since ${start.commit.slice(0, 12)})` };
 }
 
 /**
@@ -109,24 +112,23 @@ function soakVerdict(repo, { branch, app, release, soakDays, now = new Date() })
  * other file of production's overlay, or its kustomization beyond `images:`. The guard cannot tell
  * what such a change would run, so it refuses it (make it in staging first, or override).
  */
-function unreadableChanges(repo, base) {
-  const changed = git(repo, "diff", "--name-only", base, "--", "apps/base", PRODUCTION_DIR).split("\n").filter(Boolean);
+function unreadableChanges(repo, base, to) {
+  const changed = git(repo, "diff", "--name-only", base, "--", "apps/base", overlayDir(to)).split("\n").filter(Boolean);
   return changed.filter(
     (file) =>
-      file !== overlay("production") ||
-      withoutImages(readFileSync(join(repo, file), "utf8")) !== withoutImages(fileAt(repo, base, file) ?? ""),
+      file !== overlay(to) || withoutImages(readFileSync(join(repo, file), "utf8")) !== withoutImages(fileAt(repo, base, file) ?? ""),
   );
 }
 
 /** Flux's view of staging: the revision apps-staging applied must contain the soak's start. */
-function fluxStagingCheck(repo, start, kubectl) {
+function fluxSoakCheck(repo, start, kubectl, from) {
   let kustomization;
   try {
-    kustomization = JSON.parse(kubectl(["get", "kustomization", "apps-staging", "-n", "flux-system", "-o", "json"]));
+    kustomization = JSON.parse(kubectl(["get", "kustomization", `apps-${from}`, "-n", "flux-system", "-o", "json"]));
   } catch (error) {
     return {
       ok: false,
-      reason: `could not read Flux's apps-staging from the cluster (${firstLine(error)}): check --kubeconfig and --context`,
+      reason: `could not read Flux's apps-${from} from the cluster (${firstLine(error)}): check --kubeconfig and --context`,
     };
   }
   const revision = kustomization.status?.lastAppliedRevision ?? "";
@@ -142,10 +144,10 @@ function fluxStagingCheck(repo, start, kubectl) {
   if (!ready || !contains) {
     return {
       ok: false,
-      reason: `Flux has not applied it in staging: apps-staging is ${ready ? "Ready" : "not Ready"} at ${revision || "no revision"}`,
+      reason: `Flux has not applied it in ${from}: apps-${from} is ${ready ? "Ready" : "not Ready"} at ${revision || "no revision"}`,
     };
   }
-  return { ok: true, reason: `Flux applied ${revision} in staging` };
+  return { ok: true, reason: `Flux applied ${revision} in ${from}` };
 }
 
 const firstLine = (error) => String(error?.message ?? error).split("\n")[0];
@@ -154,18 +156,18 @@ const firstLine = (error) => String(error?.message ?? error).split("\n")[0];
  * Restarts of the app's containers in staging over the soak, from VictoriaMetrics. No data is not
  * "no restarts": an unreachable endpoint, an error or an empty answer refuses, naming the endpoint.
  */
-async function restartCheck(metricsUrl, app, soakDays, timeoutMs) {
+async function restartCheck(metricsUrl, app, soakDays, timeoutMs, from) {
   // In minutes, so that a fraction of a day is a valid window too.
   const window = `${Math.max(1, Math.round(soakDays * 24 * 60))}m`;
   // From the kubelet's cAdvisor metrics (no kube-state-metrics needed): every run of a container
   // is a series of its own (its container ID is a label), so a pod's restarts in the window are the
   // runs of its container seen there, less one.
-  const query = `count by (pod) (last_over_time(container_start_time_seconds{namespace="staging",container="${app}"}[${window}])) - 1`;
+  const query = `count by (pod) (last_over_time(container_start_time_seconds{namespace="${from}",container="${app}"}[${window}])) - 1`;
   const endpoint = `${metricsUrl.replace(/\/$/, "")}/api/v1/query`;
   const unreadable = (what) => ({
     ok: false,
     reason:
-      `cannot read ${app}'s restarts in staging from ${endpoint}: ${what}; ` +
+      `cannot read ${app}'s restarts in ${from} from ${endpoint}: ${what}; ` +
       "point --metrics at the remote cluster's VictoriaMetrics (kubectl port-forward -n monitoring svc/victoria-metrics 8428)",
   });
   let body;
@@ -178,24 +180,24 @@ async function restartCheck(metricsUrl, app, soakDays, timeoutMs) {
   }
   const result = body?.data?.result;
   if (body?.status !== "success" || !Array.isArray(result)) return unreadable("the answer is not a query result");
-  if (result.length === 0) return unreadable(`it holds no container_start_time_seconds for ${app} in staging over the last ${window}`);
+  if (result.length === 0) return unreadable(`it holds no container_start_time_seconds for ${app} in ${from} over the last ${window}`);
   const restarted = result.filter((series) => Number(series.value?.[1]) > 0);
   if (restarted.length > 0) {
     const pods = restarted.map((series) => `${series.metric.pod} (${Math.round(Number(series.value[1]))} restarts)`).join(", ");
-    return { ok: false, reason: `${app} restarted in staging during the soak: ${pods}` };
+    return { ok: false, reason: `${app} restarted in ${from} during the soak: ${pods}` };
   }
-  return { ok: true, reason: `${app} never restarted in staging over the last ${soakDays} days` };
+  return { ok: true, reason: `${app} never restarted in ${from} over the last ${soakDays} days` };
 }
 
 /** Production's `images:` entry for `app` becomes staging's: name, tag and digest alike. */
-function setProductionRelease(repo, app) {
-  const stagingEntry = parseDocument(readFileSync(join(repo, overlay("staging")), "utf8"))
+function setProductionRelease(repo, app, from, to) {
+  const stagingEntry = parseDocument(readFileSync(join(repo, overlay(from)), "utf8"))
     .toJS()
     ?.images?.find((image) => image.name.split("/").pop() === app);
-  const file = join(repo, overlay("production"));
+  const file = join(repo, overlay(to));
   const document = parseDocument(readFileSync(file, "utf8"));
   const entry = document.get("images")?.items.find((item) => String(item.get("name")).split("/").pop() === app);
-  if (entry === undefined || stagingEntry === undefined) throw new Error(`${overlay("production")} pins no image for ${app}`);
+  if (entry === undefined || stagingEntry === undefined) throw new Error(`${overlay(to)} pins no image for ${app}`);
   for (const key of ["newName", "newTag", "digest"]) {
     if (stagingEntry[key] === undefined) entry.delete(key);
     else entry.set(key, String(stagingEntry[key]));
@@ -204,7 +206,7 @@ function setProductionRelease(repo, app) {
 }
 
 /** The owners CODEOWNERS gives production's overlay: the last matching pattern wins, as on GitHub. */
-function productionOwners(codeownersText) {
+function productionOwners(codeownersText, to) {
   let owners = [];
   for (const line of codeownersText.split("\n")) {
     const [pattern, ...names] = line.replace(/#.*/, "").trim().split(/\s+/);
@@ -213,17 +215,17 @@ function productionOwners(codeownersText) {
       .replace(/^\//, "")
       .replace(/\/?\*\*$/, "/")
       .replace(/\/?\*$/, "/");
-    if (pattern === "*" || PRODUCTION_DIR.startsWith(path.endsWith("/") ? path : `${path}/`)) owners = names;
+    if (pattern === "*" || overlayDir(to).startsWith(path.endsWith("/") ? path : `${path}/`)) owners = names;
   }
   return owners;
 }
 
 /** Whether an override in --check is backed by a code owner's approval; if not, why. */
-function overrideApproval(values) {
+function overrideApproval(values, to) {
   const file = values.codeowners ?? join(values.repo, ".github", "CODEOWNERS");
   let owners;
   try {
-    owners = productionOwners(readFileSync(file, "utf8"));
+    owners = productionOwners(readFileSync(file, "utf8"), to);
   } catch {
     return { ok: false, reason: `no CODEOWNERS at ${file}: nobody can approve an override` };
   }
@@ -236,7 +238,7 @@ function overrideApproval(values) {
     return {
       ok: false,
       reason:
-        `Soak-Override needs an approving review from a code owner of ${PRODUCTION_DIR} (${owners.join(", ") || "none in CODEOWNERS"}); ` +
+        `Soak-Override needs an approving review from a code owner of ${overlayDir(to)} (${owners.join(", ") || "none in CODEOWNERS"}); ` +
         `approved by: ${approvers.join(", ") || "nobody"}`,
     };
   }
@@ -259,9 +261,11 @@ async function main() {
       context: { type: "string" },
       metrics: { type: "string" },
       timeout: { type: "string", default: "20" },
+      from: { type: "string", default: "staging" },
+      to: { type: "string", default: "production" },
     },
   });
-  const repo = values.repo;
+  const { repo, from, to } = values;
   const soakDays = Number(values["soak-days"]);
   if (!Number.isFinite(soakDays) || soakDays < 0) throw new Error(`--soak-days ${values["soak-days"]} is not a number of days`);
   const timeoutMs = Number(values.timeout) * 1000;
@@ -278,16 +282,16 @@ async function main() {
       { encoding: "utf8", timeout: 2 * timeoutMs, stdio: ["ignore", "pipe", "pipe"] },
     );
 
-  for (const env of ["staging", "production"]) {
+  for (const env of [from, to]) {
     if (!existsSync(join(repo, overlay(env)))) {
       throw new Error(`no ${overlay(env)} under ${resolve(repo)}: run it from your GitOps repository's root, or pass --repo <its folder>`);
     }
   }
   // In --check mode, every app whose production release the change sets; else the one named.
   const base = values.base ?? values.branch;
-  const production = pinnedReleases(readFileSync(join(repo, overlay("production")), "utf8"));
-  const staging = pinnedReleases(readFileSync(join(repo, overlay("staging")), "utf8"));
-  const atBase = pinnedReleases(fileAt(repo, base, overlay("production")) ?? "");
+  const production = pinnedReleases(readFileSync(join(repo, overlay(to)), "utf8"));
+  const staging = pinnedReleases(readFileSync(join(repo, overlay(from)), "utf8"));
+  const atBase = pinnedReleases(fileAt(repo, base, overlay(to)) ?? "");
   const candidates = values.check
     ? Object.entries(production).filter(([app, release]) => atBase[app] !== release)
     : positionals.map((app) => [app, staging[app]]);
@@ -295,26 +299,26 @@ async function main() {
 
   const refusals = [];
   if (values.check) {
-    const unreadable = unreadableChanges(repo, base);
+    const unreadable = unreadableChanges(repo, base, to);
     if (unreadable.length > 0) {
       const reason =
-        `${unreadable.join(", ")} change${unreadable.length === 1 ? "s" : ""} what production runs beyond its image pins, ` +
-        "which the guard cannot weigh: make the change in staging's overlay first and promote it after the soak";
+        `${unreadable.join(", ")} change${unreadable.length === 1 ? "s" : ""} what ${to} runs beyond its image pins, ` +
+        `which the guard cannot weigh: make the change in ${from}'s overlay first and promote it after the soak`;
       console.log(`refused: ${reason}`);
       refusals.push(reason);
     }
   }
   for (const [app, release] of candidates) {
-    if (release === undefined) throw new Error(`${overlay("staging")} pins no image for ${app}`);
-    const verdicts = [soakVerdict(repo, { branch: values.branch, app, release, soakDays })];
-    if (verdicts[0].ok && values.kubeconfig) verdicts.push(fluxStagingCheck(repo, verdicts[0].start, kubectl));
-    if (verdicts[0].ok && values.metrics) verdicts.push(await restartCheck(values.metrics, app, soakDays, timeoutMs));
+    if (release === undefined) throw new Error(`${overlay(from)} pins no image for ${app}`);
+    const verdicts = [soakVerdict(repo, { branch: values.branch, app, release, soakDays, from })];
+    if (verdicts[0].ok && values.kubeconfig) verdicts.push(fluxSoakCheck(repo, verdicts[0].start, kubectl, from));
+    if (verdicts[0].ok && values.metrics) verdicts.push(await restartCheck(values.metrics, app, soakDays, timeoutMs, from));
     for (const verdict of verdicts) console.log(`${verdict.ok ? "ok" : "refused"}: ${verdict.reason}`);
     const failed = verdicts.filter((verdict) => !verdict.ok);
     refusals.push(...failed.map((verdict) => verdict.reason));
     if (!values.check && (failed.length === 0 || values.override)) {
       if (failed.length > 0) console.error(`OVERRIDE: promoting ${app} ${release} anyway: ${values.override}`);
-      setProductionRelease(repo, app);
+      setProductionRelease(repo, app, from, to);
       const trailer =
         failed.length > 0 ? `\n\nSoak-Override: ${values.override}\nRefused: ${failed.map((verdict) => verdict.reason).join("; ")}` : "";
       git(
@@ -322,18 +326,18 @@ async function main() {
         "commit",
         "--quiet",
         "-m",
-        `Promote ${app} ${release} to production\n\n${verdicts.map((verdict) => verdict.reason).join("\n")}${trailer}`,
+        `Promote ${app} ${release} to ${to}\n\n${verdicts.map((verdict) => verdict.reason).join("\n")}${trailer}`,
         "--",
-        overlay("production"),
+        overlay(to),
       );
       console.log(`committed: ${git(repo, "log", "-1", "--format=%h %s")}`);
       return 0;
     }
   }
   if (values.check && refusals.length > 0 && values.override) {
-    const approval = overrideApproval(values);
+    const approval = overrideApproval(values, to);
     if (approval.ok) {
-      console.error(`OVERRIDE: accepting the production change anyway (${approval.reason}): ${values.override}`);
+      console.error(`OVERRIDE: accepting the ${to} change anyway (${approval.reason}): ${values.override}`);
       return 0;
     }
     console.error(`override refused: ${approval.reason}`);
@@ -342,7 +346,7 @@ async function main() {
     console.error(`refusing to promote: ${refusals.join("; ")}`);
     return 1;
   }
-  if (values.check) console.log("every production release soaked in staging");
+  if (values.check) console.log(`every ${to} release soaked in ${from}`);
   return 0;
 }
 
