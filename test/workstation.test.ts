@@ -35,9 +35,14 @@ describe("k0s/workstation.yaml", () => {
   });
 
   it("agrees with the install line it documents, the README's, and the network script on the host-only address", () => {
-    const installLine = `sudo k0s install controller --single -c k0s/workstation.yaml --kubelet-extra-args=--node-ip=${hostOnly}`;
-    expect(read("k0s/workstation.yaml")).toContain(installLine);
-    expect(read("README.md")).toContain(installLine);
+    // From a copy in /etc/k0s: the service k0s installs must not point into a clone that may move.
+    const copy = "sudo install -D -m 0600 k0s/workstation.yaml /etc/k0s/k0s.yaml";
+    const installLine = `sudo k0s install controller --single -c /etc/k0s/k0s.yaml --kubelet-extra-args=--node-ip=${hostOnly}`;
+    for (const file of ["k0s/workstation.yaml", "README.md"]) {
+      expect(read(file)).toContain(copy);
+      expect(read(file)).toContain(installLine);
+      expect(read(file).indexOf(copy)).toBeLessThan(read(file).indexOf(installLine));
+    }
   });
 
   it("has the README create monitoring's data directory, as the remote and ssh targets' install steps do", () => {

@@ -215,8 +215,9 @@ describe("Flux", () => {
       // A Git client on the workstation: refused without the token, served with it. Not blocking
       // this process, which serves the Git server.
       const lsRemote = async (url: string) => {
-        const [command, ...args] = node.onNode(["git", "-c", `http.sslCAInfo=${caFile}`, "ls-remote", url]);
-        const result = await runAsync(command, args, { env: { ...process.env, GIT_TERMINAL_PROMPT: "0" } });
+        const [command, ...args] = node.onNode(["git", "ls-remote", url]);
+        // GIT_SSL_CAINFO, not http.sslCAInfo: an environment's own GIT_SSL_CAINFO would win over the config.
+        const result = await runAsync(command, args, { env: { ...process.env, GIT_SSL_CAINFO: caFile, GIT_TERMINAL_PROMPT: "0" } });
         return `${result.stdout}${result.stderr}`;
       };
       expect(await lsRemote(repo.url)).toMatch(/could not read Username|Authentication failed|401/);
