@@ -52,6 +52,7 @@ const cluster =
     : target.target === "remote"
       ? new K0sOverSsh("remote-k0s", {
           host: droplet!.publicIp,
+          kubeconfigName: cloudName(pulumi.getProject(), pulumi.getStack()),
           ssh: target.ssh,
           k0s: target.k0s,
           extraSans: target.domain === undefined ? [] : [`api.${target.domain}`],
@@ -59,7 +60,12 @@ const cluster =
           after: [droplet!],
           hostKey: droplet!.hostPublicKey,
         })
-      : new K0sOverSsh("ssh-k0s", { host: target.host, ssh: target.ssh, k0s: target.k0s });
+      : new K0sOverSsh("ssh-k0s", {
+          host: target.host,
+          kubeconfigName: cloudName(pulumi.getProject(), pulumi.getStack()),
+          ssh: target.ssh,
+          k0s: target.k0s,
+        });
 const remote = cluster instanceof K0sOverSsh ? cluster : undefined;
 /** The age key of `owner` (`cluster`, or an environment): the stack's generation, and its import if any. */
 const ageKey = (owner: string) => {

@@ -19,7 +19,7 @@ import {
   K0S_UPLOAD_PATH,
   podNetworks,
   renderK0sConfig,
-  rewriteKubeconfigServer,
+  rewriteKubeconfig,
   sha256,
   waitForHostScript,
 } from "./lib/k0s";
@@ -27,6 +27,8 @@ import {
 export interface K0sOverSshArgs {
   /** The address the program dials, and the one the kubeconfig and the API certificate name. */
   readonly host: pulumi.Input<string>;
+  /** What the exported kubeconfig calls its cluster, user and context (not k0s's `Default`). */
+  readonly kubeconfigName: string;
   /** How to reach the host: port, user, key (or agent), pinned host key, dial attempts. */
   readonly ssh: SshAccess;
   /** Which k0s to install: pinned version and sha256, optional uploads for air-gapped hosts. */
@@ -178,7 +180,7 @@ export class K0sOverSsh extends pulumi.ComponentResource {
     this.kubeconfig = pulumi.secret(
       pulumi
         .all([adminKubeconfig.stdout, args.host, firewall.stdout])
-        .apply(([kubeconfig, host]) => rewriteKubeconfigServer(kubeconfig, apiServerUrl(host))),
+        .apply(([kubeconfig, host]) => rewriteKubeconfig(kubeconfig, apiServerUrl(host), args.kubeconfigName)),
     );
     this.provider = new k8s.Provider(`${name}-provider`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, step);
 

@@ -13,7 +13,7 @@ import {
   K0S_CONFIG_PATH,
   podNetworks,
   renderK0sConfig,
-  rewriteKubeconfigServer,
+  rewriteKubeconfig,
   waitForHostScript,
 } from "../components/lib/k0s";
 import { K0S_ADMIN_KUBECONFIG } from "./lib/cloud";
@@ -168,24 +168,36 @@ describe("asRoot", () => {
   });
 });
 
-describe("rewriteKubeconfigServer", () => {
+describe("rewriteKubeconfig", () => {
+  const rewrite = (text: string) => parse(rewriteKubeconfig(text, "https://203.0.113.10:6443", "k0s-platform-acme-remote"));
+
   it("points the cluster at the reserved IP and leaves credentials alone", () => {
-    const rewritten = parse(rewriteKubeconfigServer(K0S_ADMIN_KUBECONFIG, "https://203.0.113.10:6443"));
+    const rewritten = rewrite(K0S_ADMIN_KUBECONFIG);
     const original = parse(K0S_ADMIN_KUBECONFIG);
     expect(rewritten.clusters[0].cluster.server).toBe("https://203.0.113.10:6443");
-    expect(rewritten.users).toEqual(original.users);
+    expect(rewritten.users[0].user).toEqual(original.users[0].user);
     expect(rewritten.clusters[0].cluster["certificate-authority-data"]).toBe(original.clusters[0].cluster["certificate-authority-data"]);
   });
 
-  it("changes only server fields, even where the old address appears elsewhere", () => {
-    const tricky = K0S_ADMIN_KUBECONFIG.replace("name: local", "name: https://10.19.0.5:6443");
-    const rewritten = parse(rewriteKubeconfigServer(tricky, "https://203.0.113.10:6443"));
-    expect(rewritten.clusters[0].name).toBe("https://10.19.0.5:6443");
-    expect(rewritten.contexts[0].context.cluster).toBe("local");
+  it("names the cluster, user and context after the stack, not k0s's Default, so two clusters' kubeconfigs merge", () => {
+    const rewritten = rewrite(K0S_ADMIN_KUBECONFIG);
+    expect(rewritten["current-context"]).toBe("k0s-platform-acme-remote");
+    expect(rewritten.contexts).toEqual([
+      {
+        name: "k0s-platform-acme-remote",
+        context: { cluster: "k0s-platform-acme-remote", namespace: "default", user: "k0s-platform-acme-remote-admin" },
+      },
+    ]);
+    expect(rewritten.users.map((user: { name: string }) => user.name)).toEqual(["k0s-platform-acme-remote-admin"]);
+  });
+
+  it("rewrites only the server field's address, even where the old address appears elsewhere", () => {
+    const tricky = K0S_ADMIN_KUBECONFIG.replace("namespace: default", "namespace: https://10.19.0.5:6443");
+    expect(rewrite(tricky).contexts[0].context.namespace).toBe("https://10.19.0.5:6443");
   });
 
   it.each(["", "kind: Config\nclusters: []\n", "clusters:\n- name: x\n"])("refuses a kubeconfig without clusters: %j", (text) => {
-    expect(() => rewriteKubeconfigServer(text, "https://203.0.113.10:6443")).toThrow(/no clusters/);
+    expect(() => rewrite(text)).toThrow(/no clusters/);
   });
 });
 

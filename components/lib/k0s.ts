@@ -176,19 +176,42 @@ export function adminKubeconfigScript(): string {
 
 interface Kubeconfig {
   clusters?: { name?: string; cluster?: { server?: string } }[];
+  contexts?: { name?: string; context?: { cluster?: string; user?: string } }[];
+  users?: { name?: string }[];
+  "current-context"?: string;
 }
 
 /**
- * Points every cluster of a kubeconfig at `server`. Parses the document rather than replacing text,
- * so certificate data or names that happen to contain the old address are never touched.
+ * Points every cluster of a kubeconfig at `server`, and names its cluster, user and context `name`
+ * (k0s calls every cluster's context `Default`, so two clusters' kubeconfigs would clash when merged).
+ * Parses the document rather than replacing text, so certificate data or names that happen to
+ * contain the old address are never touched.
  */
-export function rewriteKubeconfigServer(kubeconfig: string, server: string): string {
+export function rewriteKubeconfig(kubeconfig: string, server: string, name: string): string {
   const document = parse(kubeconfig) as Kubeconfig | null;
   const clusters = document?.clusters;
   if (!Array.isArray(clusters) || clusters.length === 0 || clusters.some((entry) => entry.cluster === undefined)) {
     throw new Error("the admin kubeconfig from k0s has no clusters[].cluster to point at the host's address");
   }
-  for (const entry of clusters) entry.cluster!.server = server;
+  /** `name`, or `name-<n>` for all but the first where there are several. */
+  const renamed = <T extends { name?: string }>(entries: T[] | undefined, suffix = "") =>
+    new Map((entries ?? []).map((entry, index) => [entry.name, `${name}${suffix}${index === 0 ? "" : `-${index + 1}`}`]));
+  const clusterNames = renamed(clusters);
+  const userNames = renamed(document!.users, "-admin");
+  const contextNames = renamed(document!.contexts);
+  for (const entry of clusters) {
+    entry.cluster!.server = server;
+    entry.name = clusterNames.get(entry.name);
+  }
+  for (const entry of document!.users ?? []) entry.name = userNames.get(entry.name);
+  for (const entry of document!.contexts ?? []) {
+    entry.name = contextNames.get(entry.name);
+    if (entry.context !== undefined) {
+      entry.context.cluster = clusterNames.get(entry.context.cluster) ?? entry.context.cluster;
+      entry.context.user = userNames.get(entry.context.user) ?? entry.context.user;
+    }
+  }
+  if (document!["current-context"] !== undefined) document!["current-context"] = contextNames.get(document!["current-context"]);
   return stringify(document);
 }
 
