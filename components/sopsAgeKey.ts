@@ -50,7 +50,15 @@ export class SopsAgeKey extends pulumi.ComponentResource {
     const base64 = (identity: pulumi.Input<string>) =>
       pulumi.secret(pulumi.output(identity).apply((text) => Buffer.from(text).toString("base64")));
     const decode = (data: pulumi.Output<Record<string, string>>, entry: string) =>
-      pulumi.secret(data.apply((stored) => Buffer.from(stored[entry], "base64").toString("utf8")));
+      pulumi.secret(
+        data.apply((stored) => {
+          // Only a lowered generation gets here: its entry was dropped, and a kept entry is never written again.
+          if (stored[entry] === undefined) {
+            throw new Error(`${secretName} holds no ${entry}: a retired age key cannot come back; raise ageKeyGeneration instead`);
+          }
+          return Buffer.from(stored[entry], "base64").toString("utf8");
+        }),
+      );
     const isImported = (entry: number) => entry === generation && imported !== undefined;
 
     // A later generation is generated into a Secret of its own (`<name>.generation-<n>`), created
