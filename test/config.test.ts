@@ -584,14 +584,19 @@ function projectDefaults(): Record<string, unknown> {
 
 describe("the seed stack files (test/fixtures/stacks: the project's shipped Pulumi.<stack>.yaml, as tests' own copies)", () => {
   const stacks = fs.readdirSync(SEED_STACKS_DIR).flatMap((file) => /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1] ?? []);
+  /** A seed as the README has a user complete it: the repository's URL, and a remote stack's secrets. */
+  const completed = (stack: string) => {
+    const seed = seedStackConfig(stack);
+    const flux = seed.flux === undefined ? {} : { flux: { ...(seed.flux as object), url: "https://github.com/acme/gitops" } };
+    return { ...seed, ...flux, ...(seed.target === "remote" ? secretsForRemote : {}) };
+  };
 
   it("are the three stacks of the workflow", () => {
     expect(stacks.sort()).toEqual(["dev", "local-staging", "remote"]);
   });
 
   it.each(stacks)("Pulumi.%s.yaml parses, with the project's defaults as Pulumi passes them", (stack) => {
-    const file = { ...projectDefaults(), ...seedStackConfig(stack) };
-    expect(() => parseConfig(stack, raw(file.target === "remote" ? { ...file, ...secretsForRemote } : file))).not.toThrow();
+    expect(() => parseConfig(stack, raw({ ...projectDefaults(), ...completed(stack) }))).not.toThrow();
   });
 
   it("an ssh stack parses with the project's defaults, and a droplet setting changed from its default is refused", () => {
@@ -605,10 +610,7 @@ describe("the seed stack files (test/fixtures/stacks: the project's shipped Pulu
   });
 
   it("local staging carries exactly the remote staging quota and isolation, on the workstation's host names", () => {
-    const envOf = (stack: string, name: string) =>
-      parseConfig(stack, raw({ ...seedStackConfig(stack), ...(stack === "remote" ? secretsForRemote : {}) })).environments.find(
-        (env) => env.name === name,
-      )!;
+    const envOf = (stack: string, name: string) => parseConfig(stack, raw(completed(stack))).environments.find((env) => env.name === name)!;
     const { hosts: localHosts, ...local } = envOf("local-staging", "staging");
     const { hosts: remoteHosts, ...remote } = envOf("remote", "staging");
     expect(local).toEqual(remote);

@@ -17,17 +17,22 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
+/** The GitOps repository a user points Flux at, as the README has them set it (never fetched here). */
+export const USER_REPOSITORY = "https://github.com/acme/k0s-platform-gitops";
+
 /**
  * What a local stack needs, as `pulumi config set --path` entries, to run against this cluster: its
- * kubeconfig and context, and Flux's manifest from the toolchain, whose controllers cannot run without
- * a node (so `up` must not wait for them).
+ * kubeconfig and context; and, for the stack that bootstraps Flux, the user's repository and Flux's
+ * manifest from the toolchain, whose controllers cannot run without a node (so `up` must not wait
+ * for them).
  */
-export function stackSettings(cluster: TestCluster): Record<string, string> {
+export function stackSettings(cluster: TestCluster, options: { bootstrapsFlux: boolean }): Record<string, string> {
   return {
     kubeconfig: cluster.kubeconfigPath,
     kubeContext: cluster.context,
-    "flux.manifestPath": FLUX_INSTALL_MANIFEST,
-    "flux.waitForControllers": "false",
+    ...(options.bootstrapsFlux
+      ? { "flux.url": USER_REPOSITORY, "flux.manifestPath": FLUX_INSTALL_MANIFEST, "flux.waitForControllers": "false" }
+      : {}),
   };
 }
 

@@ -21,7 +21,7 @@ import type { KubeObject } from "../harness/kubeClient";
 import { run, waitFor } from "../harness/processes";
 import { pulumiCli, ROOT, type PulumiCli } from "../harness/pulumiCli";
 import { CERT_MANAGER_CHARTS, TOOLCHAIN_BIN } from "../harness/toolchain";
-import { clusterForTests, stackSettings, type TestCluster } from "./cluster";
+import { clusterForTests, stackSettings, USER_REPOSITORY, type TestCluster } from "./cluster";
 
 const STAGING_QUOTA = { "requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi", pods: "20" };
 const STACKS = ["dev", "local-staging"];
@@ -37,7 +37,8 @@ beforeAll(async () => {
   // The only changes to the stack files: this cluster, and Flux's manifest from the toolchain.
   for (const stack of STACKS) {
     cli.pulumi("stack", "init", stack);
-    for (const [key, value] of Object.entries(stackSettings(cluster))) cli.pulumi("config", "set", "--stack", stack, "--path", key, value);
+    for (const [key, value] of Object.entries(stackSettings(cluster, { bootstrapsFlux: stack === "dev" })))
+      cli.pulumi("config", "set", "--stack", stack, "--path", key, value);
   }
 }, 120_000);
 
@@ -185,7 +186,7 @@ describe("pulumi up", () => {
       "ghcr.io/fluxcd/source-controller:v1.7.3",
     ]);
     const source = await api().get("/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories/flux-system");
-    expect(source.spec).toMatchObject({ url: "https://github.com/acme/k0s-platform-gitops", ref: { branch: "main" }, interval: "1m" });
+    expect(source.spec).toMatchObject({ url: USER_REPOSITORY, ref: { branch: "main" }, interval: "1m" });
     const sync = await api().get("/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/flux-system");
     expect(sync.spec).toMatchObject({
       path: "./clusters/local",

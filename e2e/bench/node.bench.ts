@@ -102,7 +102,7 @@ it("times pulumi up to every Kustomization Ready against kubectl apply of the sa
   try {
     const bare = pulumiCli(dir);
     bare.pulumi("stack", "init", "dev");
-    for (const [key, value] of Object.entries(stackSettings(apiServer)))
+    for (const [key, value] of Object.entries(stackSettings(apiServer, { bootstrapsFlux: true })))
       bare.pulumi("config", "set", "--stack", "dev", "--path", key, value);
     bareUp = await seconds(() => bare.pulumi("up", "--stack", "dev", "--yes", "--skip-preview"));
   } finally {

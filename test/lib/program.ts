@@ -10,9 +10,15 @@ import { installMocks, MockCloud, Registration, registeredUrns } from "../mocks"
 export const ROOT = path.resolve(__dirname, "../..");
 export const FLUX_FIXTURE = path.join(ROOT, "test/fixtures/flux-install.yaml");
 
-/** Stack config with Flux installed from the test fixture instead of the release download. */
+/** The GitOps repository a user points Flux at, as the README has them set it. */
+export const USER_REPOSITORY = "https://github.com/acme/k0s-platform-gitops";
+
+/**
+ * Stack config as a user completes it for Flux (the README's `flux.url`, where the stack does not
+ * set one), with Flux installed from the test fixture instead of the release download.
+ */
 export function withFluxFixture(config: Record<string, unknown>): Record<string, unknown> {
-  return { ...config, flux: { ...(config.flux as object), manifestPath: FLUX_FIXTURE } };
+  return { ...config, flux: { url: USER_REPOSITORY, ...(config.flux as object), manifestPath: FLUX_FIXTURE } };
 }
 
 /** Pulumi hands a program strings; objects and lists arrive JSON-encoded. */
