@@ -17,6 +17,8 @@ import { LocalCluster } from "./components/localCluster";
 
 const config = loadConfig();
 const target = config.cluster;
+/** What the stack's droplet, kubeconfig and cloud resources are called: never two stacks alike. */
+const stackCloudName = cloudName(pulumi.getProject(), pulumi.getStack());
 
 if (target.target === "remote") {
   // A warning, not a refusal: quotas are ceilings, and a team may knowingly overcommit.
@@ -26,7 +28,7 @@ if (target.target === "remote") {
 const droplet =
   target.target === "remote"
     ? new DigitalOceanHost("remote", {
-        cloudName: cloudName(pulumi.getProject(), pulumi.getStack()),
+        cloudName: stackCloudName,
         region: target.region,
         size: target.dropletSize,
         image: target.dropletImage,
@@ -52,7 +54,7 @@ const cluster =
     : target.target === "remote"
       ? new K0sOverSsh("remote-k0s", {
           host: droplet!.publicIp,
-          kubeconfigName: cloudName(pulumi.getProject(), pulumi.getStack()),
+          kubeconfigName: stackCloudName,
           ssh: target.ssh,
           k0s: target.k0s,
           extraSans: target.domain === undefined ? [] : [`api.${target.domain}`],
@@ -62,7 +64,7 @@ const cluster =
         })
       : new K0sOverSsh("ssh-k0s", {
           host: target.host,
-          kubeconfigName: cloudName(pulumi.getProject(), pulumi.getStack()),
+          kubeconfigName: stackCloudName,
           ssh: target.ssh,
           k0s: target.k0s,
         });

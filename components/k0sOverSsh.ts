@@ -83,10 +83,12 @@ export class K0sOverSsh extends pulumi.ComponentResource {
     const k0sConfig = pulumi.output(args.host).apply((host) => renderK0sConfig({ sans: [host, ...sans], spec: k0s.spec }));
     const configHash = k0sConfig.apply(sha256);
     const step = { parent: this };
+    // Every step but authorized_keys (the login user's own file) needs root.
+    const root = (script: string) => asRoot(script, ssh.user);
 
     const waitForHost = new command.remote.Command(
       `${name}-wait-for-host`,
-      { connection, create: asRoot(waitForHostScript(ssh.user), ssh.user), triggers: [machineId] },
+      { connection, create: root(waitForHostScript(ssh.user)), triggers: [machineId] },
       { ...step, dependsOn: args.after },
     );
     const uploads: pulumi.Resource[] = [waitForHost];
@@ -122,9 +124,8 @@ export class K0sOverSsh extends pulumi.ComponentResource {
     }
     // The host firewall goes in before k0s: the API and the kubelet never listen unguarded, and a
     // host with no cloud firewall (the ssh target) keeps them for the admin networks only.
-    const firewallScript = asRoot(
+    const firewallScript = root(
       hostFirewallScript({ ports: [KUBE_API_PORT, KUBELET_PORT], adminCidrs: k0s.adminCidrs, podNetworks: podNetworks(k0s.spec) }),
-      ssh.user,
     );
     const firewall = new command.remote.Command(
       `${name}-host-firewall`,
@@ -151,14 +152,13 @@ export class K0sOverSsh extends pulumi.ComponentResource {
       },
       { ...step, dependsOn: [waitForHost] },
     );
-    const script = asRoot(
+    const script = root(
       installK0sScript({
         version: k0s.version,
         sha256: k0s.sha256,
         uploaded: k0s.binaryPath !== undefined,
         imagesUploaded: imagesDigest !== undefined,
       }),
-      ssh.user,
     );
     const install = new command.remote.Command(
       `${name}-install-k0s`,
@@ -172,7 +172,7 @@ export class K0sOverSsh extends pulumi.ComponentResource {
     );
     const adminKubeconfig = new command.remote.Command(
       `${name}-admin-kubeconfig`,
-      { connection, create: asRoot(adminKubeconfigScript(), ssh.user), triggers: [machineId, install.stdout], logging: "none" },
+      { connection, create: root(adminKubeconfigScript()), triggers: [machineId, install.stdout], logging: "none" },
       { ...step, dependsOn: [install], additionalSecretOutputs: ["stdout"] },
     );
     // Waits for the firewall step too, so after a change of admin networks nothing dials the API
