@@ -1022,7 +1022,13 @@ describe("the dev fast loop", () => {
           180_000,
           2_000,
         );
-        expect(throughTraefik("podinfo.dev.localtest.me").namespace).toBe("dev");
+        // Traefik follows the new pod's endpoint a moment after it is Ready.
+        await waitFor(
+          "dev's podinfo, on the imported image, to answer through Traefik",
+          () => throughTraefik("podinfo.dev.localtest.me").namespace === "dev" || undefined,
+          60_000,
+          2_000,
+        );
       } finally {
         repo.git("checkout", "--", ".");
         node.kubectl(["apply", "-k", path.join(repo.workDir, "apps/overlays/dev")]);
