@@ -19,8 +19,10 @@ beforeAll(async () => {
   run = await runProgram("dev", devConfig, mockCloud());
 });
 
-const proposedIdentity = (programRun: ProgramRun): string =>
-  Buffer.from(inputsOf(programRun, TYPES.secret, "flux-sops-age-secret").data["age.agekey"] as string, "base64").toString("utf8");
+/** An entry of a Secret the program declared, decoded. */
+const secretEntry = (programRun: ProgramRun, name: string, entry: string): string =>
+  Buffer.from(inputsOf(programRun, TYPES.secret, name).data[entry] as string, "base64").toString("utf8");
+const proposedIdentity = (programRun: ProgramRun): string => secretEntry(programRun, "flux-sops-age-secret", "age.agekey");
 const exportedRecipient = async (programRun: ProgramRun): Promise<{ value: string; secret: boolean }> =>
   promiseOf(programRun.outputs.ageRecipient as pulumi.Output<string>);
 
@@ -104,9 +106,7 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
   });
 
   it("gives dev its own key, apart from the cluster's, and exports its recipient per environment in the clear", async () => {
-    const devIdentity = Buffer.from(inputsOf(run, TYPES.secret, "dev-sops-age-secret").data["age.agekey"] as string, "base64").toString(
-      "utf8",
-    );
+    const devIdentity = secretEntry(run, "dev-sops-age-secret", "age.agekey");
     expect(devIdentity).toMatch(/^AGE-SECRET-KEY-1[0-9A-Z]{58}$/);
     expect(devIdentity).not.toBe(proposedIdentity(run));
     expect(isSecret(run.find(TYPES.secret, "dev-sops-age-secret").inputs.data)).toBe(true);
@@ -200,8 +200,7 @@ describe("dev stack following a private repository", () => {
     flux: { ...(config.flux as object), url: "ssh://git@github.com/acme/gitops.git", knownHosts: KNOWN_HOSTS },
   });
   const credentials = (programRun: ProgramRun) => inputsOf(programRun, TYPES.secret, "flux-git-credentials");
-  const decoded = (programRun: ProgramRun, key: string) =>
-    Buffer.from(credentials(programRun).data[key] as string, "base64").toString("utf8");
+  const decoded = (programRun: ProgramRun, key: string) => secretEntry(programRun, "flux-git-credentials", key);
 
   it("over SSH: generates a deploy key, pins the Git host, and exports only the public half", async () => {
     const ssh = await runProgram("dev", overSsh, mockCloud());
@@ -274,8 +273,6 @@ describe("dev stack following a private repository", () => {
 
 describe("dev stack rotating and importing its age keys", () => {
   const entries = (programRun: ProgramRun, name: string) => Object.keys(inputsOf(programRun, TYPES.secret, name).data).sort();
-  const identityIn = (programRun: ProgramRun, name: string, entry: string) =>
-    Buffer.from(inputsOf(programRun, TYPES.secret, name).data[entry] as string, "base64").toString("utf8");
 
   it("adds generation 2 beside the first in every key's Secret, each kept once made, and makes it the recipient", async () => {
     const rotated = await runProgram("dev", { ...devConfig, ageKeyGeneration: "2" }, mockCloud());
@@ -290,12 +287,12 @@ describe("dev stack rotating and importing its age keys", () => {
       const keeper = `${owner}-sops-age-generation-2`;
       expect(inputsOf(rotated, TYPES.secret, keeper).metadata).toEqual({ name: `${secretName}.generation-2`, namespace: "flux-system" });
       expect(rotated.find(TYPES.secret, keeper).options.ignoreChanges).toEqual(["data"]);
-      expect(identityIn(rotated, name, "age-2.agekey")).toBe(identityIn(rotated, keeper, "age.agekey"));
-      expect(identityIn(rotated, name, "age-2.agekey")).toMatch(/^AGE-SECRET-KEY-1[0-9A-Z]{58}$/);
+      expect(secretEntry(rotated, name, "age-2.agekey")).toBe(secretEntry(rotated, keeper, "age.agekey"));
+      expect(secretEntry(rotated, name, "age-2.agekey")).toMatch(/^AGE-SECRET-KEY-1[0-9A-Z]{58}$/);
     }
-    expect((await exportedRecipient(rotated)).value).toBe(await recipientOf(identityIn(rotated, "flux-sops-age-secret", "age-2.agekey")));
+    expect((await exportedRecipient(rotated)).value).toBe(await recipientOf(secretEntry(rotated, "flux-sops-age-secret", "age-2.agekey")));
     const { value } = await promiseOf(rotated.outputs.ageRecipients as pulumi.Output<Record<string, string>>);
-    expect(value.dev).toBe(await recipientOf(identityIn(rotated, "dev-sops-age-secret", "age-2.agekey")));
+    expect(value.dev).toBe(await recipientOf(secretEntry(rotated, "dev-sops-age-secret", "age-2.agekey")));
   });
 
   it("drops the previous generation once keepPreviousAgeKey is false", async () => {
@@ -313,11 +310,11 @@ describe("dev stack rotating and importing its age keys", () => {
       mockCloud(),
       ["ageIdentities"],
     );
-    expect(identityIn(imported, "flux-sops-age-secret", "age.agekey")).toBe(identity);
+    expect(secretEntry(imported, "flux-sops-age-secret", "age.agekey")).toBe(identity);
     expect(imported.find(TYPES.secret, "flux-sops-age-secret").options.ignoreChanges).toEqual([]);
     expect((await exportedRecipient(imported)).value).toBe(await recipientOf(identity));
     // dev's own key was not imported: generated, and kept.
-    expect(identityIn(imported, "dev-sops-age-secret", "age.agekey")).not.toBe(identity);
+    expect(secretEntry(imported, "dev-sops-age-secret", "age.agekey")).not.toBe(identity);
   });
 
   it("refuses imported identities stored in plain text", async () => {

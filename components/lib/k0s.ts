@@ -2,6 +2,7 @@
  * What K0sOverSsh sends over SSH, rendered by pure functions so each can be tested directly.
  */
 import { createHash } from "node:crypto";
+import { posix } from "node:path";
 import { parse, stringify } from "yaml";
 
 /** Where k0s reads its configuration on the host. */
@@ -78,10 +79,10 @@ export function waitForHostScript(sshUser: string): string {
     "  timeout 300 bash -c 'until [ -f /var/lib/cloud/instance/boot-finished ]; do sleep 2; done' ||",
     `    { echo "the host's first boot (cloud-init) did not finish within 300 s" >&2; exit 1; }`,
     "fi",
-    `install -d -m 0700 ${K0S_CONFIG_PATH.replace(/\/[^/]+$/, "")}`,
+    `install -d -m 0700 ${posix.dirname(K0S_CONFIG_PATH)}`,
     `install -d -m 0755 ${K0S_IMAGES_DIR}`,
     `install -d -m 0700 ${MONITORING_DATA_DIR}`,
-    `install -d -m 0755 ${UPLOAD_DIR.replace(/\/[^/]+$/, "")}`,
+    `install -d -m 0755 ${posix.dirname(UPLOAD_DIR)}`,
     `install -d -m 0700 ${UPLOAD_DIR} ${IMAGES_UPLOAD_DIR}`,
     // Recursively: what an earlier sshUser uploaded must not block this one's uploads.
     `chown -R ${sshUser} ${UPLOAD_DIR}`,

@@ -6,10 +6,11 @@
  * as an Automation API inline program (inlineProgram.ts), since the Node.js language host that
  * `pulumi up` starts on a user's machine cannot be built here; every other command is the CLI's own.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { SEED_STACKS_DIR } from "../../test/lib/seedStacks";
+import { runAsync as runProcessAsync } from "./processes";
 import { TOOLCHAIN, TOOLCHAIN_BIN } from "./toolchain";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -84,16 +85,11 @@ export function pulumiCli(dir: string, wrap: (argv: string[], cwd: string) => st
     const stderr = result.stderr ?? "";
     return { status: result.status ?? -1, stdout, stderr, output: `${stdout}\n${stderr}` };
   };
-  const runAsync = (args: readonly string[]) =>
-    new Promise<CliResult>((resolve) => {
-      const [command, ...rest] = commandLine(args);
-      const child = spawn(command, rest, { cwd: projectDir, env, stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
-      child.on("close", (status) => resolve({ status: status ?? -1, stdout, stderr, output: `${stdout}\n${stderr}` }));
-    });
+  const runAsync = async (args: readonly string[]): Promise<CliResult> => {
+    const [command, ...rest] = commandLine(args);
+    const { status, stdout, stderr } = await runProcessAsync(command, rest, { cwd: projectDir, env });
+    return { status, stdout, stderr, output: `${stdout}\n${stderr}` };
+  };
   const cli: PulumiCli = {
     projectDir,
     stateDir,

@@ -26,9 +26,9 @@ import { parseArgs } from "node:util";
 import { parseDocument } from "yaml";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-const overlay = (env) => `apps/overlays/${env}/kustomization.yaml`;
 
 const overlayDir = (env) => `apps/overlays/${env}/`;
+const overlay = (env) => `${overlayDir(env)}kustomization.yaml`;
 
 /**
  * The release an overlay pins for each app (the image name's last path element): the image it
