@@ -329,13 +329,18 @@ describe("monitoring for the soak", () => {
         expect(unreachable.output).toContain("cannot read podinfo's restarts in staging from http://127.0.0.1:18429/api/v1/query");
         expect(memory.every((series) => Number(series.value[1]) > 0)).toBe(true);
         // Every namespace is watched, not only the apps'.
-        const namespaces = (metric: string) =>
-          query(`count by (namespace) (${metric})`)
+        // Each namespace's series arrive with the scrapes (every 30 s), so wait for all of them as above.
+        const expected = ["dev", "flux-system", "kube-system", "monitoring", "staging", "traefik"];
+        const namespaces = async (metric: string) =>
+          (
+            await scraped(`every namespace's ${metric}`, `count by (namespace) (${metric})`, (result) =>
+              expected.every((namespace) => result.some((series) => series.metric.namespace === namespace)),
+            )
+          )
             .map((series) => series.metric.namespace)
             .sort();
-        const expected = ["dev", "flux-system", "kube-system", "monitoring", "staging", "traefik"];
-        expect(namespaces('container_start_time_seconds{container!=""}')).toEqual(expect.arrayContaining(expected));
-        expect(namespaces('container_memory_working_set_bytes{container!=""}')).toEqual(expect.arrayContaining(expected));
+        expect(await namespaces('container_start_time_seconds{container!=""}')).toEqual(expect.arrayContaining(expected));
+        expect(await namespaces('container_memory_working_set_bytes{container!=""}')).toEqual(expect.arrayContaining(expected));
 
         // The query can fail: kill staging's podinfo container as an OOM kill or crash would, and
         // the kubelet's restart shows in the guard's query for that pod, matching the pod's status.
