@@ -10,6 +10,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { ACME_EMAIL_VARIABLE } from "../../components/lib/flux";
@@ -310,7 +311,14 @@ describe("the GitOps repository, on a real API server", () => {
         expect(refused.status).toBeGreaterThanOrEqual(400);
         expect(refused.body.message).toContain(".spec.selfsigned: field not declared in schema");
       } finally {
+        // Gone before the next test: a namespace still terminating changes under the later tests'
+        // "the cluster is as it was" snapshots.
         for (const { name } of namespaces) await api().request("DELETE", `/api/v1/namespaces/${name}`);
+        for (const { name } of namespaces) {
+          await waitFor(`namespace ${name} to finish terminating`, async () =>
+            (await api().request("GET", `/api/v1/namespaces/${name}`)).status === 404 ? true : undefined,
+          );
+        }
       }
     });
   }, 120_000);
@@ -443,8 +451,9 @@ describe("the quota is enforced", () => {
   });
 
   it("refuses a pod above the staging quota and admits one inside it", async () => {
-    await waitFor("quota status", async () => {
-      const quota = await api().get("/api/v1/namespaces/staging/resourcequotas/environment-quota");
+    const quotaPath = "/api/v1/namespaces/staging/resourcequotas/environment-quota";
+    const { status: settled } = await waitFor("quota status", async () => {
+      const quota = await api().get(quotaPath);
       return quota.status?.hard === undefined ? undefined : quota;
     });
     const refused = await api().request("POST", "/api/v1/namespaces/staging/pods", pod("too-big", "3"));
@@ -453,6 +462,11 @@ describe("the quota is enforced", () => {
     const admitted = await api().request("POST", "/api/v1/namespaces/staging/pods", pod("fits", "250m"));
     expect(admitted.status).toBe(201);
     await api().request("DELETE", "/api/v1/namespaces/staging/pods/fits?gracePeriodSeconds=0");
+    // Admission charged the pod to the quota; the controller gives it back a moment later, and the
+    // later tests' "the cluster is as it was" snapshots must not see that moment.
+    await waitFor("the quota's usage to return", async () =>
+      isDeepStrictEqual((await api().get(quotaPath)).status.used, settled.used) ? true : undefined,
+    );
   });
 });
 
