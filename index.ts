@@ -13,6 +13,7 @@ import { K0sOverSsh } from "./components/k0sOverSsh";
 import { HostNamePolicy } from "./components/hostNamePolicy";
 import { FLUX_NAMESPACE } from "./components/lib/flux";
 import { CERT_MANAGER_CONTROLLER } from "./components/lib/hostNames";
+import { ClientRepository } from "./components/clientRepository";
 import { LocalCluster } from "./components/localCluster";
 
 const config = loadConfig();
@@ -88,16 +89,17 @@ function bootstrapCluster(): {
   ageRecipient: pulumi.Output<string>;
   fluxNamespace: pulumi.Input<string>;
   fluxDeployKey?: pulumi.Output<string>;
+  fluxBootstrap: FluxBootstrap[];
 } {
   if (config.flux !== undefined) {
     new HostNamePolicy("host-names", { certManagerUser: CERT_MANAGER_CONTROLLER }, onCluster);
     const flux = new FluxBootstrap("flux", { ...config.flux, ageKey: ageKey("cluster") }, onCluster);
-    return { ageRecipient: flux.ageRecipient, fluxNamespace: flux.namespace, fluxDeployKey: flux.deployKey };
+    return { ageRecipient: flux.ageRecipient, fluxNamespace: flux.namespace, fluxDeployKey: flux.deployKey, fluxBootstrap: [flux] };
   }
   const owner = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${config.clusterOwnerStack}`);
-  return { ageRecipient: owner.requireOutput("ageRecipient").apply(String), fluxNamespace: FLUX_NAMESPACE };
+  return { ageRecipient: owner.requireOutput("ageRecipient").apply(String), fluxNamespace: FLUX_NAMESPACE, fluxBootstrap: [] };
 }
-const { ageRecipient, fluxNamespace, fluxDeployKey } = bootstrapCluster();
+const { ageRecipient, fluxNamespace, fluxDeployKey, fluxBootstrap } = bootstrapCluster();
 
 const environments = config.environments.map(
   (environment) =>
@@ -119,9 +121,34 @@ const environments = config.environments.map(
     ),
 );
 
+/** Each client's own repository, applied into its environment alone (see README, "Several clients"). */
+const clientRepositories = config.environments.flatMap((environment, index) =>
+  environment.repository === undefined
+    ? []
+    : [
+        {
+          environment: environment.name,
+          repository: new ClientRepository(
+            `${environment.name}-repository`,
+            // After Flux's CRDs, the environment's tenant account and age key.
+            { environment: environment.name, ...environment.repository, fluxNamespace, after: [environments[index], ...fluxBootstrap] },
+            onCluster,
+          ),
+        },
+      ],
+);
+
 export { ageRecipient };
 /** The public half of Flux's deploy key (ssh:// repositories): add it to the repository as a read-only deploy key. */
 export { fluxDeployKey };
+/** The public half of each client repository's deploy key (ssh:// repositories), by environment. */
+export const clientDeployKeys = pulumi.all(
+  Object.fromEntries(
+    clientRepositories.flatMap(({ environment, repository }) =>
+      repository.deployKey === undefined ? [] : [[environment, repository.deployKey]],
+    ),
+  ),
+);
 /** Each environment's age recipient, for `.sops.yaml` rules by path (npm run sops-config). */
 export const ageRecipients = pulumi.all(
   Object.fromEntries(environments.map((environment, index) => [config.environments[index].name, environment.ageRecipient])),

@@ -27,7 +27,7 @@ export type { EnvironmentConfig } from "./lib/environmentConfig";
 export type { FluxAuth, FluxConfig } from "./lib/fluxConfig";
 
 const TARGETS = ["local", "remote", "ssh"] as const;
-const OBJECT_KEYS = ["environments", "flux", "k0sSpec", "ageIdentities"];
+const OBJECT_KEYS = ["environments", "flux", "k0sSpec", "ageIdentities", "repositoryTokens"];
 const KNOWN_KEYS = [...new Set(["target", ...OBJECT_KEYS, ...Object.keys(DEFAULTS).filter((key) => key !== "flux")])];
 
 export type Target = (typeof TARGETS)[number];
@@ -63,7 +63,7 @@ export function parseConfig(stack: string, raw: Readonly<Record<string, string>>
     if (!KNOWN_KEYS.includes(key)) errors.add(key, `is not a setting of this program; known keys: ${KNOWN_KEYS.join(", ")}`);
   }
   const target = oneOf(errors, "target", raw.target, TARGETS);
-  const environments = parseEnvironments(errors, raw.environments);
+  const environments = parseEnvironments(errors, raw.environments, parseRepositoryTokens(errors, raw.repositoryTokens));
   // With no valid target, which cluster keys apply is unknown: report the target alone.
   const cluster =
     target === "remote"
@@ -82,6 +82,18 @@ export function parseConfig(stack: string, raw: Readonly<Record<string, string>>
   errors.throwIfAny();
   const clusterSettings: Record<string, string> = acmeEmail === undefined ? {} : { [ACME_EMAIL_VARIABLE]: acmeEmail };
   return { stack, cluster: cluster!, environments, flux: flux && { ...flux, clusterSettings }, clusterOwnerStack, ageKeys };
+}
+
+/** Each client repository's token (`repositoryTokens.<env>`), checked against its environment later. */
+function parseRepositoryTokens(errors: ConfigErrors, value: string | undefined): Record<string, string> {
+  const given = asObject(errors, "repositoryTokens", value ?? "{}", "a map from an environment to its repository's token") ?? {};
+  return Object.fromEntries(
+    Object.entries(given).flatMap(([environment, token]) => {
+      if (typeof token === "string" && token !== "") return [[environment, token]];
+      errors.add(`repositoryTokens.${environment}`, "must be the repository's token, a non-empty string");
+      return [];
+    }),
+  );
 }
 
 /**
@@ -165,6 +177,7 @@ const SECRET_KEYS: Readonly<Record<string, string>> = {
   sshPrivateKey: "pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519",
   fluxToken: "pulumi config set --secret fluxToken <token>",
   ageIdentities: "pulumi config set --secret --path 'ageIdentities.<cluster or environment>' < key.txt",
+  repositoryTokens: "pulumi config set --secret --path 'repositoryTokens.<environment>' <token>",
 };
 
 /** An age X25519 identity as age-keygen writes it (its comment lines aside). */

@@ -12,7 +12,7 @@ import {
   withoutNamespace,
 } from "./lib/flux";
 import type { FluxAuth } from "./lib/fluxConfig";
-import { generateSshKeyPair } from "./lib/sshKeys";
+import { gitCredentials } from "./lib/gitCredentials";
 import { SopsAgeKey, type AgeKeyOptions } from "./sopsAgeKey";
 
 export interface FluxBootstrapArgs {
@@ -103,7 +103,13 @@ export class FluxBootstrap extends pulumi.ComponentResource {
             ),
           ];
 
-    const credentials = this.gitCredentials(name, args.auth, namespace);
+    const credentials = gitCredentials(
+      `${name}-git-credentials`,
+      { name: FLUX_SYNC_NAME, namespace },
+      args.auth,
+      `flux@${pulumi.getStack()}`,
+      this,
+    );
     this.deployKey = credentials?.deployKey;
     const source = new k8s.apiextensions.CustomResource(
       `${name}-source`,
@@ -142,54 +148,5 @@ export class FluxBootstrap extends pulumi.ComponentResource {
     );
 
     this.registerOutputs({ ageRecipient: this.ageRecipient, namespace: this.namespace, deployKey: this.deployKey });
-  }
-
-  /**
-   * The Secret the GitRepository authenticates with (Flux's keys: identity, identity.pub and
-   * known_hosts over SSH; username, password and ca.crt over HTTPS); none for a public HTTPS one.
-   *
-   * The deploy key follows SopsAgeKey: a fresh key is proposed on every run, the Secret ignores it
-   * after creation, and the public half is read back from what is stored, so the key pasted into
-   * the Git host stays valid. known_hosts is not ignored: a changed pin reaches the cluster.
-   */
-  private gitCredentials(
-    name: string,
-    auth: FluxAuth,
-    namespace: pulumi.Output<string>,
-  ): { secret: k8s.core.v1.Secret; deployKey?: pulumi.Output<string> } | undefined {
-    const base64 = (text: string) => Buffer.from(text).toString("base64");
-    const metadata = { name: FLUX_SYNC_NAME, namespace };
-    if (auth.kind === "ssh") {
-      const proposed = generateSshKeyPair(`flux@${pulumi.getStack()}`);
-      const secret = new k8s.core.v1.Secret(
-        `${name}-git-credentials`,
-        {
-          metadata,
-          type: "Opaque",
-          data: {
-            identity: pulumi.secret(base64(proposed.privateKey)),
-            "identity.pub": base64(`${proposed.publicKey} flux@${pulumi.getStack()}\n`),
-            known_hosts: base64(`${auth.knownHosts.trim()}\n`),
-          },
-        },
-        { parent: this, ignoreChanges: ["data.identity", 'data["identity.pub"]'] },
-      );
-      const deployKey = pulumi.unsecret(secret.data.apply((data) => Buffer.from(data["identity.pub"], "base64").toString("utf8").trim()));
-      return { secret, deployKey };
-    }
-    if (auth.token === undefined && auth.caCertificate === undefined) return undefined;
-    const secret = new k8s.core.v1.Secret(
-      `${name}-git-credentials`,
-      {
-        metadata,
-        type: "Opaque",
-        data: {
-          ...(auth.token === undefined ? {} : { username: base64(auth.username), password: pulumi.secret(base64(auth.token)) }),
-          ...(auth.caCertificate === undefined ? {} : { "ca.crt": base64(auth.caCertificate) }),
-        },
-      },
-      { parent: this },
-    );
-    return { secret };
   }
 }

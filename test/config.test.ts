@@ -244,6 +244,46 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
       "k0s-platform:flux.caCertificate must be a PEM certificate",
     ],
     [
+      "a client repository over plain http://",
+      withEnv({ repository: { url: "http://git.globex.internal/gitops.git" } }),
+      'k0s-platform:environments.staging.repository.url: "http://git.globex.internal/gitops.git" sends the repository (and any token) in the clear',
+    ],
+    [
+      "a client repository without its URL",
+      withEnv({ repository: { path: "./deploy" } }),
+      "k0s-platform:environments.staging.repository.url is required",
+    ],
+    [
+      "a misspelt client repository setting",
+      withEnv({ repository: { url: "https://github.com/globex/gitops", brnach: "main" } }),
+      "k0s-platform:environments.staging.repository.brnach is not a repository setting; allowed: url, branch, path",
+    ],
+    [
+      "a client repository path outside the repository",
+      withEnv({ repository: { url: "https://github.com/globex/gitops", path: "../platform" } }),
+      'k0s-platform:environments.staging.repository.path: "../platform" must be a path inside the repository starting with ./, such as ./apps/overlays/staging',
+    ],
+    [
+      "a client repository over ssh:// with no pinned host keys",
+      withEnv({ repository: { url: "ssh://git@github.com/globex/gitops.git" } }),
+      "k0s-platform:environments.staging.repository.knownHosts is required for an ssh:// URL",
+    ],
+    [
+      "a token for an environment without a repository",
+      { ...local, repositoryTokens: { staging: "glpat-x" } },
+      "k0s-platform:repositoryTokens.staging goes with environments.staging.repository, which is not set",
+    ],
+    [
+      "a token for no environment",
+      { ...withEnv({ repository: { url: "https://github.com/globex/gitops" } }), repositoryTokens: { production: "glpat-x" } },
+      "k0s-platform:repositoryTokens.production names no environment of this stack",
+    ],
+    [
+      "a client repository user without its token",
+      withEnv({ repository: { url: "https://github.com/globex/gitops", username: "oauth2" } }),
+      "k0s-platform:environments.staging.repository.username goes with repositoryTokens.staging, which is not set",
+    ],
+    [
       "a stack that does not bootstrap Flux, given a flux block",
       { ...local, clusterOwnerStack: "dev" },
       "k0s-platform:flux is dev's to set: that stack bootstraps Flux on this cluster, so this one never uses it; remove it",

@@ -271,6 +271,76 @@ describe("dev stack following a private repository", () => {
   });
 });
 
+describe("dev stack following a second client's own repository", () => {
+  const globex = { client: "globex", billingGroup: "standard", hosts: ["*.globex.localtest.me"] };
+  const withClient = (repository: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+    withFluxFixture({
+      ...config,
+      ...extra,
+      environments: { ...(config.environments as object), globex: { ...globex, repository } },
+    });
+  const overHttps = withClient(
+    { url: "https://git.globex.example/gitops.git", username: "oauth2" },
+    { repositoryTokens: { globex: "glpat-globex" } },
+  );
+
+  it("applies the client's folder into its namespace alone, as its tenant, with its own key, after the platform", async () => {
+    const two = await runProgram("dev", overHttps, mockCloud(), ["repositoryTokens"]);
+    expect(inputsOf(two, TYPES.gitRepository, "globex-repository-source")).toMatchObject({
+      metadata: { name: "globex", namespace: "flux-system" },
+      spec: { url: "https://git.globex.example/gitops.git", ref: { branch: "main" }, secretRef: { name: "globex-git" } },
+    });
+    expect(inputsOf(two, TYPES.kustomization, "globex-repository-sync")).toMatchObject({
+      metadata: { name: "globex", namespace: "flux-system" },
+      spec: {
+        sourceRef: { kind: "GitRepository", name: "globex" },
+        path: "./apps/overlays/globex",
+        targetNamespace: "globex",
+        serviceAccountName: "tenant-globex",
+        decryption: { provider: "sops", secretRef: { name: "sops-age-globex" } },
+        dependsOn: [{ name: "infra-configs" }],
+        prune: true,
+      },
+    });
+    expect(["username", "password"].map((key) => secretEntry(two, "globex-repository-git-credentials", key))).toEqual([
+      "oauth2",
+      "glpat-globex",
+    ]);
+    expect(isSecret(two.find(TYPES.secret, "globex-repository-git-credentials").inputs.data)).toBe(true);
+    // The platform's repository is untouched: the same root sync, beside the client's.
+    expect(inputsOf(two, TYPES.gitRepository, "flux-source").spec).toEqual(inputsOf(run, TYPES.gitRepository, "flux-source").spec);
+    expectValidAgainstSchemas(two);
+    // Only after Flux (whose CRDs come with it), the environment's tenant account and its key exist.
+    const dependencies = two.find(TYPES.kustomization, "globex-repository-sync").options.dependencies ?? [];
+    for (const [type, name] of [
+      [TYPES.kustomization, "flux-sync"],
+      [TYPES.serviceAccount, "globex-reconciler"],
+      [TYPES.secret, "globex-sops-age-secret"],
+    ]) {
+      expect(dependencies, name).toContain(two.urns.get(two.find(type, name).id));
+    }
+  });
+
+  it("over SSH: a deploy key of its own, exported by environment", async () => {
+    const KNOWN_HOSTS = "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    const ssh = await runProgram(
+      "dev",
+      withClient({ url: "ssh://git@github.com/globex/gitops.git", knownHosts: KNOWN_HOSTS }),
+      mockCloud(),
+    );
+    const { value } = await promiseOf(ssh.outputs.clientDeployKeys as pulumi.Output<Record<string, string>>);
+    expect(Object.keys(value)).toEqual(["globex"]);
+    expect(value.globex).toMatch(/^ssh-ed25519 [A-Za-z0-9+/]+=* flux-globex@dev$/);
+    expect(secretEntry(ssh, "globex-repository-git-credentials", "known_hosts")).toBe(`${KNOWN_HOSTS}\n`);
+  });
+
+  it("refuses the client's token stored in plain text, naming the command that stores it as a secret", async () => {
+    await expect(runProgram("dev", overHttps, mockCloud())).rejects.toThrow(
+      "k0s-platform:repositoryTokens is stored in plain text: set it again with `pulumi config set --secret --path 'repositoryTokens.<environment>' <token>`",
+    );
+  });
+});
+
 describe("dev stack rotating and importing its age keys", () => {
   const entries = (programRun: ProgramRun, name: string) => Object.keys(inputsOf(programRun, TYPES.secret, name).data).sort();
 

@@ -2,6 +2,7 @@
 import type { EgressRule } from "../environmentNamespace";
 import { asBoolean, asInteger, asObject, asString, asStringMap, ConfigErrors, fail } from "./configReader";
 import { PROJECT } from "./configDefaults";
+import { parseClientRepository, type ClientRepositoryConfig } from "./fluxConfig";
 import { hostPatternError, hostPatternsOverlap } from "./hostNames";
 import { quotaErrors } from "./quota";
 import { dns1123LabelError, egressCidrError, egressExcept, labelValueError } from "./validation";
@@ -9,7 +10,7 @@ import { dns1123LabelError, egressCidrError, egressExcept, labelValueError } fro
 /** Namespaces the platform itself or Kubernetes owns; an environment must never take one over. */
 const RESERVED_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease", "flux-system", "traefik"];
 
-const ENVIRONMENT_KEYS = ["client", "billingGroup", "quota", "networkIsolation", "egress", "hosts", "protect", "priority"];
+const ENVIRONMENT_KEYS = ["client", "billingGroup", "quota", "networkIsolation", "egress", "hosts", "protect", "priority", "repository"];
 /**
  * The bounds of an environment's priority: the platform's own pods (Traefik, Flux, monitoring) run
  * at 0, and Kubernetes keeps everything above 1e9 for its system classes.
@@ -41,14 +42,24 @@ export interface EnvironmentConfig {
    * first, so a soaking staging (below 0) gives way to production and the platform (0).
    */
   readonly priority: number;
+  /** The client's own GitOps repository, which Flux applies into this namespace alone; none, the platform's. */
+  readonly repository?: ClientRepositoryConfig;
 }
 
-export function parseEnvironments(errors: ConfigErrors, rawValue: string | undefined): EnvironmentConfig[] {
+/**
+ * `repositoryTokens` holds each client repository's token (a secret, apart from `environments`, which
+ * stays readable): by environment.
+ */
+export function parseEnvironments(
+  errors: ConfigErrors,
+  rawValue: string | undefined,
+  repositoryTokens: Readonly<Record<string, string>> = {},
+): EnvironmentConfig[] {
   const map = asObject(
     errors,
     "environments",
     rawValue,
-    "a map from namespace name to { client, billingGroup, quota?, networkIsolation?, egress?, hosts?, protect?, priority? }",
+    "a map from namespace name to { client, billingGroup, quota?, networkIsolation?, egress?, hosts?, protect?, priority?, repository? }",
   );
   if (map === undefined) return [];
   if (Object.keys(map).length === 0) errors.add("environments", "must declare at least one environment");
@@ -63,7 +74,7 @@ export function parseEnvironments(errors: ConfigErrors, rawValue: string | undef
         errors,
         path,
         value,
-        "an object { client, billingGroup, quota?, networkIsolation?, egress?, hosts?, protect?, priority? }",
+        "an object { client, billingGroup, quota?, networkIsolation?, egress?, hosts?, protect?, priority?, repository? }",
       ) ?? {};
     for (const key of Object.keys(entry)) {
       if (!ENVIRONMENT_KEYS.includes(key))
@@ -91,8 +102,12 @@ export function parseEnvironments(errors: ConfigErrors, rawValue: string | undef
       hosts: parseHosts(errors, `${path}.hosts`, entry.hosts),
       protect: asBoolean(errors, `${path}.protect`, entry.protect) ?? false,
       priority: parsePriority(errors, `${path}.priority`, entry.priority),
+      repository: parseClientRepository(errors, name, entry.repository, repositoryTokens[name] ?? ""),
     };
   });
+  for (const environment of Object.keys(repositoryTokens).filter((name) => !(name in map))) {
+    errors.add(`repositoryTokens.${environment}`, "names no environment of this stack");
+  }
   // One host name, one namespace: otherwise staging could serve (and get certificates for) production's.
   for (const [index, environment] of environments.entries()) {
     for (const other of environments.slice(index + 1)) {

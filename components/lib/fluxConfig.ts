@@ -74,73 +74,148 @@ export function parseFlux(
   }
   const version = asString(errors, "flux.version", flux.version) ?? DEFAULTS.flux.version;
   if (!/^v2\.[0-9]+\.[0-9]+$/.test(version)) fail(errors, "flux.version", version, "must be a pinned Flux 2 release such as v2.7.3");
-  const url = asString(errors, "flux.url", flux.url) ?? "";
-  if (url === "") {
-    errors.add("flux.url", "is required: your GitOps repository (a copy of gitops/), such as https://github.com/<you>/<gitops-repo>");
-  } else if (/^http:\/\//.test(url)) {
-    fail(errors, "flux.url", url, "sends the repository (and any token) in the clear: use its https:// or ssh:// URL");
-  } else if (!/^(https|ssh):\/\/[^\s]+$/.test(url)) {
-    fail(errors, "flux.url", url, "must be the GitOps repository's https:// or ssh:// URL");
-  }
-  const path = asString(errors, "flux.path", flux.path) ?? `./clusters/${target ?? "local"}`;
-  if (!/^\.\/[A-Za-z0-9._\/-]*$/.test(path) || path.split("/").includes("..")) {
-    fail(errors, "flux.path", path, "must be a path inside the repository starting with ./, such as ./clusters/local");
-  }
-  const interval = asString(errors, "flux.interval", flux.interval) ?? DEFAULTS.flux.interval;
-  const intervalProblem = durationError(interval);
-  if (intervalProblem) fail(errors, "flux.interval", interval, intervalProblem);
-  const branch = asString(errors, "flux.branch", flux.branch) ?? DEFAULTS.flux.branch;
-  if (branch === "" || /\s/.test(branch)) fail(errors, "flux.branch", branch, "must be a branch name");
+  const { url, branch, auth } = parseGitSource(errors, { settings: "flux", token: "fluxToken" }, flux, raw.fluxToken ?? DEFAULTS.fluxToken);
   return {
     version,
     url,
     branch,
-    path,
-    interval,
+    path: parsePath(errors, "flux.path", flux.path, `./clusters/${target ?? "local"}`),
+    interval: parseInterval(errors, "flux.interval", flux.interval),
     manifestPath: optionalString(errors, "flux.manifestPath", flux.manifestPath),
     waitForControllers: asBoolean(errors, "flux.waitForControllers", flux.waitForControllers) ?? DEFAULTS.flux.waitForControllers,
-    auth: parseAuth(errors, url, flux, raw.fluxToken ?? DEFAULTS.fluxToken),
+    auth,
   };
 }
 
-function parseAuth(errors: ConfigErrors, url: string, flux: Record<string, unknown>, token: string): FluxAuth {
-  const knownHosts = optionalString(errors, "flux.knownHosts", flux.knownHosts);
-  const username = optionalString(errors, "flux.username", flux.username);
-  const caCertificate = optionalString(errors, "flux.caCertificate", flux.caCertificate);
+function parsePath(errors: ConfigErrors, key: string, value: unknown, fallback: string): string {
+  const path = asString(errors, key, value) ?? fallback;
+  if (!/^\.\/[A-Za-z0-9._\/-]*$/.test(path) || path.split("/").includes("..")) {
+    fail(errors, key, path, `must be a path inside the repository starting with ./, such as ${fallback}`);
+  }
+  return path;
+}
+
+function parseInterval(errors: ConfigErrors, key: string, value: unknown): string {
+  const interval = asString(errors, key, value) ?? DEFAULTS.flux.interval;
+  const problem = durationError(interval);
+  if (problem) fail(errors, key, interval, problem);
+  return interval;
+}
+
+const CLIENT_REPOSITORY_KEYS = ["url", "branch", "path", "interval", "username", "knownHosts", "caCertificate"];
+
+/**
+ * An environment's own GitOps repository: a client whose manifests live in the client's repository,
+ * not the platform's. Flux follows it for that environment alone (components/clientRepository.ts).
+ */
+export interface ClientRepositoryConfig {
+  readonly url: string;
+  readonly branch: string;
+  /** The folder Flux applies into the environment's namespace. */
+  readonly path: string;
+  readonly interval: string;
+  readonly auth: FluxAuth;
+}
+
+/** `environments.<env>.repository`, with its token from `repositoryTokens.<env>`. */
+export function parseClientRepository(
+  errors: ConfigErrors,
+  environment: string,
+  value: unknown,
+  token: string,
+): ClientRepositoryConfig | undefined {
+  const key = `environments.${environment}.repository`;
+  if (value === undefined || value === null) {
+    if (token !== "") errors.add(`repositoryTokens.${environment}`, `goes with ${key}, which is not set`);
+    return undefined;
+  }
+  if (typeof value !== "object" || Array.isArray(value)) {
+    errors.refuse(key, JSON.stringify(value), `must be an object { ${CLIENT_REPOSITORY_KEYS.join(", ")} } (url required)`);
+    return undefined;
+  }
+  const settings = value as Record<string, unknown>;
+  for (const name of Object.keys(settings)) {
+    if (!CLIENT_REPOSITORY_KEYS.includes(name))
+      errors.add(`${key}.${name}`, `is not a repository setting; allowed: ${CLIENT_REPOSITORY_KEYS.join(", ")}`);
+  }
+  const { url, branch, auth } = parseGitSource(errors, { settings: key, token: `repositoryTokens.${environment}` }, settings, token);
+  return {
+    url,
+    branch,
+    path: parsePath(errors, `${key}.path`, settings.path, `./apps/overlays/${environment}`),
+    interval: parseInterval(errors, `${key}.interval`, settings.interval),
+    auth,
+  };
+}
+
+/** Where a repository's settings sit in the stack config: the settings object's key, and its token's. */
+export interface GitSourceKeys {
+  /** `flux`, or `environments.<env>.repository`. */
+  readonly settings: string;
+  /** `fluxToken`, or `repositoryTokens.<env>`. */
+  readonly token: string;
+}
+
+/** A repository's URL, branch and credentials, from a `flux`-shaped settings object and its token. */
+export function parseGitSource(
+  errors: ConfigErrors,
+  keys: GitSourceKeys,
+  settings: Record<string, unknown>,
+  token: string,
+): { url: string; branch: string; auth: FluxAuth } {
+  const key = (name: string) => `${keys.settings}.${name}`;
+  const url = asString(errors, key("url"), settings.url) ?? "";
+  if (url === "") {
+    errors.add(key("url"), "is required: your GitOps repository (a copy of gitops/), such as https://github.com/<you>/<gitops-repo>");
+  } else if (/^http:\/\//.test(url)) {
+    fail(errors, key("url"), url, "sends the repository (and any token) in the clear: use its https:// or ssh:// URL");
+  } else if (!/^(https|ssh):\/\/[^\s]+$/.test(url)) {
+    fail(errors, key("url"), url, "must be the GitOps repository's https:// or ssh:// URL");
+  }
+  const branch = asString(errors, key("branch"), settings.branch) ?? DEFAULTS.flux.branch;
+  if (branch === "" || /\s/.test(branch)) fail(errors, key("branch"), branch, "must be a branch name");
+  return { url, branch, auth: parseAuth(errors, keys, url, settings, token) };
+}
+
+function parseAuth(errors: ConfigErrors, keys: GitSourceKeys, url: string, settings: Record<string, unknown>, token: string): FluxAuth {
+  const key = (name: string) => `${keys.settings}.${name}`;
+  const knownHosts = optionalString(errors, key("knownHosts"), settings.knownHosts);
+  const username = optionalString(errors, key("username"), settings.username);
+  const caCertificate = optionalString(errors, key("caCertificate"), settings.caCertificate);
   if (url.startsWith("ssh://")) {
-    for (const [key, value] of [
-      ["flux.username", username],
-      ["flux.caCertificate", caCertificate],
-      ["fluxToken", token === "" ? undefined : token],
+    for (const [settingKey, value] of [
+      [key("username"), username],
+      [key("caCertificate"), caCertificate],
+      [keys.token, token === "" ? undefined : token],
     ] as const) {
       if (value !== undefined)
         errors.add(
-          key,
-          "applies to https:// URLs; an ssh:// repository takes the deploy key the program generates (stack output fluxDeployKey)",
+          settingKey,
+          "applies to https:// URLs; an ssh:// repository takes the deploy key the program generates (a stack output: fluxDeployKey, or clientDeployKeys)",
         );
     }
     if (knownHosts === undefined) {
       errors.add(
-        "flux.knownHosts",
+        key("knownHosts"),
         "is required for an ssh:// URL, so Flux refuses an impostor: the Git host's known_hosts lines (for GitHub, from https://api.github.com/meta, not ssh-keyscan over a network you do not trust)",
       );
     } else {
       const lines = knownHosts.split("\n").filter((line) => line.trim() !== "" && !line.startsWith("#"));
       const bad = lines.find((line) => line.trim().split(/\s+/).length < 3);
       if (lines.length === 0 || bad !== undefined) {
-        fail(errors, "flux.knownHosts", bad ?? knownHosts, "must be known_hosts lines: `<host> <key type> <base64 key>`");
+        fail(errors, key("knownHosts"), bad ?? knownHosts, "must be known_hosts lines: `<host> <key type> <base64 key>`");
       }
     }
     return { kind: "ssh", knownHosts: knownHosts ?? "" };
   }
   if (knownHosts !== undefined)
-    errors.add("flux.knownHosts", "applies to ssh:// URLs; an https:// repository is checked against its TLS certificate");
+    errors.add(key("knownHosts"), "applies to ssh:// URLs; an https:// repository is checked against its TLS certificate");
   if (caCertificate !== undefined && !/^-----BEGIN CERTIFICATE-----\n[\s\S]+\n-----END CERTIFICATE-----\n?$/.test(caCertificate)) {
     errors.add(
-      "flux.caCertificate",
+      key("caCertificate"),
       "must be a PEM certificate (-----BEGIN CERTIFICATE----- …), the CA that signed the Git server's certificate",
     );
   }
-  if (username !== undefined && token === "") errors.add("flux.username", "goes with fluxToken, which is not set");
+  if (username !== undefined && token === "") errors.add(key("username"), `goes with ${keys.token}, which is not set`);
   return { kind: "https", username: username ?? "git", token: token === "" ? undefined : token, caCertificate };
 }

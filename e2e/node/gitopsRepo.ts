@@ -49,8 +49,33 @@ export const SAMPLE_APP_IMAGE = "k0s-platform.local/agnhost:2.63.0";
 const SAMPLE_APP_PORT = 9898;
 
 export function createGitopsRepo(server: GitopsServer, chartServerUrl: string): GitopsRepo {
-  const bare = path.join(server.gitRoot, "gitops.git");
-  const workDir = path.join(path.dirname(server.gitRoot), "gitops-work");
+  return seedRepository(server, "gitops", (workDir) => {
+    fs.cpSync(path.join(ROOT, "gitops"), workDir, { recursive: true });
+    applyTestOverlay(workDir, chartServerUrl);
+  });
+}
+
+/**
+ * A second client's own repository, as a consultancy starts one from the starter: the sample app's
+ * base (with the test's sample app) and `apps/overlays/<environment>`, made from dev's overlay.
+ * Nothing of the platform: Flux follows it for that environment alone.
+ */
+export function createClientRepo(server: GitopsServer, platform: GitopsRepo, environment: string): GitopsRepo {
+  return seedRepository(server, environment, (workDir) => {
+    fs.cpSync(path.join(platform.workDir, "apps", "base"), path.join(workDir, "apps", "base"), { recursive: true });
+    const overlay = path.join(workDir, "apps", "overlays", environment);
+    fs.mkdirSync(overlay, { recursive: true });
+    for (const file of ["kustomization.yaml", "priority.yaml", "podinfo-deployment.yaml", "podinfo-ingress.yaml"]) {
+      const text = fs.readFileSync(path.join(platform.workDir, "apps", "overlays", "dev", file), "utf8");
+      fs.writeFileSync(path.join(overlay, file), text.replace(/\bdev\b/g, environment));
+    }
+  });
+}
+
+/** A bare repository `<name>.git` on the server, seeded from a working clone that `fill` writes. */
+function seedRepository(server: GitopsServer, name: string, fill: (workDir: string) => void): GitopsRepo {
+  const bare = path.join(server.gitRoot, `${name}.git`);
+  const workDir = path.join(path.dirname(server.gitRoot), `${name}-work`);
   const env = {
     ...process.env,
     GIT_AUTHOR_NAME: "e2e",
@@ -61,16 +86,16 @@ export function createGitopsRepo(server: GitopsServer, chartServerUrl: string): 
   const git = (...args: string[]) => run("git", ["-C", workDir, ...args], { env }).trim();
 
   run("git", ["init", "--quiet", "--bare", "--initial-branch=main", bare]);
-  fs.cpSync(path.join(ROOT, "gitops"), workDir, { recursive: true });
-  applyTestOverlay(workDir, chartServerUrl);
+  fs.mkdirSync(workDir, { recursive: true });
+  fill(workDir);
   run("git", ["init", "--quiet", "--initial-branch=main", workDir]);
   git("remote", "add", "origin", bare);
   git("add", "--all");
-  git("commit", "--quiet", "-m", "Seed from k0s-platform's gitops/ starter");
+  git("commit", "--quiet", "-m", `Seed ${name}`);
   git("push", "--quiet", "origin", "main");
 
   return {
-    url: `${server.gitUrl}/git/gitops.git`,
+    url: `${server.gitUrl}/git/${name}.git`,
     workDir,
     git,
     commit(message, change) {
@@ -81,7 +106,8 @@ export function createGitopsRepo(server: GitopsServer, chartServerUrl: string): 
       return git("rev-parse", "HEAD");
     },
     head: () => run("git", ["-C", bare, "rev-parse", "main"]).trim(),
-    kustomizations: () => ["flux-system", ...declaredKustomizations(path.join(workDir, "clusters", "local"))],
+    kustomizations: () =>
+      name === "gitops" ? ["flux-system", ...declaredKustomizations(path.join(workDir, "clusters", "local"))] : [name],
   };
 }
 

@@ -22,7 +22,7 @@ import { ROOT, type PulumiCli } from "../harness/pulumiCli";
 import { run, runAsync, startDaemon, waitFor } from "../harness/processes";
 import { TOOLCHAIN_BIN, TOOLCHAIN_IMAGES } from "../harness/toolchain";
 import { listeningSockets, scanFromLan, scanFromNode } from "./cafe";
-import type { GitopsRepo } from "./gitopsRepo";
+import { createClientRepo, type GitopsRepo } from "./gitopsRepo";
 import { connects, deployProbes, isolationTable, PROBE, probeAll, RESTRICTED_CONTAINER, RESTRICTED_POD, type Probe } from "./isolation";
 import { SAMPLE_APP_IMAGE } from "./gitopsRepo";
 import { K0S_DEFAULTS } from "./k0sComponents";
@@ -754,6 +754,84 @@ describe("Traefik", () => {
       expect(answer.message).toBe(environment);
     }
   });
+});
+
+describe("a second client's own repository, beside the platform's", () => {
+  const CLIENT = "globex";
+  const host = `podinfo.${CLIENT}.localtest.me`;
+  let client: GitopsRepo;
+
+  step(
+    "Flux follows it into the client's namespace alone: its app answers there through Traefik, and the platform's Kustomizations stay Ready",
+    async () => {
+      client = createClientRepo(workstation.server, repo, CLIENT);
+      // The README's commands for a second client on the workstation.
+      workstation.configure(
+        "dev",
+        {
+          [`environments.${CLIENT}.client`]: CLIENT,
+          [`environments.${CLIENT}.billingGroup`]: "standard",
+          [`environments.${CLIENT}.hosts[0]`]: host,
+          [`environments.${CLIENT}.repository.url`]: client.url,
+          [`environments.${CLIENT}.repository.username`]: workstation.server.username,
+          [`environments.${CLIENT}.repository.caCertificate`]: workstation.server.caCertificate,
+        },
+        { [`repositoryTokens.${CLIENT}`]: workstation.server.token },
+      );
+      up("dev");
+      await applied(CLIENT, client.head());
+      const answer = await waitFor(`${host} through Traefik`, () => throughTraefik(host), 120_000, 2_000);
+      expect(answer.namespace).toBe(CLIENT);
+      expect(answer.message).toBe(CLIENT);
+      expect(podNames(CLIENT)).toContain(answer.hostname);
+      for (const kustomization of repo.kustomizations()) await applied(kustomization, repo.head());
+    },
+    600_000,
+  );
+
+  step(
+    "what its repository names elsewhere lands in its namespace: a ConfigMap for dev's namespace is created in the client's",
+    async () => {
+      const commit = client.commit("A ConfigMap that names dev's namespace", (workDir) => {
+        const overlay = path.join(workDir, "apps", "overlays", CLIENT);
+        fs.writeFileSync(
+          path.join(overlay, "elsewhere.yaml"),
+          stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "elsewhere", namespace: "dev" }, data: { from: CLIENT } }),
+        );
+        editYaml(path.join(overlay, "kustomization.yaml"), (kustomization) => kustomization.resources.push("elsewhere.yaml"));
+      });
+      node.kubectl([
+        "annotate",
+        "--overwrite",
+        "-n",
+        "flux-system",
+        `gitrepository/${CLIENT}`,
+        `reconcile.fluxcd.io/requestedAt=${Date.now()}`,
+      ]);
+      await applied(CLIENT, commit);
+      expect((await api().get(`/api/v1/namespaces/${CLIENT}/configmaps/elsewhere`)).data).toEqual({ from: CLIENT });
+      expect((await api().request("GET", "/api/v1/namespaces/dev/configmaps/elsewhere")).status).toBe(404);
+    },
+  );
+
+  step(
+    "removing the client from the stack removes its namespace, its repository's objects and nothing of anyone else",
+    async () => {
+      for (const key of [`environments.${CLIENT}`, `repositoryTokens.${CLIENT}`])
+        cli.pulumi("config", "rm", "--stack", "dev", "--path", key);
+      up("dev");
+      expect((await api().request("GET", `/api/v1/namespaces/${CLIENT}`)).status).toBe(404);
+      for (const kind of [
+        "kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations",
+        "source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories",
+      ]) {
+        expect((await api().request("GET", `/apis/${kind}/${CLIENT}`)).status).toBe(404);
+      }
+      for (const kustomization of repo.kustomizations()) await applied(kustomization, repo.head());
+      expect(throughTraefik("podinfo.dev.localtest.me").namespace).toBe("dev");
+    },
+    600_000,
+  );
 });
 
 describe("a commit promotes, not a Pulumi run", () => {

@@ -17,7 +17,7 @@ export interface Workstation {
   readonly server: GitopsServer;
   readonly repo: GitopsRepo;
   readonly cli: PulumiCli;
-  /** `pulumi config set` for each entry (with --path; `secrets` with --secret), as the README's quickstart does. */
+  /** `pulumi config set` for each entry (with --path; `secrets` with --secret too), as the README's quickstart does. */
   configure(stack: string, settings: Record<string, string>, secrets?: Record<string, string>): void;
   /**
    * The README's quickstart for a local stack, before its `up`: select it; for dev, which bootstraps
@@ -52,7 +52,7 @@ export async function startWorkstation(): Promise<Workstation> {
         if (result.status !== 0) throw new Error(`pulumi config set ${key} failed:\n${result.output}`);
       };
       for (const [key, value] of Object.entries(settings)) set(["--path"], key, value);
-      for (const [key, value] of Object.entries(secrets)) set(["--secret"], key, value);
+      for (const [key, value] of Object.entries(secrets)) set(["--secret", "--path"], key, value);
     };
     const prepare = (stack: "dev" | "local-staging") =>
       stack === "dev"
