@@ -173,7 +173,7 @@ export function sshAgentErrors(config: PlatformConfig, env: Readonly<Record<stri
 }
 
 /** Keys whose values must be stored as secrets. */
-const SECRET_KEYS: Readonly<Record<string, string>> = {
+export const SECRET_KEYS: Readonly<Record<string, string>> = {
   sshPrivateKey: "pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519",
   fluxToken: "pulumi config set --secret fluxToken <token>",
   ageIdentities: "pulumi config set --secret --path 'ageIdentities.<cluster or environment>' < key.txt",

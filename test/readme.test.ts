@@ -2,27 +2,15 @@
  * The READMEs' command blocks, checked offline against what they name: every `pulumi config set`
  * sets a key the program knows (the program's own validation decides), every `npm run` names a
  * script of the package it runs in, and every file a command installs or runs exists. (They are not
- * executed here: most need a cluster, a droplet or root; the node and SSH rungs run the ones that
- * can run, and `npm run demo` the workstation's.)
+ * executed here: the CLI rung, e2e/apiserver/readme.e2e.ts, runs every `pulumi config` line with the
+ * real CLI; the node and SSH rungs run the ones that need a cluster or a host.)
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../components/config";
 import { ROOT } from "./lib/program";
-
-/** The shell commands of a Markdown file's ```sh blocks, continuation lines joined, comments dropped. */
-function commands(file: string): string[] {
-  const text = fs.readFileSync(path.join(ROOT, file), "utf8");
-  return [...text.matchAll(/```sh\n([\s\S]*?)```/g)]
-    .flatMap((block) => block[1].replace(/\\\n\s*/g, " ").split("\n"))
-    .map((line) => line.replace(/(^|\s)#.*$/, "").trim())
-    .filter((line) => line !== "");
-}
-
-/** Words of a command as the shell would split them, quotes removed (enough for these READMEs). */
-const words = (command: string): string[] =>
-  [...command.matchAll(/'([^']*)'|"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((match) => match[1] ?? match[2] ?? match[3]);
+import { commands, words } from "./lib/readmeCommands";
 
 /** What the program says about a key no stack could set: unknown to it, at any depth it checks. */
 function unknownKeyProblems(key: string): string[] {
