@@ -218,7 +218,8 @@ function plainSecretErrors(raw: Readonly<Record<string, string>>): string[] {
   // Exported by the SDK's runtime, though not declared in its typings.
   const runtime = pulumi.runtime as unknown as { isConfigSecret: (key: string) => boolean };
   return Object.entries(SECRET_KEYS)
-    .filter(([key]) => (raw[key] ?? "") !== "" && !runtime.isConfigSecret(`${PROJECT}:${key}`))
+    // A map left empty (`pulumi config rm --path` of its last entry) holds nothing to protect.
+    .filter(([key]) => !["", "{}"].includes(raw[key] ?? "") && !runtime.isConfigSecret(`${PROJECT}:${key}`))
     .map(([key, command]) => `${PROJECT}:${key} is stored in plain text: set it again with \`${command}\``);
 }
 

@@ -334,6 +334,11 @@ describe("dev stack following a second client's own repository", () => {
     expect(secretEntry(ssh, "globex-repository-git-credentials", "known_hosts")).toBe(`${KNOWN_HOSTS}\n`);
   });
 
+  it("takes the token map left empty by removing the last client's token, which holds nothing secret", async () => {
+    const removed = await runProgram("dev", { ...devConfig, repositoryTokens: {} }, mockCloud());
+    expect(removed.ofType(TYPES.gitRepository).map((entry) => entry.name)).toEqual(["flux-source"]);
+  });
+
   it("refuses the client's token stored in plain text, naming the command that stores it as a secret", async () => {
     await expect(runProgram("dev", overHttps, mockCloud())).rejects.toThrow(
       "k0s-platform:repositoryTokens is stored in plain text: set it again with `pulumi config set --secret --path 'repositoryTokens.<environment>' <token>`",
