@@ -18,6 +18,7 @@ import { DEFAULTS, PROJECT } from "./lib/configDefaults";
 import { asBoolean, asInteger, asObject, asString, ConfigErrors, fail, oneOf, optionalString } from "./lib/configReader";
 import { parseEnvironments, type EnvironmentConfig } from "./lib/environmentConfig";
 import { parseFlux, type FluxConfig } from "./lib/fluxConfig";
+import { upgradeProblem } from "./lib/k0sUpgrade";
 import { ACME_EMAIL_VARIABLE } from "./lib/flux";
 import { acmeEmailError } from "./lib/validation";
 
@@ -132,8 +133,9 @@ function parseAcmeEmail(
 /**
  * Reads this project's keys from the stack config and validates them; the only config reader. A bad
  * value ends the run as a RunError, so `pulumi up` prints the messages alone, not a stack trace.
+ * Where the stack installs k0s, the version change is checked against the version it installed last.
  */
-export function loadConfig(): PlatformConfig {
+export async function loadConfig(): Promise<PlatformConfig> {
   const prefix = `${PROJECT}:`;
   const raw = Object.fromEntries(
     Object.entries(pulumi.runtime.allConfig())
@@ -146,7 +148,12 @@ export function loadConfig(): PlatformConfig {
   } catch (error) {
     throw new pulumi.RunError((error as Error).message);
   }
-  const problems = [...localFileErrors(config), ...sshAgentErrors(config, process.env), ...plainSecretErrors(raw)];
+  const problems = [
+    ...localFileErrors(config),
+    ...sshAgentErrors(config, process.env),
+    ...plainSecretErrors(raw),
+    ...(await k0sUpgradeErrors(config)),
+  ];
   if (problems.length > 0) throw new pulumi.RunError(`Invalid stack configuration:\n  - ${problems.join("\n  - ")}`);
   return config;
 }
@@ -217,10 +224,27 @@ function parseAgeKeys(
 function plainSecretErrors(raw: Readonly<Record<string, string>>): string[] {
   // Exported by the SDK's runtime, though not declared in its typings.
   const runtime = pulumi.runtime as unknown as { isConfigSecret: (key: string) => boolean };
-  return Object.entries(SECRET_KEYS)
-    // A map left empty (`pulumi config rm --path` of its last entry) holds nothing to protect.
-    .filter(([key]) => !["", "{}"].includes(raw[key] ?? "") && !runtime.isConfigSecret(`${PROJECT}:${key}`))
-    .map(([key, command]) => `${PROJECT}:${key} is stored in plain text: set it again with \`${command}\``);
+  return (
+    Object.entries(SECRET_KEYS)
+      // A map left empty (`pulumi config rm --path` of its last entry) holds nothing to protect.
+      .filter(([key]) => !["", "{}"].includes(raw[key] ?? "") && !runtime.isConfigSecret(`${PROJECT}:${key}`))
+      .map(([key, command]) => `${PROJECT}:${key} is stored in plain text: set it again with \`${command}\``)
+  );
+}
+
+/**
+ * A `k0sVersion` change must be an upgrade k0s can make in place (lib/k0sUpgrade.ts). The version
+ * the stack installed last is its own `k0sVersion` output, read back from its state; before the
+ * first `up` there is none, and anything goes.
+ */
+async function k0sUpgradeErrors(config: PlatformConfig): Promise<string[]> {
+  if (config.cluster.target === "local") return [];
+  const self = new pulumi.StackReference("installed-k0s", {
+    name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+  });
+  const installed = (await self.getOutputValue("k0sVersion")) as string | undefined;
+  const problem = upgradeProblem(installed, config.cluster.k0s.version);
+  return problem === undefined ? [] : [`${PROJECT}:k0sVersion: ${problem}`];
 }
 
 /** The files the config names on this machine: they must exist, and an upload must match its pin. */

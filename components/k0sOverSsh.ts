@@ -59,6 +59,8 @@ export class K0sOverSsh extends pulumi.ComponentResource {
   public readonly provider: k8s.Provider;
   /** Admin kubeconfig pointing at `host`; secret. */
   public readonly kubeconfig: pulumi.Output<string>;
+  /** The k0s version the install step left running, as `k0s version` reported it. */
+  public readonly k0sVersion: pulumi.Output<string>;
 
   constructor(name: string, args: K0sOverSshArgs, opts?: pulumi.ComponentResourceOptions) {
     super("k0s-platform:index:K0sOverSsh", name, {}, opts);
@@ -184,7 +186,9 @@ export class K0sOverSsh extends pulumi.ComponentResource {
     );
     this.provider = new k8s.Provider(`${name}-provider`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, step);
 
-    this.registerOutputs({ kubeconfig: this.kubeconfig });
+    this.k0sVersion = install.stdout.apply((stdout) => stdout.trim().split("\n").pop() ?? "");
+
+    this.registerOutputs({ kubeconfig: this.kubeconfig, k0sVersion: this.k0sVersion });
   }
 }
 

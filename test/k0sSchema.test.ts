@@ -4,9 +4,9 @@
  * bad enums are refused, as k0s's strict YAML decoding refuses them.
  *
  * Which schema: a rendered config is read by the k0s release in its stack's `k0sVersion`, so it is
- * checked against that release line's schema (v1.35.4 for today's default v1.35.4+k0s.0) and also
- * against v1.36.3, the default the project is moving to (issue 14), which reads the same file after
- * an in-place upgrade. A shipped config whose k0s the user installs (k0s/workstation.yaml) is
+ * checked against that release line's schema (v1.36.3 for the default v1.36.3+k0s.2), and also
+ * against v1.35.4, the minor version a cluster created before that default upgrades from, whose k0s
+ * reads the same file until the upgrade. A shipped config whose k0s the user installs (k0s/workstation.yaml) is
  * checked against every schema in upstream-data.
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -103,7 +103,7 @@ describe("structuralToJsonSchema: a CRD's OpenAPI v3 schema as a strict JSON Sch
 });
 
 describe("k0s's ClusterConfig schemas in ../shared/upstream-data", () => {
-  it("holds the v1.36.3 schema the project moves to, and the v1.35.4 one of today's default", () => {
+  it("holds the v1.36.3 schema of the default, and the v1.35.4 one that clusters upgrade from", () => {
     expect(availableSchemaVersions()).toEqual(expect.arrayContaining(["v1.35.4", TARGET_SCHEMA]));
     expect(fs.readFileSync(path.join(upstreamDataDir(), "k0s-clusterconfig-v1.36.3/SOURCE.md"), "utf8")).toContain("v1.36.3+k0s.2");
   });

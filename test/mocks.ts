@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { parseAllDocuments } from "yaml";
+import { DEFAULTS } from "../components/lib/configDefaults";
 
 /** One registered resource or component, as the engine would receive it. */
 export interface Registration {
@@ -103,7 +104,7 @@ function stateFor(type: string, name: string, inputs: Record<string, unknown>, c
     case "kubernetes:core/v1:Secret":
       return { data: secretData(inputs, cloud) };
     case "command:remote:Command":
-      return { stdout: name.endsWith("-admin-kubeconfig") ? cloud.adminKubeconfig : "v1.35.4+k0s.0", stderr: "" };
+      return { stdout: name.endsWith("-admin-kubeconfig") ? cloud.adminKubeconfig : DEFAULTS.k0sVersion, stderr: "" };
     case "digitalocean:index/reservedIp:ReservedIp":
       return { ipAddress: cloud.reservedIp };
     case "digitalocean:index/droplet:Droplet":

@@ -273,7 +273,7 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
     // Uploaded for the install step, which puts it at /etc/k0s/k0s.yaml once the binary checks out.
     expect(copy.remotePath).toBe("/var/lib/k0s-platform/upload/k0s.yaml");
     expect(parse(await copy.source.text).spec.api.sans).toEqual(["203.0.113.10", "api.example.com"]);
-    expect(inputsOf(run, "command:remote:Command", "remote-k0s-install-k0s").triggers).toContain("v1.35.4+k0s.0");
+    expect(inputsOf(run, "command:remote:Command", "remote-k0s-install-k0s").triggers).toContain("v1.36.3+k0s.2");
   });
 
   it("exports a secret kubeconfig that points at the reserved IP", async () => {
@@ -333,6 +333,45 @@ describe("remote stack (Pulumi.remote.yaml)", () => {
     expect(admitsIngress(policies, { from: "production", to: "staging" })).toBe(false);
     expect(admitsIngress(policies, { from: "traefik", to: "production" })).toBe(true);
     expect(admitsIngress(policies, { from: "staging", to: "staging" })).toBe(true);
+  });
+});
+
+describe("upgrading k0s in place", () => {
+  const INSTALL = "remote-k0s-install-k0s";
+  /** The remote stack at `k0sVersion`, whose last `up` installed `installed` (its own output, read back). */
+  const upgrade = (installed: string, k0sVersion?: string) =>
+    runProgram(
+      "remote",
+      withFluxFixture({ ...seedStackConfig("remote"), ...userSettings, ...(k0sVersion === undefined ? {} : { k0sVersion }) }),
+      mockCloud({ stackOutputs: { k0sVersion: installed } }),
+      ["sshPrivateKey"],
+    );
+
+  it("exports the version the host reports, and reads it back from the stack's own state on the next run", async () => {
+    expect((await promiseOf(run.outputs.k0sVersion as pulumi.Output<string>)).value).toBe("v1.36.3+k0s.2");
+    expect(inputsOf(run, "pulumi:pulumi:StackReference", "installed-k0s").name).toBe("organization/k0s-platform/remote");
+  });
+
+  it("takes the next minor version (the default, from v1.35.4) and a later patch, and reruns the install step for them", async () => {
+    for (const [installed, wanted] of [
+      ["v1.35.4+k0s.0", undefined],
+      ["v1.36.3+k0s.2", "v1.36.4+k0s.0"],
+    ] as const) {
+      const later = await upgrade(installed, wanted);
+      expect(inputsOf(later, "command:remote:Command", INSTALL).update).toContain(`want='${wanted ?? "v1.36.3+k0s.2"}'`);
+    }
+  });
+
+  it.each([
+    [
+      "a skipped minor",
+      "v1.34.2+k0s.0",
+      undefined,
+      "refusing to go from k0s v1.34.2+k0s.0 to v1.36.3+k0s.2: Kubernetes upgrades one minor version at a time; set k0sVersion to a v1.35.x release first",
+    ],
+    ["a downgrade", "v1.36.3+k0s.2", "v1.35.4+k0s.0", "refusing to go from k0s v1.36.3+k0s.2 to v1.35.4+k0s.0: that is a downgrade"],
+  ])("refuses %s before any step runs, naming the key and the way forward", async (_case, installed, wanted, message) => {
+    await expect(upgrade(installed, wanted)).rejects.toThrow(`k0s-platform:k0sVersion: ${message}`);
   });
 });
 

@@ -107,7 +107,7 @@ describe("ssh target (k0s on a server the user already has)", () => {
     expect(install.create).toContain("cp -R --preserve=timestamps /var/lib/k0s-platform/upload/images/. /var/lib/k0s/images/");
     // A changed bundle is uploaded and copied into k0s's images directory again.
     expect(install.triggers).toEqual(
-      expect.arrayContaining(["v1.35.4+k0s.0", pin, inputsOf(run, STEP.copy, "ssh-k0s-airgap-images").triggers[1]]),
+      expect.arrayContaining(["v1.36.3+k0s.2", pin, inputsOf(run, STEP.copy, "ssh-k0s-airgap-images").triggers[1]]),
     );
     const dependencies = run.find(STEP.command, "ssh-k0s-install-k0s").options.dependencies;
     for (const name of ["ssh-k0s-k0s-binary", "ssh-k0s-airgap-images", "ssh-k0s-k0s-config"]) {

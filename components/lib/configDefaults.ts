@@ -10,7 +10,7 @@ export const DEFAULTS = {
   region: "fra1",
   dropletSize: "s-8vcpu-16gb",
   dropletImage: "debian-12-x64",
-  k0sVersion: "v1.35.4+k0s.0",
+  k0sVersion: "v1.36.3+k0s.2",
   k0sSha256: "",
   k0sBinary: "",
   k0sAirgapImages: "",

@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { parse, stringify } from "yaml";
+import { upgradeGuardScript } from "./k0sUpgrade";
 
 /** Where k0s reads its configuration on the host. */
 export const K0S_CONFIG_PATH = "/etc/k0s/k0s.yaml";
@@ -117,7 +118,8 @@ export interface InstallOptions {
 }
 
 /**
- * Installs (or upgrades to) the pinned k0s, but only once its sha256 matches the pin: a mismatch
+ * Installs (or upgrades to) the pinned k0s, refusing a downgrade or a skipped minor version against
+ * what the host runs (k0sUpgrade.ts), and only once its sha256 matches the pin: a mismatch
  * leaves the installed k0s, its config, its service and the cluster as they were. Then puts the
  * uploaded config (and image bundles) in place, installs the single-node service once, (re)starts it
  * so a changed config takes effect, and waits a bounded time until the API server is ready. Safe to
@@ -141,7 +143,9 @@ export function installK0sScript(options: InstallOptions): string {
   return [
     "set -euo pipefail",
     `want='${version}'`,
-    `if [ "$(${K0S_BINARY_PATH} version 2>/dev/null || true)" != "$want" ]; then`,
+    `have=$(${K0S_BINARY_PATH} version 2>/dev/null || true)`,
+    ...upgradeGuardScript(),
+    'if [ "$have" != "$want" ]; then',
     ...(uploaded
       ? [`  new=${K0S_UPLOAD_PATH}`]
       : [...architecture, `  new=${UPLOAD_DIR}/k0s.download`, `  ${curl} -o "$new" '${release}/'"$asset"`]),

@@ -7,8 +7,8 @@
  * SSH rungs'; a block's `&& pulumi up` is cut off here.
  *
  * Offline stand-ins, each a test double for what a user's machine has: `<...>` placeholders get
- * sample values, ~/.ssh/id_ed25519 is a key made for the test, and `curl` (the README's "what is
- * my address") is a script that answers 203.0.113.7 without any traffic.
+ * sample values, ~/.ssh/id_ed25519 is a key made for the test, and the README's "what is my
+ * address" lookup is a stand-in script on PATH that answers 203.0.113.7 without any traffic.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";

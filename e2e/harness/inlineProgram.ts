@@ -56,8 +56,9 @@ async function main(): Promise<void> {
   // Loaded per run, as the language host loads it; a throw surfaces as the program's failure.
   const program = () => {
     process.chdir(invocation.workDir);
+    // index.ts is the program as a function (`export =`), called as the language host calls it.
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- index.ts is CommonJS under tsx
-    return Promise.resolve(require(path.join(invocation.workDir, "index.ts")) as Record<string, unknown>);
+    return (require(path.join(invocation.workDir, "index.ts")) as () => Promise<Record<string, unknown>>)();
   };
   const pulumiCommand = await PulumiCommand.get({ root: TOOLCHAIN });
   const workspace = await LocalWorkspace.create({ workDir: invocation.workDir, program, pulumiCommand });

@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect } from "vitest";
 import { parse } from "yaml";
 import * as pulumi from "@pulumi/pulumi";
 import { MONITORING_DATA_DIR } from "../../components/lib/k0s";
+import { upgradeProblem } from "../../components/lib/k0sUpgrade";
 import { leftoversSince, snapshot, type Snapshot } from "../harness/leftovers";
 import { run, waitFor } from "../harness/processes";
 import { story } from "../harness/story";
@@ -30,10 +31,14 @@ import { publishRelease, releaseUrls, sha256, startRehearsal, type Rehearsal } f
 import { declaredSshSteps, runStep, runSteps, type DeclaredProgram, type Operator, type StepResult } from "./steps";
 import type { ReleaseServer } from "./testNetwork";
 
+/** The double as the default k0sVersion, and as the release before it, which the rung installs first. */
 const DOUBLE = path.join(TOOLCHAIN_BIN, "k0s-test-double");
+const DOUBLE_BEFORE = path.join(TOOLCHAIN_BIN, "k0s-test-double-upgrade-from");
 const STACK = "rehearsal";
-/** A later release for the upgrade whose download is tampered with (never runs: it is refused). */
+/** A later patch for the upgrade whose download is tampered with (never runs: it is refused). */
 const NEXT_VERSION = "v1.35.5+k0s.0";
+/** What each double reports as its version. */
+const versionOf = (double: string) => run(double, ["version"]).trim();
 const CALLS = "var/log/k0s-test-double/calls.log";
 
 let before: Snapshot;
@@ -78,7 +83,10 @@ const expectOk = (name: string, result: StepResult | undefined) => {
 beforeAll(async () => {
   before = snapshot();
   rehearsal = await startRehearsal(STACK);
-  ({ droplet, release, operator, privateKey, config, program } = rehearsal);
+  ({ droplet, release, operator, privateKey } = rehearsal);
+  // A cluster created before the default moved: the release before it, upgraded in place below.
+  config = { ...rehearsal.config, k0sVersion: versionOf(DOUBLE_BEFORE) };
+  program = await declaredSshSteps(STACK, config);
 }, 600_000);
 
 afterAll(async () => {
@@ -102,13 +110,13 @@ describe("the program's SSH steps, run over SSH", () => {
     ]);
     for (const declared of program.steps) expect(declared.connection).toMatchObject({ host: DROPLET_ADDRESS, user: "root", port: 22 });
     // The double must report the version the program installs, or the script would download forever.
-    expect(program.step("install-k0s").create).toContain(`want='${run(DOUBLE, ["version"]).trim()}'`);
+    expect(program.step("install-k0s").create).toContain(`want='${versionOf(DOUBLE_BEFORE)}'`);
   });
 
   step(
     "refuse a download whose sha256 is not the release's published one: nothing is installed, not even the config",
     async () => {
-      const double = fs.readFileSync(DOUBLE);
+      const double = fs.readFileSync(DOUBLE_BEFORE);
       publishRelease(release, releaseUrls(program), Buffer.concat([double, Buffer.from("tampered")]), double);
       const results = await runSteps(operator, program.steps);
       const install = results.get("ssh-k0s-install-k0s")!;
@@ -127,11 +135,11 @@ describe("the program's SSH steps, run over SSH", () => {
   step(
     "install the published release, which systemd then runs, and wait until the API server is ready",
     async () => {
-      const double = fs.readFileSync(DOUBLE);
+      const double = fs.readFileSync(DOUBLE_BEFORE);
       publishRelease(release, releaseUrls(program), double, double);
       const results = await runSteps(operator, program.steps);
       for (const declared of program.steps) expectOk(declared.name, results.get(declared.name));
-      expect(results.get("ssh-k0s-install-k0s")!.stdout.trim().split("\n").pop()).toBe(run(DOUBLE, ["version"]).trim());
+      expect(results.get("ssh-k0s-install-k0s")!.stdout.trim().split("\n").pop()).toBe(versionOf(DOUBLE_BEFORE));
       expect(installedState()).toMatchObject({ binary: sha256(double), download: "absent" });
       expect(hostFile("etc/k0s/k0s.yaml")?.toString()).toBe(program.step("k0s-config").content!.toString());
       // Monitoring's data directory, ready for the kubelet to hand to the pod's user.
@@ -197,7 +205,7 @@ describe("the program's SSH steps, run over SSH", () => {
     "refuse an upgrade whose download is tampered with: the installed k0s, its unit, its config and its run stay",
     async () => {
       const upgrade = await declaredSshSteps(STACK, { ...config, k0sVersion: NEXT_VERSION });
-      const double = fs.readFileSync(DOUBLE);
+      const double = fs.readFileSync(DOUBLE_BEFORE);
       publishRelease(release, releaseUrls(upgrade), Buffer.concat([double, Buffer.from("tampered")]), double);
       const state = installedState();
       const startedAt = k0sStartedAt();
@@ -306,6 +314,76 @@ describe("waits that end in bounded time", () => {
       }
     },
     900_000,
+  );
+});
+
+describe("upgrading k0s in place, one minor version at a time", () => {
+  const installedVersion = () => droplet.exec("/usr/local/bin/k0s", "version").trim();
+
+  step(
+    "refuse a skipped minor and a downgrade on the host before anything there changes, and in the program before any step runs",
+    async () => {
+      const running = installedVersion();
+      expect(running).toBe(versionOf(DOUBLE_BEFORE));
+      for (const [wanted, reason] of [
+        ["v1.37.0+k0s.0", "Kubernetes upgrades one minor version at a time; set k0sVersion to a v1.36.x release first"],
+        ["v1.34.9+k0s.0", "that is a downgrade"],
+      ]) {
+        // A stack whose state lost the version (or a run that skipped the preview): the host decides.
+        const declared = await declaredSshSteps(STACK, { ...config, k0sVersion: wanted });
+        const state = installedState();
+        const startedAt = k0sStartedAt();
+        const requests = release.requests.length;
+        const install = await runStep(operator, declared.step("install-k0s"));
+        expect(install.status).toBe(1);
+        // The host's words are the program's: one rule, checked in both places.
+        expect(install.stderr.trim()).toBe(upgradeProblem(running, wanted));
+        expect(install.stderr).toContain(`refusing to go from k0s ${running} to ${wanted}: ${reason}`);
+        expect(installedState()).toEqual(state);
+        expect(k0sStartedAt()).toBe(startedAt);
+        expect(release.requests.length).toBe(requests);
+        // With the state: the program refuses before declaring a step.
+        await expect(declaredSshSteps(STACK, { ...config, k0sVersion: wanted }, undefined, running)).rejects.toThrow(
+          `k0s-platform:k0sVersion: refusing to go from k0s ${running} to ${wanted}: ${reason}`,
+        );
+      }
+    },
+    300_000,
+  );
+
+  step(
+    "upgrade to the default, the next minor: the new binary after its checksum, the same unit, k0s restarted and ready, the kubeconfig unchanged",
+    async () => {
+      const running = installedVersion();
+      const upgrade = await declaredSshSteps(STACK, rehearsal.config, undefined, running);
+      expect(upgrade.step("install-k0s").create).toContain(`want='${versionOf(DOUBLE)}'`);
+      const double = fs.readFileSync(DOUBLE);
+      publishRelease(release, releaseUrls(upgrade), double, double);
+      const { unit, config: k0sConfig } = installedState();
+      const startedAt = k0sStartedAt();
+      const installed = installs();
+      const kubeconfig = (await runStep(operator, program.step("admin-kubeconfig"))).stdout;
+      const results = await runSteps(operator, upgrade.steps);
+      for (const declared of upgrade.steps) expectOk(declared.name, results.get(declared.name));
+      const install = results.get("ssh-k0s-install-k0s")!;
+      console.log(
+        `k0s ${running} -> ${versionOf(DOUBLE)}: the install step took ${install.seconds.toFixed(1)} s (the test double restarts at once; k0s's own restart is longer)`,
+      );
+      expect(install.stdout.trim().split("\n").pop()).toBe(versionOf(DOUBLE));
+      expect(installedVersion()).toBe(versionOf(DOUBLE));
+      expect(installedState()).toEqual({ binary: sha256(double), download: "absent", unit, config: k0sConfig });
+      expect(installs()).toBe(installed);
+      expect(k0sStartedAt()).not.toBe(startedAt);
+      expect(droplet.exec("/usr/local/bin/k0s", "kubectl", "get", "--raw=/readyz").trim()).toBe("ok");
+      expect(results.get("ssh-k0s-admin-kubeconfig")!.stdout).toBe(kubeconfig);
+      // Downloaded once, the binary and its release's sums; a second run downloads nothing.
+      const requests = release.requests.length;
+      const again = await runSteps(operator, upgrade.steps);
+      for (const declared of upgrade.steps) expectOk(declared.name, again.get(declared.name));
+      expect(release.requests.length).toBe(requests);
+      expect(installedVersion()).toBe(versionOf(DOUBLE));
+    },
+    600_000,
   );
 });
 

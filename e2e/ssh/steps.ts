@@ -62,8 +62,17 @@ export interface DeclaredProgram {
  * `adminKubeconfig` is what the mocked admin-kubeconfig step reports, as the engine would after a
  * real run.
  */
-export async function declaredSshSteps(stack: string, config: Record<string, unknown>, adminKubeconfig?: string): Promise<DeclaredProgram> {
-  const cloud = adminKubeconfig === undefined ? mockCloud() : mockCloud({ adminKubeconfig });
+export async function declaredSshSteps(
+  stack: string,
+  config: Record<string, unknown>,
+  adminKubeconfig?: string,
+  /** The k0s version the stack's state says it installed last (its k0sVersion output); none: a first run. */
+  installedK0sVersion?: string,
+): Promise<DeclaredProgram> {
+  const cloud = mockCloud({
+    ...(adminKubeconfig === undefined ? {} : { adminKubeconfig }),
+    stackOutputs: installedK0sVersion === undefined ? {} : { k0sVersion: installedK0sVersion },
+  });
   const run = await runProgram(stack, withFluxFixture(config), cloud, ["sshPrivateKey"]);
   const registrations = run.registrations.filter((entry) => entry.type === COMMAND || entry.type === COPY);
   const nameByUrn = new Map(registrations.map((entry) => [run.urns.get(entry.id), entry.name]));

@@ -25,14 +25,19 @@ build_droplet_rootfs() {
 
 # k0s-test-double: our own Go module (standard library only, e2e/ssh/k0s-test-double/), static. It
 # reports the program's default k0sVersion (Pulumi.yaml), so the default download path installs it.
+# The SSH rung installs k0s at the release before the default first, as a cluster created before
+# the default moved, and then upgrades it in place to the default: a double for each.
+K0S_UPGRADE_FROM=v1.35.4+k0s.0
+
 build_k0s_test_double() {
   local mod=$ROOT/e2e/ssh/k0s-test-double out=$BIN/k0s-test-double key version
   version=$(awk '/^  k0sVersion:/ { found = 1 } found && /default:/ { print $2; exit }' "$ROOT/Pulumi.yaml")
-  key=$(stamp_key build_k0s_test_double "$mod/go.mod" "$mod/main.go" <<<"$version")
-  if up_to_date k0s-test-double "$key" "$out"; then log "k0s-test-double: up to date"; return; fi
+  key=$(stamp_key build_k0s_test_double "$mod/go.mod" "$mod/main.go" <<<"$version $K0S_UPGRADE_FROM")
+  if up_to_date k0s-test-double "$key" "$out" "$out-upgrade-from"; then log "k0s-test-double: up to date"; return; fi
   local t0; t0=$(now)
   mkdir -p "$BIN"
   (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "$LDFLAGS_BASE -X main.version=$version" -o "$out" .)
+  (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "$LDFLAGS_BASE -X main.version=$K0S_UPGRADE_FROM" -o "$out-upgrade-from" .)
   mark_built k0s-test-double "$key"
-  log "k0s-test-double: $version in $(elapsed "$t0")"
+  log "k0s-test-double: $version, and $K0S_UPGRADE_FROM to upgrade from, in $(elapsed "$t0")"
 }

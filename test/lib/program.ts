@@ -49,7 +49,8 @@ export async function runProgram(
     asPulumiConfig(config),
     secretKeys.map((key) => `k0s-platform:${key}`),
   );
-  const program = (await import("../../index")) as Record<string, unknown>;
+  // index.ts exports the program as a function (`export =`), which the engine calls for the outputs.
+  const program = await (await import("../../index")).default();
   await Promise.all(
     Object.values(program)
       .filter((value) => pulumi.Output.isInstance(value))
