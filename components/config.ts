@@ -242,7 +242,7 @@ async function k0sUpgradeErrors(config: PlatformConfig): Promise<string[]> {
   const self = new pulumi.StackReference("installed-k0s", {
     name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
   });
-  const installed = (await self.getOutputValue("k0sVersion")) as string | undefined;
+  const installed = config.cluster.k0s.restoredVersion ?? ((await self.getOutputValue("k0sVersion")) as string | undefined);
   const problem = upgradeProblem(installed, config.cluster.k0s.version);
   return problem === undefined ? [] : [`${PROJECT}:k0sVersion: ${problem}`];
 }

@@ -402,6 +402,11 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
     ["k0s checksum not hex", { ...ssh, k0sSha256: "abc" }, 'k0s-platform:k0sSha256: "abc" must be a sha256 in lower-case hex'],
     ["uploaded k0s without a pin", { ...ssh, k0sBinary: "/tmp/k0s" }, "k0s-platform:k0sBinary needs k0sSha256"],
     [
+      "a restored k0s version other than the pinned one",
+      { ...ssh, k0sVersion: "v1.35.4+k0s.0", k0sRestoredVersion: "v1.35.3+k0s.0" },
+      'k0s-platform:k0sRestoredVersion: "v1.35.3+k0s.0" must equal k0sVersion ("v1.35.4+k0s.0")',
+    ],
+    [
       "SAN that is no name",
       { ...ssh, apiSans: ["https://k0s"] },
       'k0s-platform:apiSans[0]: "https://k0s" must be an IP address or a DNS name',

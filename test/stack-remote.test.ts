@@ -375,6 +375,18 @@ describe("upgrading k0s in place", () => {
   });
 });
 
+describe("rolling k0s back by restoring a backup", () => {
+  it("takes the restored version, named as such, as installed; without it the stack refuses to go back", async () => {
+    const rolledBack = { ...seedStackConfig("remote"), ...userSettings, k0sVersion: "v1.35.4+k0s.0" };
+    const cloud = () => mockCloud({ stackOutputs: { k0sVersion: "v1.36.3+k0s.2" } });
+    await expect(runProgram("remote", withFluxFixture(rolledBack), cloud(), ["sshPrivateKey"])).rejects.toThrow("that is a downgrade");
+    const told = await runProgram("remote", withFluxFixture({ ...rolledBack, k0sRestoredVersion: "v1.35.4+k0s.0" }), cloud(), [
+      "sshPrivateKey",
+    ]);
+    expect(inputsOf(told, "command:remote:Command", "remote-k0s-install-k0s").create).toContain("want='v1.35.4+k0s.0'");
+  });
+});
+
 describe("two clients' remote stacks in one DigitalOcean account", () => {
   const clientStack = (stack: string, settings: Record<string, unknown> = {}) =>
     runProgram(stack, withFluxFixture({ ...seedStackConfig("remote"), ...userSettings, ...settings }), mockCloud(), ["sshPrivateKey"]);

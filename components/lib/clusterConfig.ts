@@ -33,8 +33,13 @@ export interface SshAccess {
 
 /** Which k0s goes onto the host, and how. */
 export interface K0sInstall {
-  /** A pinned release, for example v1.35.4+k0s.0. */
+  /** A pinned release, for example v1.36.3+k0s.2. */
   readonly version: string;
+  /**
+   * Set after a rollback by backup restore (README, "Going back"): the version the host runs again,
+   * taken as installed instead of the stack's last `k0sVersion` output, which is newer.
+   */
+  readonly restoredVersion?: string;
   /** The binary's pinned sha256; unset: the release's published sha256sums.txt decides. */
   readonly sha256?: string;
   /** A local k0s binary to upload instead of downloading on the host (air-gapped). */
@@ -234,7 +239,16 @@ function parseSshAccess(
 
 function parseK0sInstall(errors: ConfigErrors, raw: Readonly<Record<string, string>>, adminCidrs: readonly string[]): K0sInstall {
   const version = asString(errors, "k0sVersion", raw.k0sVersion) ?? DEFAULTS.k0sVersion;
-  if (!K0S_RELEASE.test(version)) fail(errors, "k0sVersion", version, "must be a pinned k0s release such as v1.35.4+k0s.0");
+  if (!K0S_RELEASE.test(version)) fail(errors, "k0sVersion", version, "must be a pinned k0s release such as v1.36.3+k0s.2");
+  const restoredVersion = optionalString(errors, "k0sRestoredVersion", raw.k0sRestoredVersion);
+  if (restoredVersion !== undefined && restoredVersion !== version) {
+    fail(
+      errors,
+      "k0sRestoredVersion",
+      restoredVersion,
+      `must equal k0sVersion ("${version}"): the version you restored on the host, now pinned again`,
+    );
+  }
   const sha256 = optionalString(errors, "k0sSha256", raw.k0sSha256);
   if (sha256 !== undefined && !SHA256_HEX.test(sha256))
     fail(errors, "k0sSha256", sha256, "must be a sha256 in lower-case hex (64 characters)");
@@ -253,6 +267,7 @@ function parseK0sInstall(errors: ConfigErrors, raw: Readonly<Record<string, stri
       : (asObject(errors, "k0sSpec", raw.k0sSpec, "a map of k0s ClusterConfig spec fields such as { images: ... }") ?? {});
   return {
     version,
+    restoredVersion,
     sha256,
     binaryPath,
     airgapImagesPath: optionalString(errors, "k0sAirgapImages", raw.k0sAirgapImages),

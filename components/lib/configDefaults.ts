@@ -11,6 +11,7 @@ export const DEFAULTS = {
   dropletSize: "s-8vcpu-16gb",
   dropletImage: "debian-12-x64",
   k0sVersion: "v1.36.3+k0s.2",
+  k0sRestoredVersion: "",
   k0sSha256: "",
   k0sBinary: "",
   k0sAirgapImages: "",
