@@ -7,6 +7,7 @@
  * local-staging stack files as a user runs them, idempotence, state secrecy, config errors as the
  * CLI prints them, a quota edit and teardown. Steps run in order and share one cluster.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -177,6 +178,59 @@ describe("pulumi up", () => {
     expect(identity).toMatch(/^AGE-SECRET-KEY-1/);
     const recipient = await recipientOf(identity);
     for (const stack of STACKS) expect(outputs(stack).ageRecipient, stack).toBe(recipient);
+  });
+
+  it("exports each age identity the stack holds from its state, once, to a 0600 file that imports as it is; on a terminal, with a warning", async () => {
+    const ageKey = (...args: string[]) => [
+      process.execPath,
+      require.resolve("tsx/cli"),
+      path.join(ROOT, "scripts", "age-key.ts"),
+      "export",
+      ...args,
+    ];
+    const exporting = (args: string[]) =>
+      spawnSync(ageKey(...args)[0], ageKey(...args).slice(1), { cwd: cli.projectDir, env: cli.env, encoding: "utf8" });
+    const safe = path.join(workDir, "safe-place");
+    const first = exporting(["--stack", "dev", "--out-dir", safe]);
+    expect(first.status, first.stderr).toBe(0);
+    expect(fs.readdirSync(safe).sort()).toEqual(["dev-cluster.agekey", "dev-dev.agekey"]);
+    for (const [file, secret] of [
+      ["dev-cluster.agekey", "sops-age"],
+      ["dev-dev.agekey", "sops-age-dev"],
+    ]) {
+      const stored = (await api().get(`/api/v1/namespaces/flux-system/secrets/${secret}`)).data["age.agekey"];
+      const identity = Buffer.from(stored, "base64").toString("utf8").trim();
+      const text = fs.readFileSync(path.join(safe, file), "utf8");
+      expect(text.trim().split("\n").pop(), file).toBe(identity);
+      expect(text).toContain(`# public key: ${await recipientOf(identity)}`);
+      expect(fs.statSync(path.join(safe, file)).mode & 0o777).toBe(0o600);
+    }
+    // Once: a second export leaves the first copy alone.
+    const before = fs.readFileSync(path.join(safe, "dev-dev.agekey"), "utf8");
+    expect(exporting(["--stack", "dev", "--out-dir", safe]).status).not.toBe(0);
+    expect(fs.readFileSync(path.join(safe, "dev-dev.agekey"), "utf8")).toBe(before);
+    // local-staging shares dev's cluster: it holds staging's key alone.
+    const staging = exporting(["--stack", "local-staging", "--out-dir", safe]);
+    expect(staging.status, staging.stderr).toBe(0);
+    expect(fs.existsSync(path.join(safe, "local-staging-staging.agekey"))).toBe(true);
+    expect(fs.existsSync(path.join(safe, "local-staging-cluster.agekey"))).toBe(false);
+    // To a terminal (script(1) gives the command one): the key, and the warning.
+    const shell = ageKey("--stack", "dev", "--owner", "dev")
+      .map((word) => `'${word}'`)
+      .join(" ");
+    const onTerminal = spawnSync("script", ["-qec", shell, "/dev/null"], { cwd: cli.projectDir, env: cli.env, encoding: "utf8" });
+    expect(onTerminal.stdout).toContain("warning: printing private age keys to this terminal");
+    expect(onTerminal.stdout).toContain(before.trim().split("\n").pop());
+    // Imported as it is into a stack, stored as a secret.
+    cli.pulumi("stack", "init", "restored");
+    const imported = cli.run(["config", "set", "--secret", "--path", "ageIdentities.dev", "--stack", "restored"], {
+      input: fs.readFileSync(path.join(safe, "dev-dev.agekey"), "utf8"),
+    });
+    expect(imported.status, imported.output).toBe(0);
+    const config = JSON.parse(cli.pulumi("config", "--json", "--show-secrets", "--stack", "restored"))["k0s-platform:ageIdentities"];
+    expect(config.secret).toBe(true);
+    expect(JSON.parse(config.value).dev).toContain(before.trim().split("\n").pop());
+    cli.pulumi("stack", "rm", "--yes", "--force", "restored");
   });
 
   it("installs Flux v2.7.3's controllers, whose CRDs accept the GitRepository and the Kustomization with SOPS decryption", async () => {

@@ -1,0 +1,129 @@
+/**
+ * Exports a stack's age identities from its state, once, to an operator's safe place: the copy that
+ * survives losing both the cluster and the stack's backend (a password manager, an offline disk).
+ *
+ *   npm run age-key -- export --stack remote --out-dir <safe folder> [--owner cluster] [--owner production]
+ *   npm run age-key -- export --stack remote --owner production          (to stdout, with a warning on a terminal)
+ *
+ * Each owner (`cluster`, or an environment) gets `<stack>-<owner>.agekey`, written 0600 and never
+ * over an existing file, in age-keygen's format: it imports as it is, with
+ * `pulumi config set --secret --path 'ageIdentities.<owner>' --stack <stack> < <file>`.
+ * Only the generation in use is exported: the one whose recipient the stack exports.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { recipientOf } from "../components/sopsAgeKey";
+
+/** How `pulumi stack export --show-secrets` writes a secret value: its plaintext, JSON-encoded. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+interface StateResource {
+  type: string;
+  urn: string;
+  outputs?: Record<string, unknown>;
+}
+
+function reveal(value: unknown): unknown {
+  if (typeof value === "object" && value !== null && (value as Record<string, unknown>)[SECRET_SIG] !== undefined) {
+    return JSON.parse((value as { plaintext: string }).plaintext) as unknown;
+  }
+  return value;
+}
+
+function pulumi(...args: string[]): string {
+  const result = spawnSync("pulumi", args, { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
+  if (result.status === 0) return result.stdout;
+  const why = result.error !== undefined ? "the pulumi CLI is not installed" : result.stderr.trim().split("\n").pop();
+  throw new Error(`pulumi ${args.join(" ")} failed: ${why}`);
+}
+
+/**
+ * Every age identity a stack's state holds, by the recipient it decrypts for: the entries of its
+ * Kubernetes Secrets that kustomize-controller reads (`*.agekey`).
+ */
+function identitiesInState(resources: readonly StateResource[]): Map<string, string> {
+  const identities = new Map<string, string>();
+  for (const resource of resources.filter((entry) => entry.type === "kubernetes:core/v1:Secret")) {
+    const data = reveal(resource.outputs?.data) as Record<string, unknown> | undefined;
+    for (const [key, value] of Object.entries(data ?? {})) {
+      const text = reveal(value);
+      if (!key.endsWith(".agekey") || typeof text !== "string") continue;
+      const identity = Buffer.from(text, "base64").toString("utf8").trim();
+      if (identity.startsWith("AGE-SECRET-KEY-1")) identities.set(identity, resource.urn);
+    }
+  }
+  return identities;
+}
+
+/** The identity file for one owner, as age-keygen writes one: comments, then the key. */
+function identityFile(stack: string, owner: string, recipient: string, identity: string): string {
+  return `# k0s-platform stack ${stack}, ${owner}: exported from the stack's state\n# public key: ${recipient}\n${identity}\n`;
+}
+
+async function exportIdentities(stack: string, owners: readonly string[] | undefined, outDir: string | undefined): Promise<void> {
+  const outputs = JSON.parse(pulumi("stack", "output", "--json", "--stack", stack)) as {
+    ageRecipient: string;
+    ageRecipients: Record<string, string>;
+  };
+  const recipients: Record<string, string> = { cluster: outputs.ageRecipient, ...outputs.ageRecipients };
+  const deployment = JSON.parse(pulumi("stack", "export", "--show-secrets", "--stack", stack)) as {
+    deployment: { resources?: StateResource[] };
+  };
+  const byRecipient = new Map<string, string>();
+  for (const identity of identitiesInState(deployment.deployment.resources ?? []).keys()) {
+    byRecipient.set(await recipientOf(identity), identity);
+  }
+  // By default every key the stack holds; a stack on another's cluster holds only its environments'.
+  const chosen = owners ?? Object.keys(recipients).filter((owner) => byRecipient.has(recipients[owner]));
+  const unknown = chosen.filter((owner) => recipients[owner] === undefined);
+  if (unknown.length > 0) {
+    throw new Error(`stack ${stack} has no age key for ${unknown.join(", ")}; it has: ${Object.keys(recipients).join(", ")}`);
+  }
+  const files = chosen.map((owner) => {
+    const identity = byRecipient.get(recipients[owner]);
+    if (identity === undefined) {
+      throw new Error(
+        `stack ${stack}'s state holds no identity for ${owner}'s recipient ${recipients[owner]} (a stack that shares another's cluster holds only its environments' keys)`,
+      );
+    }
+    return { owner, text: identityFile(stack, owner, recipients[owner], identity) };
+  });
+  if (outDir === undefined) {
+    if (process.stdout.isTTY) {
+      process.stderr.write(
+        "warning: printing private age keys to this terminal; its scrollback, a screen recording or a shared session keep them. Use --out-dir <safe folder> instead.\n",
+      );
+    }
+    process.stdout.write(files.map(({ text }) => text).join(""));
+    return;
+  }
+  fs.mkdirSync(outDir, { recursive: true, mode: 0o700 });
+  for (const { owner, text } of files) {
+    const file = path.join(outDir, `${stack}-${owner}.agekey`);
+    // "wx": never over an existing file, and created 0600 before a byte is written.
+    fs.writeFileSync(file, text, { flag: "wx", mode: 0o600 });
+    console.log(`${file}: ${owner}'s identity (public key ${recipients[owner]})`);
+  }
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      stack: { type: "string" },
+      owner: { type: "string", multiple: true },
+      "out-dir": { type: "string" },
+    },
+  });
+  if (positionals[0] !== "export" || values.stack === undefined) {
+    throw new Error("usage: npm run age-key -- export --stack <stack> [--out-dir <safe folder>] [--owner cluster|<environment>]...");
+  }
+  await exportIdentities(values.stack, values.owner, values["out-dir"]);
+}
+
+main().catch((error: Error) => {
+  console.error(error.message);
+  process.exit(1);
+});
