@@ -204,13 +204,13 @@ describe("dev stack following a private repository", () => {
 
   it("over SSH: generates a deploy key, pins the Git host, and exports only the public half", async () => {
     const ssh = await runProgram("dev", overSsh, mockCloud());
-    expect(credentials(ssh).metadata).toEqual({ name: "flux-system", namespace: "flux-system" });
+    expect(credentials(ssh).metadata).toEqual({ name: "flux-system-deploy-key", namespace: "flux-system" });
     expect(isSecret(ssh.find(TYPES.secret, "flux-git-credentials").inputs.data)).toBe(true);
     expect(decoded(ssh, "identity")).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----\n[\s\S]+\n-----END OPENSSH PRIVATE KEY-----\n$/);
     expect(decoded(ssh, "known_hosts")).toBe(`${KNOWN_HOSTS}\n`);
     expect(inputsOf(ssh, TYPES.gitRepository, "flux-source").spec).toMatchObject({
       url: "ssh://git@github.com/acme/gitops.git",
-      secretRef: { name: "flux-system" },
+      secretRef: { name: "flux-system-deploy-key" },
     });
     expect(ssh.find(TYPES.gitRepository, "flux-source").options.dependencies).toContain(
       ssh.urns.get(ssh.find(TYPES.secret, "flux-git-credentials").id),
@@ -239,6 +239,14 @@ describe("dev stack following a private repository", () => {
     };
     const later = await runProgram("dev", overSsh, mockCloud({ storedDeployKey: stored }));
     expect((await promiseOf(later.outputs.fluxDeployKey as pulumi.Output<string>)).value).toBe("ssh-ed25519 AAAAstored flux@dev");
+  });
+
+  it("switching from https:// to ssh:// creates the deploy key's Secret, rather than updating the token's where the key is ignored", async () => {
+    const https = await runProgram("dev", withFluxFixture({ ...config, fluxToken: "glpat-read-only" }), mockCloud(), ["fluxToken"]);
+    const ssh = await runProgram("dev", overSsh, mockCloud());
+    // A different object name, so the engine replaces (creates) it: ignoreChanges applies to updates only.
+    expect(credentials(ssh).metadata.name).not.toBe(credentials(https).metadata.name);
+    expect(inputsOf(ssh, TYPES.gitRepository, "flux-source").spec.secretRef).toEqual({ name: credentials(ssh).metadata.name });
   });
 
   it("over HTTPS: hands Flux the token, secret, with its user and the Git server's CA", async () => {

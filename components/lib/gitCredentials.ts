@@ -18,6 +18,10 @@ export interface GitCredentials {
  * The deploy key follows SopsAgeKey: a fresh key is proposed on every run, the Secret ignores it
  * after creation, and the public half is read back from what is stored, so the key pasted into the
  * Git host stays valid. known_hosts is not ignored: a changed pin reaches the cluster.
+ *
+ * The SSH Secret is named `<name>-deploy-key`, apart from the HTTPS one: switching a repository from
+ * https:// to ssh:// then creates it (with a key) instead of updating the HTTPS Secret, where
+ * ignoreChanges would keep the absent key absent.
  */
 export function gitCredentials(
   resourceName: string,
@@ -32,7 +36,7 @@ export function gitCredentials(
     const secret = new k8s.core.v1.Secret(
       resourceName,
       {
-        metadata,
+        metadata: { ...metadata, name: `${metadata.name}-deploy-key` },
         type: "Opaque",
         data: {
           identity: pulumi.secret(base64(proposed.privateKey)),

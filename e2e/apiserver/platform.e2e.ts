@@ -223,6 +223,7 @@ describe("pulumi up", () => {
     expect(onTerminal.stdout).toContain(before.trim().split("\n").pop());
     // Imported as it is into a stack, stored as a secret.
     cli.pulumi("stack", "init", "restored");
+    cli.pulumi("config", "set", "target", "local", "--stack", "restored");
     const imported = cli.run(["config", "set", "--secret", "--path", "ageIdentities.dev", "--stack", "restored"], {
       input: fs.readFileSync(path.join(safe, "dev-dev.agekey"), "utf8"),
     });

@@ -1,7 +1,8 @@
 /**
  * What a GitOps cluster pulls from on the internet, served on the LAN side of a test node: private
  * Git repositories over smart HTTPS (Git's own `git http-backend`, as behind any Git host), which
- * answer only a request that carries the token, and a Helm chart repository (index.yaml plus
+ * answer only a request that carries the token, the same repositories over SSH to deploy keys only
+ * (git-ssh-server, our own small server on golang.org/x/crypto/ssh), and a Helm chart repository (index.yaml plus
  * packaged charts) over plain HTTP. The servers run in this process on Unix sockets; socat publishes
  * them on the LAN address inside the LAN network namespace, where the node's pods reach them through
  * their default route. The HTTPS certificate comes from a per-run CA, as a self-hosted Git server's
@@ -16,7 +17,8 @@ import * as path from "node:path";
 import { certificateAuthority, issue, subjectAltNames } from "../harness/pki";
 import type { TestNode } from "./node";
 import { LAN_ADDRESS, NODE_ADDRESS } from "./node";
-import { startDaemon, waitFor, type Daemon } from "../harness/processes";
+import { run, startDaemon, waitFor, type Daemon } from "../harness/processes";
+import { TOOLCHAIN_BIN } from "../harness/toolchain";
 
 export interface GitopsServer {
   /** The chart repository's base URL as the node's pods see it: http://10.213.0.1:8080/charts. */
@@ -28,8 +30,14 @@ export interface GitopsServer {
   /** The only credentials the Git server accepts: a user and a read token, as a Git host issues them. */
   readonly username: string;
   readonly token: string;
-  /** Directory of bare repositories served under <gitUrl>/git/<name>.git. */
+  /** Directory of bare repositories served under <gitUrl>/git/<name>.git, and over SSH. */
   readonly gitRoot: string;
+  /** A repository's URL over SSH, where only a deploy key the server lists may fetch. */
+  sshUrl(name: string): string;
+  /** The SSH side's host key as known_hosts pins it, as a Git host publishes its keys. */
+  readonly knownHosts: string;
+  /** Adds a deploy key, as an operator pastes one into the Git host. */
+  addDeployKey(publicKey: string): void;
   /** Requests so far: charts served, Git requests served, Git requests refused for their credentials. */
   readonly requests: { git: number; charts: number; refused: number };
   stop(): Promise<void>;
@@ -37,6 +45,7 @@ export interface GitopsServer {
 
 const CHARTS_PORT = 8080;
 const GIT_PORT = 8443;
+const GIT_SSH_PORT = 2222;
 
 export async function startGitopsServer(node: TestNode, options: { chartsDir: string }): Promise<GitopsServer> {
   const gitRoot = path.join(node.dir, "git");
@@ -74,10 +83,30 @@ export async function startGitopsServer(node: TestNode, options: { chartsDir: st
     [charts, CHARTS_PORT],
     [git, GIT_PORT],
   ];
-  const publishers: Daemon[] = [];
+  // The SSH side: its own host key, and deploy keys an operator adds (none at first).
+  const sshDir = path.join(node.dir, "gitops-ssh");
+  fs.mkdirSync(sshDir, { recursive: true });
+  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "gitops-test-host", "-f", path.join(sshDir, "host_key")]);
+  const authorizedKeys = path.join(sshDir, "authorized_keys");
+  fs.writeFileSync(authorizedKeys, "");
+  const sshSocket = path.join(node.dir, `gitops-${GIT_SSH_PORT}.sock`);
+  const daemons: Daemon[] = [
+    startDaemon(
+      "git-ssh-server",
+      path.join(TOOLCHAIN_BIN, "git-ssh-server"),
+      ["-listen", sshSocket, "-host-key", path.join(sshDir, "host_key"), "-authorized-keys", authorizedKeys, "-root", gitRoot],
+      { logDir: node.dir },
+    ),
+  ];
+  await waitFor("the Git server's SSH socket", () => (fs.existsSync(sshSocket) ? true : undefined), 10_000, 100);
+  const sockets: [string, number][] = [[sshSocket, GIT_SSH_PORT]];
   for (const [server, port] of servers) {
     const socket = path.join(node.dir, `gitops-${port}.sock`);
     await new Promise<void>((resolve) => server.listen(socket, resolve));
+    sockets.push([socket, port]);
+  }
+  const publishers: Daemon[] = [...daemons];
+  for (const [socket, port] of sockets) {
     publishers.push(
       startDaemon(
         `gitops-server-${port}`,
@@ -100,6 +129,9 @@ export async function startGitopsServer(node: TestNode, options: { chartsDir: st
     username,
     token,
     gitRoot,
+    sshUrl: (name) => `ssh://git@${LAN_ADDRESS}:${GIT_SSH_PORT}/${name}.git`,
+    knownHosts: `[${LAN_ADDRESS}]:${GIT_SSH_PORT} ${fs.readFileSync(path.join(sshDir, "host_key.pub"), "utf8").split(" ").slice(0, 2).join(" ")}`,
+    addDeployKey: (publicKey) => fs.appendFileSync(authorizedKeys, `${publicKey.trim()}\n`),
     requests,
     async stop() {
       for (const publisher of publishers) await publisher.stop(1_000);

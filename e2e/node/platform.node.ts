@@ -252,6 +252,48 @@ describe("Flux", () => {
     600_000,
   );
 
+  step(
+    "follows it over SSH with the deploy key the stack generates, the host's key pinned: refused until the key is added to the Git host, then Ready; and back to HTTPS",
+    async () => {
+      const { server } = workstation;
+      const source = "/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories/flux-system";
+      const condition = (ready: "True" | "False", message: RegExp) =>
+        waitFor(
+          `the GitRepository Ready=${ready}, saying ${message}`,
+          async () => {
+            const { ready: found } = await readyCondition(source);
+            return found?.status === ready && message.test(found.message) ? found : undefined;
+          },
+          180_000,
+          2_000,
+        );
+      // A user switching the stack to the repository's SSH URL, as the README has it.
+      for (const key of ["flux.username", "flux.caCertificate"]) cli.pulumi("config", "rm", "--stack", "dev", "--path", key);
+      cli.pulumi("config", "rm", "--stack", "dev", "fluxToken");
+      workstation.configure("dev", { "flux.url": server.sshUrl("gitops"), "flux.knownHosts": server.knownHosts });
+      up("dev");
+      const deployKey = cli.pulumi("stack", "output", "fluxDeployKey", "--stack", "dev").trim();
+      expect(deployKey).toMatch(/^ssh-ed25519 \S+ flux@dev$/);
+      reconcileNow();
+      const refused = await condition("False", /unable to authenticate|handshake failed/);
+      console.log(`before the deploy key is added: ${refused.reason}: ${refused.message}`);
+      server.addDeployKey(deployKey);
+      reconcileNow();
+      await condition("True", new RegExp(`main@sha1:${repo.head()}`));
+      // The key stays the one pasted into the Git host on a later run.
+      up("dev");
+      expect(cli.pulumi("stack", "output", "fluxDeployKey", "--stack", "dev").trim()).toBe(deployKey);
+
+      cli.pulumi("config", "rm", "--stack", "dev", "--path", "flux.knownHosts");
+      workstation.prepare("dev");
+      up("dev");
+      reconcileNow();
+      await condition("True", new RegExp(`main@sha1:${repo.head()}`));
+      expect((await api().get(source)).spec.url).toBe(repo.url);
+    },
+    600_000,
+  );
+
   step("installs Traefik from the chart repository: its HelmRelease is Ready", async () => {
     const release = await whenReady("/apis/helm.toolkit.fluxcd.io/v2/namespaces/flux-system/helmreleases/traefik");
     expect(release.status.history[0]).toMatchObject({ chartName: "traefik", chartVersion: "41.3.0", status: "deployed" });

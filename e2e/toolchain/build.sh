@@ -17,7 +17,7 @@ source "$HERE/images.sh"
 source "$HERE/ssh.sh"
 
 ENGINE=(debian-packages pulumi k8s-provider kubernetes flux-install helm cert-manager-chart)
-NODE=("${ENGINE[@]}" kine containerd cni-plugins node-components sample-app flux-controllers traefik monitoring sops charts images)
+NODE=("${ENGINE[@]}" kine containerd cni-plugins node-components sample-app git-ssh-server flux-controllers traefik monitoring sops charts images)
 # The SSH-host rung: etcd and kube-apiserver for the API server its k0s test double answers from.
 SSH=(debian-packages kubernetes droplet-rootfs k0s-test-double)
 
@@ -27,7 +27,7 @@ SSH=(debian-packages kubernetes droplet-rootfs k0s-test-double)
 # balanced by a cold run's times (pulumi and the Kubernetes provider alone take about 45 min on 2
 # cores); what needs helm waits for both.
 LANE_ENGINE=(pulumi k8s-provider traefik sops)
-LANE_NODE=(droplet-rootfs kubernetes kine containerd cni-plugins node-components sample-app k0s-test-double helm flux-install flux-controllers monitoring)
+LANE_NODE=(droplet-rootfs kubernetes kine containerd cni-plugins node-components sample-app git-ssh-server k0s-test-double helm flux-install flux-controllers monitoring)
 AFTER_LANES=(cert-manager-chart charts images)
 
 # build_target NAME -> builds one target, holding its lock: another build.sh on this machine (a rung's
@@ -52,6 +52,7 @@ build_one() {
     cni-plugins) build_cni_plugins ;;
     node-components) build_node_components ;;
     sample-app) build_sample_app ;;
+    git-ssh-server) build_git_ssh_server ;;
     flux-controllers) build_flux_controllers ;;
     traefik) build_traefik ;;
     monitoring) build_monitoring ;;
