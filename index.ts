@@ -52,6 +52,7 @@ export = async (): Promise<Record<string, unknown>> => {
                   ),
                 },
           protect: target.protectDroplet,
+          backups: target.dropletBackups,
         })
       : undefined;
   const cluster =
@@ -67,12 +68,14 @@ export = async (): Promise<Record<string, unknown>> => {
             machineId: droplet!.dropletId,
             after: [droplet!],
             hostKey: droplet!.hostPublicKey,
+            backup: target.backup,
           })
         : new K0sOverSsh("ssh-k0s", {
             host: target.host,
             kubeconfigName: stackCloudName,
             ssh: target.ssh,
             k0s: target.k0s,
+            backup: target.backup,
           });
   const remote = cluster instanceof K0sOverSsh ? cluster : undefined;
   /** The age key of `owner` (`cluster`, or an environment): the stack's generation, and its import if any. */

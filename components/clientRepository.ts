@@ -42,7 +42,7 @@ export class ClientRepository extends pulumi.ComponentResource {
 
     const sourceName = args.environment;
     const credentials = gitCredentials(
-      `${name}-git-credentials`,
+      `${name}-git`,
       { name: `${sourceName}-git`, namespace: args.fluxNamespace },
       args.auth,
       `flux-${args.environment}@${pulumi.getStack()}`,

@@ -28,7 +28,7 @@ export type { EnvironmentConfig } from "./lib/environmentConfig";
 export type { FluxAuth, FluxConfig } from "./lib/fluxConfig";
 
 const TARGETS = ["local", "remote", "ssh"] as const;
-const OBJECT_KEYS = ["environments", "flux", "k0sSpec", "ageIdentities", "repositoryTokens"];
+const OBJECT_KEYS = ["environments", "flux", "k0sSpec", "ageIdentities", "repositoryTokens", "backup"];
 const KNOWN_KEYS = [...new Set(["target", ...OBJECT_KEYS, ...Object.keys(DEFAULTS).filter((key) => key !== "flux")])];
 
 export type Target = (typeof TARGETS)[number];
@@ -68,9 +68,9 @@ export function parseConfig(stack: string, raw: Readonly<Record<string, string>>
   // With no valid target, which cluster keys apply is unknown: report the target alone.
   const cluster =
     target === "remote"
-      ? parseRemote(errors, raw)
+      ? parseRemote(errors, raw, stack)
       : target === "ssh"
-        ? parseSsh(errors, raw)
+        ? parseSsh(errors, raw, stack)
         : target === "local"
           ? parseLocal(errors, raw)
           : undefined;
@@ -185,6 +185,7 @@ export const SECRET_KEYS: Readonly<Record<string, string>> = {
   fluxToken: "pulumi config set --secret fluxToken <token>",
   ageIdentities: "pulumi config set --secret --path 'ageIdentities.<cluster or environment>' < key.txt",
   repositoryTokens: "pulumi config set --secret --path 'repositoryTokens.<environment>' <token>",
+  backupSecretAccessKey: "pulumi config set --secret backupSecretAccessKey <secret>",
 };
 
 /** An age X25519 identity as age-keygen writes it (its comment lines aside). */

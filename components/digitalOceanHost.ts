@@ -30,6 +30,8 @@ export interface DigitalOceanHostArgs {
   readonly dns?: { readonly domain: string; readonly records: readonly string[] };
   /** Whether `pulumi destroy` must refuse to delete the droplet and its address. Defaults to true. */
   readonly protect?: boolean;
+  /** DigitalOcean's weekly backups of the whole droplet. Defaults to false. */
+  readonly backups?: boolean;
 }
 
 /**
@@ -113,6 +115,7 @@ export class DigitalOceanHost extends pulumi.ComponentResource {
         userData: pulumi.secret(stored.apply((hostKey) => renderCloudInit({ hostKey, firstBootFirewall }))),
         ipv6: true,
         monitoring: true,
+        backups: args.backups ?? false,
         tags: ["k0s", args.cloudName, guardTag],
       },
       // Rotating the SSH key or a new image release must never rebuild a running cluster; user data

@@ -103,13 +103,7 @@ export class FluxBootstrap extends pulumi.ComponentResource {
             ),
           ];
 
-    const credentials = gitCredentials(
-      `${name}-git-credentials`,
-      { name: FLUX_SYNC_NAME, namespace },
-      args.auth,
-      `flux@${pulumi.getStack()}`,
-      this,
-    );
+    const credentials = gitCredentials(`${name}-git`, { name: FLUX_SYNC_NAME, namespace }, args.auth, `flux@${pulumi.getStack()}`, this);
     this.deployKey = credentials?.deployKey;
     const source = new k8s.apiextensions.CustomResource(
       `${name}-source`,

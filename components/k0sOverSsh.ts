@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { K0sInstall, SshAccess } from "./config";
+import { backupEnvironment, backupInstallScript, type BackupConfig } from "./lib/backup";
 import {
   adminKubeconfigScript,
   apiServerUrl,
@@ -44,6 +45,8 @@ export interface K0sOverSshArgs {
    * pins it; `ssh.hostKey`, when set, is pinned instead. Defaults to `ssh.hostKey`.
    */
   readonly hostKey?: pulumi.Input<string>;
+  /** Scheduled `k0s backup` to S3-compatible storage, installed once k0s runs; none if unset. */
+  readonly backup?: BackupConfig;
 }
 
 /**
@@ -172,6 +175,22 @@ export class K0sOverSsh extends pulumi.ComponentResource {
       },
       { ...step, dependsOn: [config, firewall, ...uploads] },
     );
+    if (args.backup !== undefined) {
+      const schedule = root(backupInstallScript(args.backup.schedule));
+      const settings = backupEnvironment(args.backup);
+      new command.remote.Command(
+        `${name}-backup-schedule`,
+        {
+          connection,
+          create: schedule,
+          update: schedule,
+          // The credentials reach the host on stdin, never in a command line or the step's log.
+          stdin: pulumi.secret(settings),
+          triggers: [machineId, pulumi.secret(sha256(settings))],
+        },
+        { ...step, dependsOn: [install] },
+      );
+    }
     const adminKubeconfig = new command.remote.Command(
       `${name}-admin-kubeconfig`,
       { connection, create: root(adminKubeconfigScript()), triggers: [machineId, install.stdout], logging: "none" },

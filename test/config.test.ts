@@ -402,6 +402,41 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
     ["k0s checksum not hex", { ...ssh, k0sSha256: "abc" }, 'k0s-platform:k0sSha256: "abc" must be a sha256 in lower-case hex'],
     ["uploaded k0s without a pin", { ...ssh, k0sBinary: "/tmp/k0s" }, "k0s-platform:k0sBinary needs k0sSha256"],
     [
+      "backups over plain http://",
+      { ...ssh, backup: { endpoint: "http://minio.internal:9000", bucket: "backups", accessKeyId: "AKID" }, backupSecretAccessKey: "s" },
+      'k0s-platform:backup.endpoint: "http://minio.internal:9000" must be an https:// endpoint with no path: a backup holds the cluster\'s keys and secrets',
+    ],
+    [
+      "backups on the ssh target without an endpoint",
+      { ...ssh, backup: { bucket: "backups", accessKeyId: "AKID" }, backupSecretAccessKey: "s" },
+      "k0s-platform:backup.endpoint is required for the ssh target",
+    ],
+    [
+      "backups without their secret",
+      { ...remote, backup: { bucket: "acme-backups", accessKeyId: "DO00AKID" } },
+      "k0s-platform:backupSecretAccessKey is required with a backup block",
+    ],
+    [
+      "a backup secret without a backup block",
+      { ...remote, backupSecretAccessKey: "s" },
+      "k0s-platform:backupSecretAccessKey goes with a backup block, which is not set",
+    ],
+    [
+      "a schedule that is not a calendar expression",
+      { ...remote, backup: { bucket: "acme-backups", accessKeyId: "DO00AKID", schedule: "daily; rm -rf /" }, backupSecretAccessKey: "s" },
+      'k0s-platform:backup.schedule: "daily; rm -rf /" must be a systemd calendar expression',
+    ],
+    [
+      "a retention of nothing",
+      { ...remote, backup: { bucket: "acme-backups", accessKeyId: "DO00AKID", retention: 0 }, backupSecretAccessKey: "s" },
+      "k0s-platform:backup.retention: 0 must keep from 1 to 1000 archives",
+    ],
+    [
+      "droplet backups on the ssh target",
+      { ...ssh, dropletBackups: true },
+      "k0s-platform:dropletBackups applies to the remote (DigitalOcean) target only",
+    ],
+    [
       "a restored k0s version other than the pinned one",
       { ...ssh, k0sVersion: "v1.35.4+k0s.0", k0sRestoredVersion: "v1.35.3+k0s.0" },
       'k0s-platform:k0sRestoredVersion: "v1.35.3+k0s.0" must equal k0sVersion ("v1.35.4+k0s.0")',

@@ -199,13 +199,16 @@ describe("dev stack following a private repository", () => {
     ...config,
     flux: { ...(config.flux as object), url: "ssh://git@github.com/acme/gitops.git", knownHosts: KNOWN_HOSTS },
   });
-  const credentials = (programRun: ProgramRun) => inputsOf(programRun, TYPES.secret, "flux-git-credentials");
-  const decoded = (programRun: ProgramRun, key: string) => secretEntry(programRun, "flux-git-credentials", key);
+  /** The Secret Flux authenticates with: the deploy key's (ssh://) or the token's (https://). */
+  const credentialsName = (programRun: ProgramRun) =>
+    programRun.ofType(TYPES.secret).find((entry) => entry.name.startsWith("flux-git-"))!.name;
+  const credentials = (programRun: ProgramRun) => inputsOf(programRun, TYPES.secret, credentialsName(programRun));
+  const decoded = (programRun: ProgramRun, key: string) => secretEntry(programRun, credentialsName(programRun), key);
 
   it("over SSH: generates a deploy key, pins the Git host, and exports only the public half", async () => {
     const ssh = await runProgram("dev", overSsh, mockCloud());
     expect(credentials(ssh).metadata).toEqual({ name: "flux-system-deploy-key", namespace: "flux-system" });
-    expect(isSecret(ssh.find(TYPES.secret, "flux-git-credentials").inputs.data)).toBe(true);
+    expect(isSecret(ssh.find(TYPES.secret, "flux-git-deploy-key").inputs.data)).toBe(true);
     expect(decoded(ssh, "identity")).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----\n[\s\S]+\n-----END OPENSSH PRIVATE KEY-----\n$/);
     expect(decoded(ssh, "known_hosts")).toBe(`${KNOWN_HOSTS}\n`);
     expect(inputsOf(ssh, TYPES.gitRepository, "flux-source").spec).toMatchObject({
@@ -213,7 +216,7 @@ describe("dev stack following a private repository", () => {
       secretRef: { name: "flux-system-deploy-key" },
     });
     expect(ssh.find(TYPES.gitRepository, "flux-source").options.dependencies).toContain(
-      ssh.urns.get(ssh.find(TYPES.secret, "flux-git-credentials").id),
+      ssh.urns.get(ssh.find(TYPES.secret, "flux-git-deploy-key").id),
     );
     const { value, secret } = await promiseOf(ssh.outputs.fluxDeployKey as pulumi.Output<string>);
     expect(secret).toBe(false);
@@ -232,7 +235,7 @@ describe("dev stack following a private repository", () => {
 
   it("over SSH: keeps the deploy key pasted into the Git host; a new known_hosts pin still reaches the cluster", async () => {
     const ssh = await runProgram("dev", overSsh, mockCloud());
-    expect(ssh.find(TYPES.secret, "flux-git-credentials").options.ignoreChanges).toEqual(["data.identity", 'data["identity.pub"]']);
+    expect(ssh.find(TYPES.secret, "flux-git-deploy-key").options.ignoreChanges).toEqual(["data.identity", 'data["identity.pub"]']);
     const stored = {
       identity: "-----BEGIN OPENSSH PRIVATE KEY-----\nstored\n-----END OPENSSH PRIVATE KEY-----\n",
       publicKey: "ssh-ed25519 AAAAstored flux@dev\n",
@@ -241,10 +244,12 @@ describe("dev stack following a private repository", () => {
     expect((await promiseOf(later.outputs.fluxDeployKey as pulumi.Output<string>)).value).toBe("ssh-ed25519 AAAAstored flux@dev");
   });
 
-  it("switching from https:// to ssh:// creates the deploy key's Secret, rather than updating the token's where the key is ignored", async () => {
+  it("switching from https:// to ssh:// creates the deploy key's Secret, rather than replacing the token's where the key is ignored", async () => {
     const https = await runProgram("dev", withFluxFixture({ ...config, fluxToken: "glpat-read-only" }), mockCloud(), ["fluxToken"]);
     const ssh = await runProgram("dev", overSsh, mockCloud());
-    // A different object name, so the engine replaces (creates) it: ignoreChanges applies to updates only.
+    // Another resource with another object name, created with its key: the same resource, even
+    // replaced, keeps an ignored path as the old state has it (absent).
+    expect(credentialsName(ssh)).not.toBe(credentialsName(https));
     expect(credentials(ssh).metadata.name).not.toBe(credentials(https).metadata.name);
     expect(inputsOf(ssh, TYPES.gitRepository, "flux-source").spec.secretRef).toEqual({ name: credentials(ssh).metadata.name });
   });
@@ -339,7 +344,7 @@ describe("dev stack following a second client's own repository", () => {
     const { value } = await promiseOf(ssh.outputs.clientDeployKeys as pulumi.Output<Record<string, string>>);
     expect(Object.keys(value)).toEqual(["globex"]);
     expect(value.globex).toMatch(/^ssh-ed25519 [A-Za-z0-9+/]+=* flux-globex@dev$/);
-    expect(secretEntry(ssh, "globex-repository-git-credentials", "known_hosts")).toBe(`${KNOWN_HOSTS}\n`);
+    expect(secretEntry(ssh, "globex-repository-git-deploy-key", "known_hosts")).toBe(`${KNOWN_HOSTS}\n`);
   });
 
   it("takes the token map left empty by removing the last client's token, which holds nothing secret", async () => {

@@ -375,6 +375,50 @@ describe("upgrading k0s in place", () => {
   });
 });
 
+describe("backups", () => {
+  const withBackups = {
+    ...seedStackConfig("remote"),
+    ...userSettings,
+    backup: { bucket: "acme-backups", accessKeyId: "DO00READMEKEY", retention: 7 },
+    backupSecretAccessKey: "spaces-secret/with+base64=",
+    dropletBackups: true,
+  };
+
+  it("schedules k0s backups to Spaces in the droplet's region once k0s runs, the credentials on stdin as a secret", async () => {
+    const backedUp = await runProgram("remote", withFluxFixture(withBackups), mockCloud(), ["sshPrivateKey", "backupSecretAccessKey"]);
+    const step = backedUp.find("command:remote:Command", "remote-k0s-backup-schedule");
+    expect(step.options.dependencies).toContain(backedUp.urns.get(backedUp.find("command:remote:Command", "remote-k0s-install-k0s").id));
+    expect(isSecret(step.inputs.stdin)).toBe(true);
+    expect(reveal(step.inputs.stdin)).toBe(
+      [
+        "BACKUP_ENDPOINT='https://fra1.digitaloceanspaces.com'",
+        "BACKUP_BUCKET='acme-backups'",
+        "BACKUP_REGION='fra1'",
+        "BACKUP_PREFIX='k0s-platform-remote'",
+        "BACKUP_RETENTION='7'",
+        "BACKUP_ACCESS_KEY_ID='DO00READMEKEY'",
+        "BACKUP_SECRET_ACCESS_KEY='spaces-secret/with+base64='",
+        "",
+      ].join("\n"),
+    );
+    const create = reveal(step.inputs.create) as string;
+    expect(create).toContain("OnCalendar=*-*-* 03:00:00");
+    expect(create).not.toContain("spaces-secret");
+    expect(inputsOf(backedUp, DO.droplet, "remote-droplet").backups).toBe(true);
+  });
+
+  it("declares no backup step and no droplet backups unless asked", () => {
+    expect(run.ofType("command:remote:Command").map((entry) => entry.name)).not.toContain("remote-k0s-backup-schedule");
+    expect(inputsOf(run, DO.droplet, "remote-droplet").backups).toBe(false);
+  });
+
+  it("refuses the backup secret stored in plain text", async () => {
+    await expect(runProgram("remote", withFluxFixture(withBackups), mockCloud(), ["sshPrivateKey"])).rejects.toThrow(
+      "k0s-platform:backupSecretAccessKey is stored in plain text",
+    );
+  });
+});
+
 describe("rolling k0s back by restoring a backup", () => {
   it("takes the restored version, named as such, as installed; without it the stack refuses to go back", async () => {
     const rolledBack = { ...seedStackConfig("remote"), ...userSettings, k0sVersion: "v1.35.4+k0s.0" };

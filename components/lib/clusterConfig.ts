@@ -1,7 +1,9 @@
 /** The cluster keys of the stack config for each target (local, remote, ssh), validated (see components/config.ts). */
+import { parseBackup, type BackupConfig } from "./backup";
+import { cloudName } from "./cloudNames";
 import * as pulumi from "@pulumi/pulumi";
 import { asBoolean, asInteger, asObject, asString, asStringList, ConfigErrors, fail, optionalString } from "./configReader";
-import { DEFAULTS } from "./configDefaults";
+import { DEFAULTS, PROJECT } from "./configDefaults";
 import { K0S_RELEASE, SHA256_HEX } from "./k0s";
 import { cidrError, domainError, hostError, sshPublicKeyError } from "./validation";
 
@@ -65,6 +67,10 @@ export interface RemoteClusterConfig {
   readonly existingSshKey?: string;
   readonly domain?: string;
   readonly protectDroplet: boolean;
+  /** DigitalOcean's weekly droplet backups (paid: 20% of the droplet's price). */
+  readonly dropletBackups: boolean;
+  /** Scheduled `k0s backup` to Spaces; none if no `backup` block. */
+  readonly backup?: BackupConfig;
   readonly ssh: SshAccess;
   readonly k0s: K0sInstall;
 }
@@ -72,6 +78,8 @@ export interface RemoteClusterConfig {
 /** k0s on a server the user already has (any VPS or bare-metal box), reached over SSH. */
 export interface SshClusterConfig {
   readonly target: "ssh";
+  /** Scheduled `k0s backup` to an S3 endpoint; none if no `backup` block. */
+  readonly backup?: BackupConfig;
   /** The server's address, as the program dials it and as the kubeconfig names it. */
   readonly host: string;
   readonly ssh: SshAccess;
@@ -90,7 +98,7 @@ export function parseLocal(errors: ConfigErrors, raw: Readonly<Record<string, st
   return { target: "local", kubeconfigPath, context };
 }
 
-export function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, string>>): RemoteClusterConfig {
+export function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, string>>, stack: string): RemoteClusterConfig {
   const slug = (key: "region" | "dropletSize" | "dropletImage"): string => {
     const value = asString(errors, key, raw[key]) ?? DEFAULTS[key];
     if (!/^[a-z0-9][a-z0-9-]*$/.test(value))
@@ -119,9 +127,10 @@ export function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, s
   for (const key of setOtherThanDefault(raw, ["sshHost", "sshPort", "sshUser"])) {
     errors.add(key, "applies to the ssh target only; a droplet is reached as root on port 22 at its reserved IP");
   }
+  const region = slug("region");
   return {
     target: "remote",
-    region: slug("region"),
+    region,
     dropletSize: slug("dropletSize"),
     dropletImage: slug("dropletImage"),
     adminCidrs,
@@ -129,6 +138,13 @@ export function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, s
     existingSshKey,
     domain,
     protectDroplet: asBoolean(errors, "protectDroplet", raw.protectDroplet) ?? DEFAULTS.protectDroplet,
+    dropletBackups: asBoolean(errors, "dropletBackups", raw.dropletBackups) ?? DEFAULTS.dropletBackups,
+    // Spaces in the droplet's region, unless the block names another endpoint.
+    backup: parseBackup(errors, raw, {
+      endpoint: `https://${region}.digitaloceanspaces.com`,
+      region,
+      prefix: cloudName(PROJECT, stack),
+    }),
     ssh: {
       ...parseSshAccess(errors, raw, { port: DEFAULTS.sshPort, user: DEFAULTS.sshUser, hostKeyRequired: false }),
       authorizedKey: sshPublicKey,
@@ -137,7 +153,7 @@ export function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, s
   };
 }
 
-export function parseSsh(errors: ConfigErrors, raw: Readonly<Record<string, string>>): SshClusterConfig {
+export function parseSsh(errors: ConfigErrors, raw: Readonly<Record<string, string>>, stack: string): SshClusterConfig {
   const host = asString(errors, "sshHost", raw.sshHost) ?? DEFAULTS.sshHost;
   if (host === "") errors.add("sshHost", "is required for the ssh target: the address of the server k0s goes onto");
   else {
@@ -156,6 +172,7 @@ export function parseSsh(errors: ConfigErrors, raw: Readonly<Record<string, stri
     "existingSshKey",
     "domain",
     "protectDroplet",
+    "dropletBackups",
   ])) {
     errors.add(key, "applies to the remote (DigitalOcean) target only");
   }
@@ -166,6 +183,7 @@ export function parseSsh(errors: ConfigErrors, raw: Readonly<Record<string, stri
     host,
     ssh: parseSshAccess(errors, raw, { port, user, hostKeyRequired: true }),
     k0s: parseK0sInstall(errors, raw, adminCidrs),
+    backup: parseBackup(errors, raw, { region: "us-east-1", prefix: cloudName(PROJECT, stack) }),
   };
 }
 

@@ -35,6 +35,8 @@ export const DEFAULTS = {
   domain: "",
   acmeEmail: "",
   protectDroplet: true,
+  dropletBackups: false,
+  backupSecretAccessKey: "",
   clusterOwnerStack: "",
   flux: {
     version: "v2.7.3",

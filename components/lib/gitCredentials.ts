@@ -19,12 +19,13 @@ export interface GitCredentials {
  * after creation, and the public half is read back from what is stored, so the key pasted into the
  * Git host stays valid. known_hosts is not ignored: a changed pin reaches the cluster.
  *
- * The SSH Secret is named `<name>-deploy-key`, apart from the HTTPS one: switching a repository from
- * https:// to ssh:// then creates it (with a key) instead of updating the HTTPS Secret, where
- * ignoreChanges would keep the absent key absent.
+ * The SSH Secret is a resource of its own (`<name>-deploy-key`, object `<object name>-deploy-key`),
+ * apart from the HTTPS one (`<name>-credentials`): switching a repository from https:// to ssh://
+ * then creates it with a key. As the same resource, even replaced for its new object name, the
+ * ignored key path would have kept the old state's (absent) key absent (seen on the node).
  */
 export function gitCredentials(
-  resourceName: string,
+  name: string,
   metadata: { name: string; namespace: pulumi.Input<string> },
   auth: FluxAuth,
   keyComment: string,
@@ -34,7 +35,7 @@ export function gitCredentials(
   if (auth.kind === "ssh") {
     const proposed = generateSshKeyPair(keyComment);
     const secret = new k8s.core.v1.Secret(
-      resourceName,
+      `${name}-deploy-key`,
       {
         metadata: { ...metadata, name: `${metadata.name}-deploy-key` },
         type: "Opaque",
@@ -51,7 +52,7 @@ export function gitCredentials(
   }
   if (auth.token === undefined && auth.caCertificate === undefined) return undefined;
   const secret = new k8s.core.v1.Secret(
-    resourceName,
+    `${name}-credentials`,
     {
       metadata,
       type: "Opaque",

@@ -26,7 +26,7 @@ import { run, waitFor } from "../harness/processes";
 import { story } from "../harness/story";
 import { TOOLCHAIN_BIN } from "../harness/toolchain";
 import { promiseOf } from "../../test/mocks";
-import { DROPLET_ADDRESS, type Droplet } from "./droplet";
+import { DROPLET_ADDRESS, INTERNET_ADDRESS, type Droplet } from "./droplet";
 import { publishRelease, releaseUrls, sha256, startRehearsal, type Rehearsal } from "./rehearsal";
 import { declaredSshSteps, runStep, runSteps, type DeclaredProgram, type Operator, type StepResult } from "./steps";
 import type { ReleaseServer } from "./testNetwork";
@@ -385,6 +385,93 @@ describe("upgrading k0s in place, one minor version at a time", () => {
     },
     600_000,
   );
+});
+
+describe("backups to S3-compatible storage", () => {
+  const SECRET = "rehearsal-secret/key+0=";
+  const backups = (accessKeyId: string, retention: number) =>
+    declaredSshSteps(
+      STACK,
+      {
+        ...rehearsal.config,
+        backup: { endpoint: rehearsal.s3.endpoint, bucket: rehearsal.s3.bucket, accessKeyId, retention, schedule: "*-*-* 03:00:00" },
+        backupSecretAccessKey: SECRET,
+      },
+      undefined,
+      installedVersion(),
+    );
+  const installedVersion = () => droplet.exec("/usr/local/bin/k0s", "version").trim();
+  /** One run of the backup service, as its timer would start it; the result systemctl reports. */
+  const backUpNow = () => {
+    const status = Number(droplet.exec("sh", "-c", "systemctl start k0s-platform-backup.service >/dev/null 2>&1; echo $?").trim());
+    return { status, journal: droplet.exec("journalctl", "-u", "k0s-platform-backup.service", "--no-pager", "-o", "cat") };
+  };
+
+  step(
+    "schedule k0s backups with a systemd timer the program installs, the credentials in a 0600 file and on no command line",
+    async () => {
+      const backedUp = await backups(rehearsal.s3.accessKeyId, 2);
+      const schedule = backedUp.step("backup-schedule");
+      expect(schedule.create).not.toContain(SECRET);
+      expect(schedule.stdin).toContain(`BACKUP_SECRET_ACCESS_KEY='${SECRET}'`);
+      const result = expectOk("backup-schedule", await runStep(operator, schedule));
+      expect(result.stdout).toContain("k0s-platform-backup.timer");
+      expect(droplet.exec("systemctl", "is-enabled", "k0s-platform-backup.timer").trim()).toBe("enabled");
+      expect(droplet.exec("systemctl", "is-active", "k0s-platform-backup.timer").trim()).toBe("active");
+      expect(droplet.exec("systemctl", "show", "k0s-platform-backup.timer", "-p", "TimersCalendar").trim()).toContain("*-*-* 03:00:00");
+      expect(droplet.exec("stat", "-c", "%U %a", "/etc/k0s-platform/backup.env").trim()).toBe("root 600");
+      // Run again (an unchanged `up` would not even connect): the same files, the timer still on.
+      expectOk("backup-schedule", await runStep(operator, schedule));
+      expect(droplet.exec("systemctl", "is-active", "k0s-platform-backup.timer").trim()).toBe("active");
+    },
+    300_000,
+  );
+
+  step(
+    "upload what k0s backup wrote to the S3 server, signed, and keep only the newest `retention`, leaving nothing on the host",
+    async () => {
+      const keys: string[] = [];
+      for (let run = 0; run < 3; run++) {
+        // k0s names an archive by the second it was taken.
+        if (run > 0) await new Promise((resolve) => setTimeout(resolve, 1_100));
+        const result = backUpNow();
+        expect(result.status, result.journal).toBe(0);
+        keys.push(
+          /uploaded (\S+) to/.exec(
+            result.journal
+              .trim()
+              .split("\n")
+              .filter((line) => line.startsWith("uploaded"))
+              .pop()!,
+          )![1],
+        );
+      }
+      expect(keys.every((key) => key.startsWith("k0s-platform-rehearsal/k0s_backup_"))).toBe(true);
+      const puts = rehearsal.s3.requests().filter((line) => line.startsWith("PUT "));
+      expect(puts).toEqual(keys.map((key) => `PUT /${rehearsal.s3.bucket}/${key} 200`));
+      expect(rehearsal.s3.requests()).toContain(`DELETE /${rehearsal.s3.bucket}/${keys[0]} 204`);
+      expect(droplet.exec("cat", "/var/lib/k0s-platform/backups.list").trim().split("\n")).toEqual(keys.slice(1));
+      expect(droplet.exec("sh", "-c", "ls /var/lib/k0s-platform | grep -c '^backup\\.' || true").trim()).toBe("0");
+      // What the bucket holds, asked over the S3 API from the internet as an operator would.
+      const listing = droplet.internet.run(
+        ...["curl", "-fsS", "--cacert", path.join(droplet.dir, "release-pki", "ca.crt")],
+        ...["--resolve", `s3.rehearsal.test:9000:${INTERNET_ADDRESS}`, "--aws-sigv4", "aws:amz:us-east-1:s3"],
+        ...["--user", `${rehearsal.s3.accessKeyId}:${SECRET}`, `${rehearsal.s3.endpoint}/${rehearsal.s3.bucket}?list-type=2`],
+      );
+      expect([...listing.matchAll(/<Key>([^<]+)<\/Key>/g)].map((match) => match[1]).sort()).toEqual(keys.slice(1).sort());
+    },
+    300_000,
+  );
+
+  step("fail a run whose key the storage refuses, saying so, and keep the list as it was", async () => {
+    expectOk("backup-schedule", await runStep(operator, (await backups("NOTTHEKEY", 2)).step("backup-schedule")));
+    const list = droplet.exec("cat", "/var/lib/k0s-platform/backups.list");
+    const result = backUpNow();
+    expect(result.status).not.toBe(0);
+    expect(result.journal).toMatch(/The requested URL returned error: 403/);
+    expect(droplet.exec("cat", "/var/lib/k0s-platform/backups.list")).toBe(list);
+    expect(rehearsal.s3.requests().pop()).toMatch(/^PUT \S+ 403$/);
+  });
 });
 
 describe("the private key", () => {

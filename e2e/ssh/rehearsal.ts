@@ -9,8 +9,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { startControlPlane, type ControlPlane } from "../apiserver/controlPlane";
 import { renderKubeconfig } from "../harness/kubeClient";
-import { run, type Daemon } from "../harness/processes";
-import { TOOLCHAIN } from "../harness/toolchain";
+import { run, startDaemon, waitFor, type Daemon } from "../harness/processes";
+import { TOOLCHAIN, TOOLCHAIN_BIN } from "../harness/toolchain";
 import { seedStackConfig } from "../../test/lib/seedStacks";
 import { DROPLET_ADDRESS, INTERNET_ADDRESS, startDroplet, type Droplet } from "./droplet";
 import { declaredSshSteps, type DeclaredProgram, type Operator } from "./steps";
@@ -29,8 +29,23 @@ export interface Rehearsal {
   readonly config: Record<string, unknown>;
   /** The program's SSH steps for that config. */
   readonly program: DeclaredProgram;
+  /** S3-compatible storage on the rehearsal's internet, where backups go in place of Spaces. */
+  readonly s3: S3Storage;
   stop(): Promise<void>;
 }
+
+export interface S3Storage {
+  /** What a user's `backup` block names: the endpoint (https, the rehearsal CA's), the bucket and the key's id. */
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly accessKeyId: string;
+  /** Every request the server answered, as `METHOD PATH STATUS`. */
+  requests(): string[];
+}
+
+/** The S3 server's name and port on the rehearsal's internet. */
+const S3_HOST = "s3.rehearsal.test";
+const S3_PORT = 9000;
 
 export const sha256 = (data: Buffer | string) => createHash("sha256").update(data).digest("hex");
 
@@ -89,9 +104,24 @@ export async function startRehearsal(stack: string): Promise<Rehearsal> {
       flux,
     };
     const program = await declaredSshSteps(stack, config);
-    const hosts = [...new Set(Object.values(releaseUrls(program)).map((url) => new URL(url).hostname))];
+    const hosts = [...new Set([...Object.values(releaseUrls(program)).map((url) => new URL(url).hostname), S3_HOST])];
     release = await startReleaseServer(droplet.dir, path.join(droplet.dir, "release.sock"), hosts);
     relays.push(await relayFromInternet(droplet.internet, 443, path.join(droplet.dir, "release.sock"), droplet.dir));
+    // The S3 server presents the release server's certificate, which names it too.
+    const s3Socket = path.join(droplet.dir, "s3.sock");
+    const s3 = { endpoint: `https://${S3_HOST}:${S3_PORT}`, bucket: "rehearsal-backups", accessKeyId: "REHEARSALKEY" };
+    const s3Server = startDaemon(
+      "s3-test-server",
+      path.join(TOOLCHAIN_BIN, "s3-test-server"),
+      [
+        ...["-listen", s3Socket, "-cert", path.join(droplet.dir, "release-pki", "server.crt")],
+        ...["-key", path.join(droplet.dir, "release-pki", "server.key"), "-access-key-id", s3.accessKeyId, "-bucket", s3.bucket],
+      ],
+      { logDir: droplet.dir },
+    );
+    relays.push(s3Server);
+    await waitFor("the S3 server's socket", () => (fs.existsSync(s3Socket) ? true : undefined), 10_000, 100);
+    relays.push(await relayFromInternet(droplet.internet, S3_PORT, s3Socket, droplet.dir));
 
     // Rehearsal only: the release's host names resolve to the internet's address and its CA is
     // trusted; the test double's stand-in for k0s's PKI is the harness API server's admin identity.
@@ -106,7 +136,13 @@ export async function startRehearsal(stack: string): Promise<Rehearsal> {
       dir: fs.mkdtempSync(path.join(droplet.dir, "operator-")),
       wrap: (argv: readonly string[]) => droplet.internet.wrap(argv),
     };
-    return { droplet, plane, bridge, release, operator, privateKey, config, program, stop };
+    const requests = () =>
+      fs
+        .readFileSync(s3Server.logPath, "utf8")
+        .split("\n")
+        .map((line) => /^\S+ \S+ ((GET|PUT|DELETE|HEAD|POST) \S+ \d+)$/.exec(line)?.[1])
+        .filter((line): line is string => line !== undefined);
+    return { droplet, plane, bridge, release, operator, privateKey, config, program, s3: { ...s3, requests }, stop };
   } catch (error) {
     await stop();
     throw error;

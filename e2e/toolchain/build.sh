@@ -19,7 +19,7 @@ source "$HERE/ssh.sh"
 ENGINE=(debian-packages pulumi k8s-provider kubernetes flux-install helm cert-manager-chart)
 NODE=("${ENGINE[@]}" kine containerd cni-plugins node-components sample-app git-ssh-server flux-controllers traefik monitoring sops charts images)
 # The SSH-host rung: etcd and kube-apiserver for the API server its k0s test double answers from.
-SSH=(debian-packages kubernetes droplet-rootfs k0s-test-double)
+SSH=(debian-packages kubernetes droplet-rootfs k0s-test-double s3-test-server)
 
 # `all` builds in two lanes side by side, then what needs both: one Go build leaves a core idle
 # while it downloads modules or links, and debootstrap mostly waits on the network. Each lane holds
@@ -27,7 +27,7 @@ SSH=(debian-packages kubernetes droplet-rootfs k0s-test-double)
 # balanced by a cold run's times (pulumi and the Kubernetes provider alone take about 45 min on 2
 # cores); what needs helm waits for both.
 LANE_ENGINE=(pulumi k8s-provider traefik sops)
-LANE_NODE=(droplet-rootfs kubernetes kine containerd cni-plugins node-components sample-app git-ssh-server k0s-test-double helm flux-install flux-controllers monitoring)
+LANE_NODE=(droplet-rootfs kubernetes kine containerd cni-plugins node-components sample-app git-ssh-server k0s-test-double s3-test-server helm flux-install flux-controllers monitoring)
 AFTER_LANES=(cert-manager-chart charts images)
 
 # build_target NAME -> builds one target, holding its lock: another build.sh on this machine (a rung's
@@ -62,6 +62,7 @@ build_one() {
     images) build_images ;;
     droplet-rootfs) build_droplet_rootfs ;;
     k0s-test-double) build_k0s_test_double ;;
+    s3-test-server) build_s3_test_server ;;
     *) log "unknown target: $1"; exit 2 ;;
   esac
 }

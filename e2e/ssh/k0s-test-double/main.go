@@ -10,11 +10,15 @@
 //	kubectl get --raw=PATH        GETs PATH from the API server with the admin kubeconfig
 //	kubeconfig admin              prints the admin kubeconfig (only once the controller has run)
 //	status                        prints a k0s-like status while the controller runs
+//	backup --save-path DIR        writes DIR/k0s_backup_<UTC time>.tar.gz, as k0s names its
+//	                              archives, holding the k0s config (k0s's holds its data and PKI)
 //
 // Anything else fails, naming itself, so a step that asks for more than this shows up at once.
 package main
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -26,6 +30,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -93,6 +98,8 @@ func run(args []string) error {
 		}
 		os.Stdout.Write(text)
 		return nil
+	case len(args) == 3 && args[0] == "backup" && args[1] == "--save-path":
+		return backup(args[2])
 	case command == "status":
 		if _, err := get("/readyz"); err != nil {
 			return fmt.Errorf("the controller is not running: %w", err)
@@ -101,6 +108,40 @@ func run(args []string) error {
 		return nil
 	}
 	return fmt.Errorf("unsupported command %q (this is a test double, not k0s)", strings.Join(args, " "))
+}
+
+// backup writes an archive where `k0s backup` writes its own, named as k0s names it, so the
+// program's backup script finds, uploads and removes it as it would k0s's.
+func backup(dir string) error {
+	if _, err := get("/readyz"); err != nil {
+		return fmt.Errorf("cannot back up: the controller is not running: %w", err)
+	}
+	name := filepath.Join(dir, fmt.Sprintf("k0s_backup_%s.tar.gz", time.Now().UTC().Format("2006-01-02T15_04_05Z")))
+	config, err := os.ReadFile(defaultConfig)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	compressed := gzip.NewWriter(f)
+	archive := tar.NewWriter(compressed)
+	if err := archive.WriteHeader(&tar.Header{Name: "k0s.yaml", Mode: 0o600, Size: int64(len(config)), ModTime: time.Now()}); err != nil {
+		return err
+	}
+	if _, err := archive.Write(config); err != nil {
+		return err
+	}
+	if err := archive.Close(); err != nil {
+		return err
+	}
+	if err := compressed.Close(); err != nil {
+		return err
+	}
+	fmt.Printf("backup written to %s\n", name)
+	return nil
 }
 
 func firstWords(args []string, n int) []string {
