@@ -30,7 +30,9 @@ const PLACEHOLDERS: Readonly<Record<string, string>> = {
   "<read-only token>": "github_pat_readme_only",
   "<read-only token of that repository>": "glpat-readme-only",
   "<token>": "dop_v1_readme_only",
-  "<sha256 of k0s-v1.35.4+k0s.0-amd64 or -arm64, as the server runs>": "a".repeat(64),
+  "<sha256 of k0s-v1.36.3+k0s.2-amd64 or -arm64, as the server runs>": "a".repeat(64),
+  "<Spaces access key id>": "DO00READMEONLY",
+  "<Spaces secret key>": "spaces_readme_only",
   "<the server's host key line>": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPWbQ2mMtVr3fT0Gk6pWv0cZJ0f9c1y7pS2b7oZ2q8xK",
 };
 
