@@ -31,6 +31,7 @@ const PLACEHOLDERS: Readonly<Record<string, string>> = {
   "<read-only token of that repository>": "glpat-readme-only",
   "<token>": "dop_v1_readme_only",
   "<sha256 of k0s-v1.36.3+k0s.2-amd64 or -arm64, as the server runs>": "a".repeat(64),
+  "<safe folder>": "safe",
   "<Spaces access key id>": "DO00READMEONLY",
   "<Spaces secret key>": "spaces_readme_only",
   "<the server's host key line>": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPWbQ2mMtVr3fT0Gk6pWv0cZJ0f9c1y7pS2b7oZ2q8xK",
@@ -51,7 +52,10 @@ async function userMachine(name: string): Promise<{ cli: PulumiCli; env: NodeJS.
   const sshDir = path.join(cli.env.HOME!, ".ssh");
   fs.mkdirSync(sshDir, { recursive: true });
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "ops@acme", "-f", path.join(sshDir, "id_ed25519")]);
-  for (const file of ["cluster-key.txt", "dev-key.txt"]) fs.writeFileSync(path.join(cli.projectDir, file), `${await generateIdentity()}\n`);
+  // The key files the README reads: imports, and what `npm run age-key -- export` leaves in a safe place.
+  fs.mkdirSync(path.join(cli.projectDir, "safe"));
+  for (const file of ["cluster-key.txt", "dev-key.txt", "safe/dev-cluster.agekey", "safe/dev-dev.agekey"])
+    fs.writeFileSync(path.join(cli.projectDir, file), `${await generateIdentity()}\n`);
   const stubs = path.join(dir, "stubs");
   fs.mkdirSync(stubs);
   fs.writeFileSync(
