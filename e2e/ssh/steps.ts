@@ -16,6 +16,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { SECRET_KEYS } from "../../components/config";
 import { mockCloud } from "../../test/lib/cloud";
 import { runProgram, withFluxFixture, type ProgramRun } from "../../test/lib/program";
 import { reveal, type Registration } from "../../test/mocks";
@@ -73,7 +74,13 @@ export async function declaredSshSteps(
     ...(adminKubeconfig === undefined ? {} : { adminKubeconfig }),
     stackOutputs: installedK0sVersion === undefined ? {} : { k0sVersion: installedK0sVersion },
   });
-  const run = await runProgram(stack, withFluxFixture(config), cloud, ["sshPrivateKey"]);
+  // Stored as a user stores them: every secret key the config sets, with --secret.
+  const run = await runProgram(
+    stack,
+    withFluxFixture(config),
+    cloud,
+    Object.keys(SECRET_KEYS).filter((key) => key in config),
+  );
   const registrations = run.registrations.filter((entry) => entry.type === COMMAND || entry.type === COPY);
   const nameByUrn = new Map(registrations.map((entry) => [run.urns.get(entry.id), entry.name]));
   const unordered = await Promise.all(registrations.map((entry) => toStep(entry, nameByUrn)));
