@@ -59,6 +59,19 @@ go_tool() {
   log "$name: built in $(elapsed "$t0")"
 }
 
+# own_program NAME DIR -> builds our own small Go program in DIR (its main package, on served
+# modules) into $BIN/NAME, unless nothing it is built from changed.
+own_program() {
+  local name=$1 mod=$2 key
+  key=$(stamp_key own_program "$mod/go.mod" "$mod/go.sum" "$mod/main.go" <<<"$LDFLAGS_BASE")
+  if up_to_date "$name" "$key" "$BIN/$name"; then log "$name: up to date"; return; fi
+  local t0; t0=$(now)
+  mkdir -p "$BIN"
+  (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "$LDFLAGS_BASE" -o "$BIN/$name" .)
+  mark_built "$name" "$key"
+  log "$name: built in $(elapsed "$t0")"
+}
+
 # module_dir MODULE@VERSION -> the module's directory in the module cache (downloading it first).
 module_dir() {
   (cd / && GOFLAGS= go mod download -json "$1") | node -e '

@@ -124,14 +124,7 @@ AGNHOST_VERSION=2.63.0 # k8s.io/kubernetes v1.36.3 test/images/agnhost/VERSION
 # The SSH side of the node rung's Git host (e2e/node/git-ssh-server): a small program of our own on
 # golang.org/x/crypto/ssh, serving git-upload-pack to deploy keys.
 build_git_ssh_server() {
-  local mod=$ROOT/e2e/node/git-ssh-server out=$BIN/git-ssh-server key
-  key=$(stamp_key build_git_ssh_server "$mod/go.mod" "$mod/go.sum" "$mod/main.go" </dev/null)
-  if up_to_date git-ssh-server "$key" "$out"; then log "git-ssh-server: up to date"; return; fi
-  local t0; t0=$(now)
-  mkdir -p "$BIN"
-  (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "$LDFLAGS_BASE" -o "$out" .)
-  mark_built git-ssh-server "$key"
-  log "git-ssh-server: built in $(elapsed "$t0")"
+  own_program git-ssh-server "$ROOT/e2e/node/git-ssh-server"
 }
 
 build_sample_app() {

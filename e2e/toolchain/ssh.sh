@@ -45,12 +45,5 @@ build_k0s_test_double() {
 # The S3-compatible storage the rung's backups go to (e2e/ssh/s3-test-server): a small program of
 # our own on github.com/johannesboyne/gofakes3, a served module.
 build_s3_test_server() {
-  local mod=$ROOT/e2e/ssh/s3-test-server out=$BIN/s3-test-server key
-  key=$(stamp_key build_s3_test_server "$mod/go.mod" "$mod/go.sum" "$mod/main.go" </dev/null)
-  if up_to_date s3-test-server "$key" "$out"; then log "s3-test-server: up to date"; return; fi
-  local t0; t0=$(now)
-  mkdir -p "$BIN"
-  (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "$LDFLAGS_BASE" -o "$out" .)
-  mark_built s3-test-server "$key"
-  log "s3-test-server: built in $(elapsed "$t0")"
+  own_program s3-test-server "$ROOT/e2e/ssh/s3-test-server"
 }
