@@ -243,9 +243,17 @@ async function k0sUpgradeErrors(config: PlatformConfig): Promise<string[]> {
   const self = new pulumi.StackReference("installed-k0s", {
     name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
   });
-  const installed = config.cluster.k0s.restoredVersion ?? ((await self.getOutputValue("k0sVersion")) as string | undefined);
-  const problem = upgradeProblem(installed, config.cluster.k0s.version);
-  return problem === undefined ? [] : [`${PROJECT}:k0sVersion: ${problem}`];
+  const { version, versionPinned, restoredVersion } = config.cluster.k0s;
+  const installed = restoredVersion ?? ((await self.getOutputValue("k0sVersion")) as string | undefined);
+  const problem = upgradeProblem(installed, version);
+  if (problem !== undefined) return [`${PROJECT}:k0sVersion: ${problem}`];
+  // A new program's default must not restart a running cluster unasked.
+  if (installed !== undefined && installed !== version && !versionPinned) {
+    return [
+      `${PROJECT}:k0sVersion is not set, and the program's default (${version}) differs from the ${installed} this stack runs: set it to choose, ${installed} to stay or ${version} to upgrade now (README, Upgrading k0s)`,
+    ];
+  }
+  return [];
 }
 
 /** The files the config names on this machine: they must exist, and an upload must match its pin. */

@@ -585,6 +585,7 @@ describe("parseConfig accepts good input", () => {
       host: "k0s.example.com",
       k0s: {
         version: DEFAULTS.k0sVersion,
+        versionPinned: false,
         sha256: pin,
         binaryPath: "/opt/k0s",
         airgapImagesPath: undefined,

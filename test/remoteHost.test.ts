@@ -48,7 +48,7 @@ async function build(wiring: Wiring): Promise<{ registrations: Registration[]; h
     authorizedKey: PUBLIC_KEY,
     dialAttempts: 30,
   };
-  const k0s: K0sInstall = { version: "v1.35.4+k0s.0", extraSans: [], spec: {}, adminCidrs: ["203.0.113.7/32"] };
+  const k0s: K0sInstall = { version: "v1.35.4+k0s.0", versionPinned: true, extraSans: [], spec: {}, adminCidrs: ["203.0.113.7/32"] };
   const cluster = new K0sOverSsh("remote-k0s", {
     host: droplet.publicIp,
     kubeconfigName: "k0s-platform-remote",

@@ -352,21 +352,32 @@ describe("upgrading k0s in place", () => {
     expect(inputsOf(run, "pulumi:pulumi:StackReference", "installed-k0s").name).toBe("organization/k0s-platform/remote");
   });
 
-  it("takes the next minor version (the default, from v1.35.4) and a later patch, and reruns the install step for them", async () => {
+  it("takes the next minor version (v1.35.4 to the default) and a later patch, and reruns the install step for them", async () => {
     for (const [installed, wanted] of [
-      ["v1.35.4+k0s.0", undefined],
+      ["v1.35.4+k0s.0", "v1.36.3+k0s.2"],
       ["v1.36.3+k0s.2", "v1.36.4+k0s.0"],
     ] as const) {
       const later = await upgrade(installed, wanted);
-      expect(inputsOf(later, "command:remote:Command", INSTALL).update).toContain(`want='${wanted ?? "v1.36.3+k0s.2"}'`);
+      expect(inputsOf(later, "command:remote:Command", INSTALL).update).toContain(`want='${wanted}'`);
     }
+  });
+
+  it("never upgrades a running cluster to a new default unasked: an unpinned stack is told to choose", async () => {
+    await expect(upgrade("v1.35.4+k0s.0")).rejects.toThrow(
+      "k0s-platform:k0sVersion is not set, and the program's default (v1.36.3+k0s.2) differs from the v1.35.4+k0s.0 this stack runs: set it to choose",
+    );
+    for (const pinned of ["v1.35.4+k0s.0", "v1.36.3+k0s.2"]) {
+      expect(inputsOf(await upgrade("v1.35.4+k0s.0", pinned), "command:remote:Command", INSTALL).update).toContain(`want='${pinned}'`);
+    }
+    // The stack at the default already: nothing to choose.
+    expect(inputsOf(await upgrade("v1.36.3+k0s.2"), "command:remote:Command", INSTALL).update).toContain("want='v1.36.3+k0s.2'");
   });
 
   it.each([
     [
       "a skipped minor",
       "v1.34.2+k0s.0",
-      undefined,
+      "v1.36.3+k0s.2",
       "refusing to go from k0s v1.34.2+k0s.0 to v1.36.3+k0s.2: Kubernetes upgrades one minor version at a time; set k0sVersion to a v1.35.x release first",
     ],
     ["a downgrade", "v1.36.3+k0s.2", "v1.35.4+k0s.0", "refusing to go from k0s v1.36.3+k0s.2 to v1.35.4+k0s.0: that is a downgrade"],

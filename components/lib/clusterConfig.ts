@@ -37,6 +37,8 @@ export interface SshAccess {
 export interface K0sInstall {
   /** A pinned release, for example v1.36.3+k0s.2. */
   readonly version: string;
+  /** Whether the stack sets k0sVersion, rather than taking the program's default. */
+  readonly versionPinned: boolean;
   /**
    * Set after a rollback by backup restore (README, "Going back"): the version the host runs again,
    * taken as installed instead of the stack's last `k0sVersion` output, which is newer.
@@ -285,6 +287,7 @@ function parseK0sInstall(errors: ConfigErrors, raw: Readonly<Record<string, stri
       : (asObject(errors, "k0sSpec", raw.k0sSpec, "a map of k0s ClusterConfig spec fields such as { images: ... }") ?? {});
   return {
     version,
+    versionPinned: raw.k0sVersion !== undefined && raw.k0sVersion !== "",
     restoredVersion,
     sha256,
     binaryPath,

@@ -453,11 +453,16 @@ describe("backups to S3-compatible storage", () => {
       expect(droplet.exec("cat", "/var/lib/k0s-platform/backups.list").trim().split("\n")).toEqual(keys.slice(1));
       expect(droplet.exec("sh", "-c", "ls /var/lib/k0s-platform | grep -c '^backup\\.' || true").trim()).toBe("0");
       // What the bucket holds, asked over the S3 API from the internet as an operator would.
-      const listing = droplet.internet.run(
-        ...["curl", "-fsS", "--cacert", path.join(droplet.dir, "release-pki", "ca.crt")],
-        ...["--resolve", `s3.rehearsal.test:9000:${INTERNET_ADDRESS}`, "--aws-sigv4", "aws:amz:us-east-1:s3"],
-        ...["--user", `${rehearsal.s3.accessKeyId}:${SECRET}`, `${rehearsal.s3.endpoint}/${rehearsal.s3.bucket}?list-type=2`],
-      );
+      expect(rehearsal.s3.endpoint).toBe("https://s3.rehearsal.test:9000");
+      const signed = ["--aws-sigv4", "aws:amz:us-east-1:s3", "--user", `${rehearsal.s3.accessKeyId}:${SECRET}`];
+      const trusted = [
+        "--cacert",
+        path.join(droplet.dir, "release-pki", "ca.crt"),
+        "--resolve",
+        `s3.rehearsal.test:9000:${INTERNET_ADDRESS}`,
+      ];
+      const { bucket } = rehearsal.s3;
+      const listing = droplet.internet.run("curl", "-fsS", ...trusted, ...signed, `https://s3.rehearsal.test:9000/${bucket}?list-type=2`);
       expect([...listing.matchAll(/<Key>([^<]+)<\/Key>/g)].map((match) => match[1]).sort()).toEqual(keys.slice(1).sort());
     },
     300_000,
