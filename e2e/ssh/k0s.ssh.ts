@@ -355,7 +355,7 @@ describe("upgrading k0s in place, one minor version at a time", () => {
     "upgrade to the default, the next minor: the new binary after its checksum, the same unit, k0s restarted and ready, the kubeconfig unchanged",
     async () => {
       const running = installedVersion();
-      const upgrade = await declaredSshSteps(STACK, rehearsal.config, undefined, running);
+      const upgrade = await declaredSshSteps(STACK, { ...rehearsal.config, k0sVersion: versionOf(DOUBLE) }, undefined, running);
       expect(upgrade.step("install-k0s").create).toContain(`want='${versionOf(DOUBLE)}'`);
       const double = fs.readFileSync(DOUBLE);
       publishRelease(release, releaseUrls(upgrade), double, double);
