@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { environmentSopsSecret, tenantServiceAccount } from "./lib/flux";
 import type { FluxAuth } from "./lib/fluxConfig";
-import { gitCredentials } from "./lib/gitCredentials";
+import { gitCredentials, gitRepositorySpec } from "./lib/gitCredentials";
 
 /**
  * The Kustomization the starter's platform folders end with (clusters/<target>/infrastructure.yaml):
@@ -55,12 +55,7 @@ export class ClientRepository extends pulumi.ComponentResource {
         apiVersion: "source.toolkit.fluxcd.io/v1",
         kind: "GitRepository",
         metadata: { name: sourceName, namespace: args.fluxNamespace },
-        spec: {
-          interval: args.interval,
-          url: args.url,
-          ref: { branch: args.branch },
-          ...(credentials === undefined ? {} : { secretRef: { name: credentials.secret.metadata.name } }),
-        },
+        spec: gitRepositorySpec(args, credentials),
       },
       { parent: this, dependsOn: [...(args.after ?? []), ...(credentials === undefined ? [] : [credentials.secret])] },
     );

@@ -219,8 +219,8 @@ function parseAgeKeys(
 }
 
 /**
- * The private key and the Git token must be stored as secrets. Pulumi.yaml cannot declare them
- * `secret: true` (see the comment there), so the stored values are checked here; never echoed.
+ * Every key of SECRET_KEYS must be stored as a secret. Pulumi.yaml cannot declare them `secret:
+ * true` (see the comment there), so the stored values are checked here; never echoed.
  */
 function plainSecretErrors(raw: Readonly<Record<string, string>>): string[] {
   // Exported by the SDK's runtime, though not declared in its typings.

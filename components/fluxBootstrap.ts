@@ -12,7 +12,7 @@ import {
   withoutNamespace,
 } from "./lib/flux";
 import type { FluxAuth } from "./lib/fluxConfig";
-import { gitCredentials } from "./lib/gitCredentials";
+import { gitCredentials, gitRepositorySpec } from "./lib/gitCredentials";
 import { SopsAgeKey, type AgeKeyOptions } from "./sopsAgeKey";
 
 export interface FluxBootstrapArgs {
@@ -111,12 +111,7 @@ export class FluxBootstrap extends pulumi.ComponentResource {
         apiVersion: "source.toolkit.fluxcd.io/v1",
         kind: "GitRepository",
         metadata: { name: FLUX_SYNC_NAME, namespace: FLUX_NAMESPACE },
-        spec: {
-          interval: args.interval,
-          url: args.url,
-          ref: { branch: args.branch },
-          ...(credentials === undefined ? {} : { secretRef: { name: credentials.secret.metadata.name } }),
-        },
+        spec: gitRepositorySpec(args, credentials),
       },
       { parent: this, dependsOn: [namespaceObject, ...crds, ageKey, ...(credentials === undefined ? [] : [credentials.secret])] },
     );

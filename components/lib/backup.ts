@@ -3,6 +3,7 @@
  * (DigitalOcean Spaces for the remote stack, any S3 endpoint for ssh): the `backup` settings, and
  * the host's script, systemd units and install step. Pure: creates no resources.
  */
+import { posix } from "node:path";
 import { asInteger, asObject, asString, ConfigErrors, fail, optionalString } from "./configReader";
 import { shellQuote } from "./k0s";
 
@@ -148,7 +149,7 @@ export function backupInstallScript(schedule: string): string {
     `  echo ${shellQuote(`backup.schedule "${schedule}" is not a systemd calendar expression (see systemd.time(7)), such as daily or *-*-* 03:00:00`)} >&2`,
     "  exit 1",
     "fi",
-    `install -d -m 0700 ${BACKUP_ENV_PATH.replace(/\/[^/]+$/, "")} ${BACKUP_LIST_PATH.replace(/\/[^/]+$/, "")}`,
+    `install -d -m 0700 ${posix.dirname(BACKUP_ENV_PATH)} ${posix.dirname(BACKUP_LIST_PATH)}`,
     `(umask 077 && cat >${BACKUP_ENV_PATH}.new) && mv -f ${BACKUP_ENV_PATH}.new ${BACKUP_ENV_PATH}`,
     `cat >${BACKUP_SCRIPT_PATH} <<'SCRIPT'`,
     backupScript(),

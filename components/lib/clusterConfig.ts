@@ -1,7 +1,7 @@
 /** The cluster keys of the stack config for each target (local, remote, ssh), validated (see components/config.ts). */
+import * as pulumi from "@pulumi/pulumi";
 import { parseBackup, type BackupConfig } from "./backup";
 import { cloudName } from "./cloudNames";
-import * as pulumi from "@pulumi/pulumi";
 import { asBoolean, asInteger, asObject, asString, asStringList, ConfigErrors, fail, optionalString } from "./configReader";
 import { DEFAULTS, PROJECT } from "./configDefaults";
 import { K0S_RELEASE, SHA256_HEX } from "./k0s";

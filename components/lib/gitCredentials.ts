@@ -1,7 +1,8 @@
 /**
  * The Secret a Flux GitRepository authenticates with (Flux's keys: identity, identity.pub and
  * known_hosts over SSH; username, password and ca.crt over HTTPS); none for a public HTTPS one.
- * Created under the component that calls it, which passes itself as `parent`.
+ * Created under the component that calls it, which passes itself as `parent`. And the
+ * GitRepository's spec that names it.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -64,4 +65,17 @@ export function gitCredentials(
     { parent },
   );
   return { secret };
+}
+
+/** A GitRepository's spec: the repository's branch, fetched every `interval`, with its credentials' Secret if any. */
+export function gitRepositorySpec(
+  source: { readonly url: string; readonly branch: string; readonly interval: string },
+  credentials: GitCredentials | undefined,
+): Record<string, unknown> {
+  return {
+    interval: source.interval,
+    url: source.url,
+    ref: { branch: source.branch },
+    ...(credentials === undefined ? {} : { secretRef: { name: credentials.secret.metadata.name } }),
+  };
 }

@@ -5,13 +5,15 @@
  * by the program against the version the stack last installed (its own output), and by the install
  * script against the version the host runs, before it changes anything there. Pure.
  */
-import { K0S_RELEASE } from "./k0s";
-
 type Release = readonly [major: number, minor: number, patch: number, build: number];
 
+/** A k0s release tag's parts, in a pattern JavaScript and bash's `=~` read alike. */
+const RELEASE_PARTS = "^v([0-9]+)\\.([0-9]+)\\.([0-9]+)\\+k0s\\.([0-9]+)$";
+
 function release(tag: string): Release | undefined {
-  if (!K0S_RELEASE.test(tag)) return undefined;
-  const [major, minor, patch, build] = /^v([0-9]+)\.([0-9]+)\.([0-9]+)\+k0s\.([0-9]+)$/.exec(tag)!.slice(1).map(Number);
+  const parts = new RegExp(RELEASE_PARTS).exec(tag);
+  if (parts === null) return undefined;
+  const [major, minor, patch, build] = parts.slice(1).map(Number);
   return [major, minor, patch, build];
 }
 
@@ -42,7 +44,7 @@ export function upgradeProblem(running: string | undefined, wanted: string): str
 export function upgradeGuardScript(): string[] {
   return [
     'if [ -n "$have" ] && [ "$have" != "$want" ]; then',
-    "  release='^v([0-9]+)\\.([0-9]+)\\.([0-9]+)\\+k0s\\.([0-9]+)$'",
+    `  release='${RELEASE_PARTS}'`,
     '  if ! [[ $have =~ $release ]]; then echo "cannot tell whether k0s $have may become $want: not a pinned release" >&2; exit 1; fi',
     '  from=("${BASH_REMATCH[@]:1}")',
     "  [[ $want =~ $release ]]",
