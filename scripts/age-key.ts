@@ -15,21 +15,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { recipientOf } from "../components/sopsAgeKey";
-
-/** How `pulumi stack export --show-secrets` writes a secret value: its plaintext, JSON-encoded. */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+import { revealed } from "./lib/stateSecrets";
 
 interface StateResource {
   type: string;
-  urn: string;
   outputs?: Record<string, unknown>;
-}
-
-function reveal(value: unknown): unknown {
-  if (typeof value === "object" && value !== null && (value as Record<string, unknown>)[SECRET_SIG] !== undefined) {
-    return JSON.parse((value as { plaintext: string }).plaintext) as unknown;
-  }
-  return value;
 }
 
 function pulumi(...args: string[]): string {
@@ -39,22 +29,15 @@ function pulumi(...args: string[]): string {
   throw new Error(`pulumi ${args.join(" ")} failed: ${why}`);
 }
 
-/**
- * Every age identity a stack's state holds, by the recipient it decrypts for: the entries of its
- * Kubernetes Secrets that kustomize-controller reads (`*.agekey`).
- */
-function identitiesInState(resources: readonly StateResource[]): Map<string, string> {
-  const identities = new Map<string, string>();
-  for (const resource of resources.filter((entry) => entry.type === "kubernetes:core/v1:Secret")) {
-    const data = reveal(resource.outputs?.data) as Record<string, unknown> | undefined;
-    for (const [key, value] of Object.entries(data ?? {})) {
-      const text = reveal(value);
-      if (!key.endsWith(".agekey") || typeof text !== "string") continue;
-      const identity = Buffer.from(text, "base64").toString("utf8").trim();
-      if (identity.startsWith("AGE-SECRET-KEY-1")) identities.set(identity, resource.urn);
-    }
-  }
-  return identities;
+/** Every age identity a stack's state holds: the entries of its Kubernetes Secrets that kustomize-controller reads (`*.agekey`). */
+function identitiesInState(resources: readonly StateResource[]): string[] {
+  return resources
+    .filter((resource) => resource.type === "kubernetes:core/v1:Secret")
+    .map((resource) => revealed(resource.outputs) as { data?: Record<string, unknown> } | undefined)
+    .flatMap((secret) => Object.entries(secret?.data ?? {}))
+    .filter((entry): entry is [string, string] => entry[0].endsWith(".agekey") && typeof entry[1] === "string")
+    .map(([, value]) => Buffer.from(value, "base64").toString("utf8").trim())
+    .filter((identity) => identity.startsWith("AGE-SECRET-KEY-1"));
 }
 
 /** The identity file for one owner, as age-keygen writes one: comments, then the key. */
@@ -72,7 +55,7 @@ async function exportIdentities(stack: string, owners: readonly string[] | undef
     deployment: { resources?: StateResource[] };
   };
   const byRecipient = new Map<string, string>();
-  for (const identity of identitiesInState(deployment.deployment.resources ?? []).keys()) {
+  for (const identity of identitiesInState(deployment.deployment.resources ?? [])) {
     byRecipient.set(await recipientOf(identity), identity);
   }
   // By default every key the stack holds; a stack on another's cluster holds only its environments'.

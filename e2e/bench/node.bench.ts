@@ -14,11 +14,10 @@ import { clusterForTests, stackSettings } from "../apiserver/cluster";
 import { waitFor } from "../harness/processes";
 import { pulumiCli, type PulumiCli } from "../harness/pulumiCli";
 import { startWorkstation, type Workstation } from "../node/workstation";
+import { revealed } from "../../scripts/lib/stateSecrets";
 import { report, seconds } from "./report";
 
 const STACKS = ["dev", "local-staging"] as const;
-/** How `pulumi stack export --show-secrets` marks a secret value (its plaintext is JSON). */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
 let running: Workstation | undefined;
 
@@ -41,14 +40,6 @@ async function freshNode(): Promise<{ workstation: Workstation; apiReady: number
     500,
   );
   return { workstation, apiReady, nodeReady: (Date.now() - started) / 1000 };
-}
-
-function revealed(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(revealed);
-  if (value === null || typeof value !== "object") return value;
-  const record = value as Record<string, unknown>;
-  if (SECRET_SIG in record) return revealed(JSON.parse(String(record.plaintext)));
-  return Object.fromEntries(Object.entries(record).map(([key, entry]) => [key, revealed(entry)]));
 }
 
 /** Every Kubernetes object a stack's last `up` created, as the inputs its state records. */
