@@ -12,15 +12,15 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 import { run, waitFor } from "../harness/processes";
 import { ROOT } from "../harness/pulumiCli";
 import { TOOLCHAIN_BIN } from "../harness/toolchain";
+import { addResource } from "../node/gitopsRepo";
 import { startWorkstation, type Workstation } from "../node/workstation";
 import { report } from "./report";
 
 const STACKS = ["dev", "local-staging"] as const;
-const SECRET_FILE = "apps/overlays/dev/secrets/db-credentials.yaml";
 
 let running: Workstation | undefined;
 const saved = fs.mkdtempSync(path.join(os.tmpdir(), "k0s-platform-recovery-"));
@@ -37,13 +37,9 @@ async function bringUp(workstation: Workstation): Promise<void> {
 
 /** Commits the encrypted file into the repository's dev secrets, as it was before the loss. */
 function commitSecret(workstation: Workstation, encrypted: string): string {
-  return workstation.repo.commit("Add the dev database credentials, encrypted", (dir) => {
-    fs.writeFileSync(path.join(dir, SECRET_FILE), encrypted);
-    const kustomization = path.join(dir, "apps/overlays/dev/secrets/kustomization.yaml");
-    const document = parse(fs.readFileSync(kustomization, "utf8")) as { resources: string[] };
-    document.resources.push("db-credentials.yaml");
-    fs.writeFileSync(kustomization, stringify(document));
-  });
+  return workstation.repo.commit("Add the dev database credentials, encrypted", (dir) =>
+    addResource(path.join(dir, "apps/overlays/dev/secrets"), "db-credentials.yaml", encrypted),
+  );
 }
 
 async function decryptedPassword(workstation: Workstation): Promise<string | undefined> {

@@ -111,6 +111,15 @@ function seedRepository(server: GitopsServer, name: string, fill: (workDir: stri
   };
 }
 
+/** Writes `file` into a kustomize folder of a working clone and lists it in the folder's kustomization.yaml. */
+export function addResource(folder: string, file: string, content: string): void {
+  fs.writeFileSync(path.join(folder, file), content);
+  const kustomizationPath = path.join(folder, "kustomization.yaml");
+  const kustomization = parse(fs.readFileSync(kustomizationPath, "utf8")) as { resources: string[] };
+  kustomization.resources.push(file);
+  fs.writeFileSync(kustomizationPath, stringify(kustomization));
+}
+
 function declaredKustomizations(clusterDir: string): string[] {
   const { resources } = parse(fs.readFileSync(path.join(clusterDir, "kustomization.yaml"), "utf8")) as { resources: string[] };
   return resources.flatMap((file) =>

@@ -22,7 +22,7 @@ import { ROOT, type PulumiCli } from "../harness/pulumiCli";
 import { run, runAsync, startDaemon, waitFor } from "../harness/processes";
 import { TOOLCHAIN_BIN, TOOLCHAIN_IMAGES } from "../harness/toolchain";
 import { listeningSockets, scanFromLan, scanFromNode } from "./cafe";
-import { createClientRepo, type GitopsRepo } from "./gitopsRepo";
+import { addResource, createClientRepo, type GitopsRepo } from "./gitopsRepo";
 import { connects, deployProbes, isolationTable, PROBE, probeAll, RESTRICTED_CONTAINER, RESTRICTED_POD, type Probe } from "./isolation";
 import { SAMPLE_APP_IMAGE } from "./gitopsRepo";
 import { K0S_DEFAULTS } from "./k0sComponents";
@@ -96,14 +96,14 @@ async function applied(kustomization: string, commit: string, timeoutMs = 300_00
   );
 }
 
-/** What `flux reconcile source git flux-system` does: ask for a fetch now instead of at the interval. */
-function reconcileNow(): void {
+/** What `flux reconcile source git <source>` does: ask for a fetch now instead of at the interval. */
+function reconcileNow(source = "flux-system"): void {
   node.kubectl([
     "annotate",
     "--overwrite",
     "-n",
     "flux-system",
-    "gitrepository/flux-system",
+    `gitrepository/${source}`,
     `reconcile.fluxcd.io/requestedAt=${Date.now()}`,
   ]);
 }
@@ -444,6 +444,12 @@ describe("SOPS", () => {
   /** sops run from the repository's root, as the README has it, so .sops.yaml's rule for the path applies. */
   const sops = (dir: string, args: string[], env: NodeJS.ProcessEnv = process.env) =>
     run(path.join(TOOLCHAIN_BIN, "sops"), args, { cwd: dir, env });
+  /** Commits a Secret to dev's secrets folder, encrypted in place by .sops.yaml's rule for it. */
+  const commitDevSecret = (message: string, name: string, data: Record<string, string>): string =>
+    repo.commit(message, (dir) => {
+      addResource(path.join(dir, "apps/overlays/dev/secrets"), `${name}.yaml`, secret(name, data));
+      sops(dir, ["--encrypt", "--in-place", `apps/overlays/dev/secrets/${name}.yaml`]);
+    });
 
   step(
     "decrypts a Secret encrypted to dev's own recipient, committed to dev's secrets folder",
@@ -452,13 +458,7 @@ describe("SOPS", () => {
       const devRecipient = recipientOf("dev", "dev");
       expect(fs.readFileSync(path.join(repo.workDir, ".sops.yaml"), "utf8")).toContain(devRecipient);
       const password = randomBytes(12).toString("hex");
-      const commit = repo.commit("Add the dev database credentials, encrypted", (dir) => {
-        fs.writeFileSync(path.join(dir, "apps/overlays/dev/secrets/db-credentials.yaml"), secret("db-credentials", { password }));
-        sops(dir, ["--encrypt", "--in-place", "apps/overlays/dev/secrets/db-credentials.yaml"]);
-        editYaml(path.join(dir, "apps/overlays/dev/secrets/kustomization.yaml"), (kustomization) =>
-          kustomization.resources.push("db-credentials.yaml"),
-        );
-      });
+      const commit = commitDevSecret("Add the dev database credentials, encrypted", "db-credentials", { password });
       const committed = repo.git("show", `${commit}:apps/overlays/dev/secrets/db-credentials.yaml`);
       expect(committed).toContain("ENC[AES256_GCM");
       expect(committed).not.toContain(password);
@@ -571,13 +571,7 @@ describe("SOPS", () => {
       // The change-over: a new file encrypted to the new key, the old file still on the old one.
       writeSopsConfig();
       const token = randomBytes(12).toString("hex");
-      const added = repo.commit("Add dev's API token, encrypted to its new key", (dir) => {
-        fs.writeFileSync(path.join(dir, "apps/overlays/dev/secrets/api-token.yaml"), secret("api-token", { token }));
-        sops(dir, ["--encrypt", "--in-place", "apps/overlays/dev/secrets/api-token.yaml"]);
-        editYaml(path.join(dir, "apps/overlays/dev/secrets/kustomization.yaml"), (kustomization) =>
-          kustomization.resources.push("api-token.yaml"),
-        );
-      });
+      const added = commitDevSecret("Add dev's API token, encrypted to its new key", "api-token", { token });
       const file = (name: string) => repo.git("show", `${added}:apps/overlays/dev/secrets/${name}`);
       expect([file("api-token.yaml").includes(after), file("api-token.yaml").includes(before)]).toEqual([true, false]);
       expect([file("db-credentials.yaml").includes(after), file("db-credentials.yaml").includes(before)]).toEqual([false, true]);
@@ -835,21 +829,13 @@ describe("a second client's own repository, beside the platform's", () => {
     "what its repository names elsewhere lands in its namespace: a ConfigMap for dev's namespace is created in the client's",
     async () => {
       const commit = client.commit("A ConfigMap that names dev's namespace", (workDir) => {
-        const overlay = path.join(workDir, "apps", "overlays", CLIENT);
-        fs.writeFileSync(
-          path.join(overlay, "elsewhere.yaml"),
+        addResource(
+          path.join(workDir, "apps", "overlays", CLIENT),
+          "elsewhere.yaml",
           stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "elsewhere", namespace: "dev" }, data: { from: CLIENT } }),
         );
-        editYaml(path.join(overlay, "kustomization.yaml"), (kustomization) => kustomization.resources.push("elsewhere.yaml"));
       });
-      node.kubectl([
-        "annotate",
-        "--overwrite",
-        "-n",
-        "flux-system",
-        `gitrepository/${CLIENT}`,
-        `reconcile.fluxcd.io/requestedAt=${Date.now()}`,
-      ]);
+      reconcileNow(CLIENT);
       await applied(CLIENT, commit);
       expect((await api().get(`/api/v1/namespaces/${CLIENT}/configmaps/elsewhere`)).data).toEqual({ from: CLIENT });
       expect((await api().request("GET", "/api/v1/namespaces/dev/configmaps/elsewhere")).status).toBe(404);
