@@ -4,7 +4,9 @@
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { parse, stringify } from "yaml";
-import { upgradeGuardScript } from "./k0sUpgrade";
+import { K0S_RELEASE, upgradeGuardScript } from "./k0sUpgrade";
+
+export { K0S_RELEASE } from "./k0sUpgrade";
 
 /** Where k0s reads its configuration on the host. */
 export const K0S_CONFIG_PATH = "/etc/k0s/k0s.yaml";
@@ -32,8 +34,6 @@ export const MONITORING_DATA_DIR = "/var/lib/victoria-metrics";
 /** The Kubernetes API port that k0s serves (and the droplet's firewall opens to admins). */
 export const KUBE_API_PORT = 6443;
 
-/** A pinned k0s release tag, such as v1.35.4+k0s.0. */
-export const K0S_RELEASE = /^v[0-9]+\.[0-9]+\.[0-9]+\+k0s\.[0-9]+$/;
 /** A sha256 as release checksum files and sha256sum print it. */
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -127,7 +127,7 @@ export interface InstallOptions {
  */
 export function installK0sScript(options: InstallOptions): string {
   const { version, sha256: pinned, uploaded, imagesUploaded = false } = options;
-  if (!K0S_RELEASE.test(version)) throw new Error(`[version] "${version}" is not a pinned k0s release such as v1.35.4+k0s.0`);
+  if (!K0S_RELEASE.test(version)) throw new Error(`[version] "${version}" is not a pinned k0s release such as v1.36.3+k0s.2`);
   if (pinned !== undefined && !SHA256_HEX.test(pinned)) throw new Error(`[sha256] "${pinned}" is not a sha256`);
   if (uploaded && pinned === undefined) throw new Error("[sha256] an uploaded k0s binary needs a pinned sha256");
   const release = `https://github.com/k0sproject/k0s/releases/download/${version}`;

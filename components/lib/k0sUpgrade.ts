@@ -9,9 +9,11 @@ type Release = readonly [major: number, minor: number, patch: number, build: num
 
 /** A k0s release tag's parts, in a pattern JavaScript and bash's `=~` read alike. */
 const RELEASE_PARTS = "^v([0-9]+)\\.([0-9]+)\\.([0-9]+)\\+k0s\\.([0-9]+)$";
+/** A pinned k0s release tag, such as v1.36.3+k0s.2. */
+export const K0S_RELEASE = new RegExp(RELEASE_PARTS);
 
 function release(tag: string): Release | undefined {
-  const parts = new RegExp(RELEASE_PARTS).exec(tag);
+  const parts = K0S_RELEASE.exec(tag);
   if (parts === null) return undefined;
   const [major, minor, patch, build] = parts.slice(1).map(Number);
   return [major, minor, patch, build];
