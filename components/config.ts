@@ -19,7 +19,7 @@ import { asBoolean, asInteger, asObject, asString, ConfigErrors, fail, oneOf, op
 import { parseEnvironments, type EnvironmentConfig } from "./lib/environmentConfig";
 import { parseFlux, type FluxConfig } from "./lib/fluxConfig";
 import { upgradeProblem } from "./lib/k0sUpgrade";
-import { ACME_EMAIL_VARIABLE } from "./lib/flux";
+import { ACME_EMAIL_VARIABLE, ALERT_RECEIVER_VARIABLE } from "./lib/flux";
 import { acmeEmailError } from "./lib/validation";
 
 export { DEFAULTS, PROJECT } from "./lib/configDefaults";
@@ -79,10 +79,48 @@ export function parseConfig(stack: string, raw: Readonly<Record<string, string>>
     errors.add("clusterOwnerStack", `"${stack}" names this stack; leave it empty so this stack owns the bootstrap`);
   const acmeEmail = parseAcmeEmail(errors, raw, target, clusterOwnerStack);
   const flux = parseFlux(errors, raw, target, clusterOwnerStack);
+  const alertWebhookUrl = parseAlertWebhookUrl(errors, raw.alertWebhookUrl, clusterOwnerStack);
   const ageKeys = parseAgeKeys(errors, raw, environments, clusterOwnerStack);
   errors.throwIfAny();
-  const clusterSettings: Record<string, string> = acmeEmail === undefined ? {} : { [ACME_EMAIL_VARIABLE]: acmeEmail };
-  return { stack, cluster: cluster!, environments, flux: flux && { ...flux, clusterSettings }, clusterOwnerStack, ageKeys };
+  const clusterSettings: Record<string, string> = {
+    ...(acmeEmail === undefined ? {} : { [ACME_EMAIL_VARIABLE]: acmeEmail }),
+    [ALERT_RECEIVER_VARIABLE]: alertWebhookUrl === "" ? "none" : "webhook",
+  };
+  return {
+    stack,
+    cluster: cluster!,
+    environments,
+    flux: flux && { ...flux, clusterSettings, alertWebhookUrl },
+    clusterOwnerStack,
+    ageKeys,
+  };
+}
+
+/**
+ * Where Alertmanager delivers the soak's alerts: an http(s) URL, set on the stack that bootstraps the
+ * cluster (its monitoring is cluster-wide). A secret (a Slack webhook's path is its credential), so
+ * no message repeats it.
+ */
+function parseAlertWebhookUrl(errors: ConfigErrors, value: string | undefined, clusterOwnerStack: string): string {
+  const url = value ?? "";
+  if (url === "") return "";
+  if (clusterOwnerStack !== "") {
+    errors.add("alertWebhookUrl", `is ${clusterOwnerStack}'s to set: that stack bootstraps this cluster and its monitoring; remove it`);
+    return "";
+  }
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || !["http:", "https:"].includes(parsed.protocol) || parsed.hostname === "" || /\s/.test(url)) {
+    errors.add(
+      "alertWebhookUrl",
+      "must be an http:// or https:// URL with a host, such as a Slack incoming webhook's (value not shown: it is a secret)",
+    );
+  }
+  return url;
 }
 
 /** Each client repository's token (`repositoryTokens.<env>`), checked against its environment later. */
@@ -186,6 +224,7 @@ export const SECRET_KEYS: Readonly<Record<string, string>> = {
   ageIdentities: "pulumi config set --secret --path 'ageIdentities.<cluster or environment>' < key.txt",
   repositoryTokens: "pulumi config set --secret --path 'repositoryTokens.<environment>' <token>",
   backupSecretAccessKey: "pulumi config set --secret backupSecretAccessKey <secret>",
+  alertWebhookUrl: "pulumi config set --secret alertWebhookUrl <url>",
 };
 
 /** An age X25519 identity as age-keygen writes it (its comment lines aside). */

@@ -1,6 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import {
+  ALERT_WEBHOOK_URL_VARIABLE,
+  CLUSTER_SECRETS_NAME,
   CLUSTER_SETTINGS_NAME,
   FLUX_NAMESPACE,
   FLUX_SYNC_NAME,
@@ -36,6 +38,11 @@ export interface FluxBootstrapArgs {
    * before Flux syncs; none, no ConfigMap.
    */
   readonly clusterSettings?: Readonly<Record<string, string>>;
+  /**
+   * Where the repository's Alertmanager delivers alerts ("" for nowhere), written to the
+   * cluster-secrets Secret for its `${alert_webhook_url}`; kept secret throughout.
+   */
+  readonly alertWebhookUrl?: pulumi.Input<string>;
   /** The cluster's age key: its generation, and an imported identity; defaults to one generated. */
   readonly ageKey?: AgeKeyOptions;
 }
@@ -92,8 +99,8 @@ export class FluxBootstrap extends pulumi.ComponentResource {
     this.namespace = namespace;
     const ageKey = new SopsAgeKey(`${name}-sops-age`, { namespace, key: args.ageKey }, { parent: this });
     this.ageRecipient = ageKey.recipient;
-    const settings =
-      Object.keys(args.clusterSettings ?? {}).length === 0
+    const settings = [
+      ...(Object.keys(args.clusterSettings ?? {}).length === 0
         ? []
         : [
             new k8s.core.v1.ConfigMap(
@@ -101,7 +108,17 @@ export class FluxBootstrap extends pulumi.ComponentResource {
               { metadata: { name: CLUSTER_SETTINGS_NAME, namespace }, data: { ...args.clusterSettings } },
               { parent: this },
             ),
-          ];
+          ]),
+      new k8s.core.v1.Secret(
+        `${name}-cluster-secrets`,
+        {
+          metadata: { name: CLUSTER_SECRETS_NAME, namespace },
+          type: "Opaque",
+          stringData: { [ALERT_WEBHOOK_URL_VARIABLE]: pulumi.secret(args.alertWebhookUrl ?? "") },
+        },
+        { parent: this },
+      ),
+    ];
 
     const credentials = gitCredentials(`${name}-git`, { name: FLUX_SYNC_NAME, namespace }, args.auth, `flux@${pulumi.getStack()}`, this);
     this.deployKey = credentials?.deployKey;

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { DEFAULTS, parseConfig, PlatformConfig, sshAgentErrors } from "../components/config";
+import { ALERT_RECEIVER_VARIABLE } from "../components/lib/flux";
 import { asPulumiConfig, ROOT } from "./lib/program";
 import { SEED_STACKS_DIR, seedStackConfig } from "./lib/seedStacks";
 
@@ -539,7 +540,8 @@ describe("parseConfig accepts good input", () => {
       path: "./clusters/local",
       manifestPath: undefined,
       auth: { kind: "https", username: "git", token: undefined, caCertificate: undefined },
-      clusterSettings: {},
+      clusterSettings: { [ALERT_RECEIVER_VARIABLE]: "none" },
+      alertWebhookUrl: "",
     });
     expect(config.cluster).toEqual({ target: "local", kubeconfigPath: DEFAULTS.kubeconfig, context: "Default" });
   });

@@ -7,8 +7,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import {
   ACME_EMAIL_VARIABLE,
+  ALERT_RECEIVER_VARIABLE,
+  ALERT_WEBHOOK_URL_VARIABLE,
+  CLUSTER_SECRETS_NAME,
   CLUSTER_SETTINGS_NAME,
   environmentSopsSecret,
   FLUX_NAMESPACE,
@@ -526,7 +530,7 @@ describe("monitoring (infrastructure/base/monitoring)", () => {
   const MI = 2 ** 20;
   const monitoring = (): Obj[] => build(path.join(GITOPS, "infrastructure/base/monitoring"));
   /** The budget README.md states for the monitoring: millicores and bytes, at its peak. */
-  const BUDGET = { "requests.cpu": 150, "requests.memory": 320 * MI, "limits.cpu": 600, "limits.memory": 640 * MI };
+  const BUDGET = { "requests.cpu": 180, "requests.memory": 400 * MI, "limits.cpu": 850, "limits.memory": 960 * MI };
 
   it("keeps every sample for at least 14 days, so a whole soak stays visible", () => {
     const args = (podTemplates(monitoring()).find(({ owner }) => owner === "Deployment/victoria-metrics")!.spec.containers as Obj[])[0]
@@ -591,5 +595,119 @@ describe("monitoring (infrastructure/base/monitoring)", () => {
     // Counted close to what it is, so the check warns neither too late nor for nothing.
     expect(requested.cpu).toBeGreaterThan(PLATFORM_REQUESTS.cpu * 1000 * 0.8);
     expect(requested.memory).toBeGreaterThan(PLATFORM_REQUESTS.memory * 0.8);
+  });
+});
+
+describe("alerts for the soak (infrastructure/base/monitoring)", () => {
+  const WEBHOOK = "https://hooks.example.test/services/T0/B0/secret-path";
+  /** What infra-controllers applies on `cluster` once Flux substitutes what the program wrote for a stack with `webhook`. */
+  const controllers = (cluster: string, webhook: string): Obj[] => {
+    const ks = fluxKustomizations(cluster).find((obj) => nameOf(obj) === "infra-controllers")!;
+    return fluxApplied(GITOPS, ks, {
+      [ALERT_RECEIVER_VARIABLE]: webhook === "" ? "none" : "webhook",
+      [ALERT_WEBHOOK_URL_VARIABLE]: webhook,
+    });
+  };
+  const find = (objects: Obj[], kind: string, name: string): Obj =>
+    objects.find((obj) => obj.kind === kind && nameOf(obj) === name) ?? expect.fail(`no ${kind} ${name}`);
+  const container = (objects: Obj[], deployment: string): Obj =>
+    (field(find(objects, "Deployment", deployment), "spec", "template", "spec", "containers") as Obj[])[0];
+  const flag = (args: unknown, name: string): string[] =>
+    (args as string[]).filter((arg) => arg.startsWith(`${name}=`)).map((arg) => arg.slice(name.length + 1));
+  /** Where a pod mounts a ConfigMap's or Secret's volume, by the object's name. */
+  const mountOf = (objects: Obj[], deployment: string, kind: "configMap" | "secret", name: string): string => {
+    const spec = field(find(objects, "Deployment", deployment), "spec", "template", "spec") as Obj;
+    const volume = (spec.volumes as Obj[]).find((entry) => field(entry, kind, kind === "secret" ? "secretName" : "name") === name)!;
+    return String((container(objects, deployment).volumeMounts as Obj[]).find((mount) => mount.name === volume.name)!.mountPath);
+  };
+  /** A Service's in-cluster URL for a pod's named port, as a client inside the cluster would write it. */
+  const serviceUrl = (objects: Obj[], name: string) => {
+    const service = find(objects, "Service", name);
+    const port = (field(service, "spec", "ports") as Obj[])[0];
+    const pod = objects.find(
+      (obj) =>
+        obj.kind === "Deployment" &&
+        Object.entries(field(service, "spec", "selector") as Obj).every(
+          ([key, value]) => field(obj, "spec", "template", "metadata", "labels", key) === value,
+        ),
+    );
+    expect(pod, `Service ${name} selects a pod`).toBeDefined();
+    return `${nameOf(service)}.monitoring.svc:${String(port.port)}`;
+  };
+  const alertmanagerConfig = (objects: Obj[]) =>
+    parse(String(field(find(objects, "ConfigMap", "alertmanager"), "data", "alertmanager.yml")));
+  const rules = (objects: Obj[]) =>
+    (parse(String(field(find(objects, "ConfigMap", "alert-rules"), "data", "soak.yaml"))).groups as Obj[]).flatMap(
+      (group) => group.rules as Obj[],
+    );
+
+  it.each(Object.keys(CLUSTERS))(
+    "%s: infra-controllers substitutes the receiver and the webhook from what the Pulumi program writes, nothing else",
+    (cluster) => {
+      const ks = fluxKustomizations(cluster).find((obj) => nameOf(obj) === "infra-controllers")!;
+      expect(field(ks, "spec", "postBuild")).toEqual({
+        substituteFrom: [
+          { kind: "ConfigMap", name: CLUSTER_SETTINGS_NAME },
+          { kind: "Secret", name: CLUSTER_SECRETS_NAME },
+        ],
+      });
+      // fluxApplied refuses a ${name} it has no value for: these two are all the folder uses.
+      const objects = controllers(cluster, WEBHOOK);
+      expect(alertmanagerConfig(objects).route.receiver).toBe("webhook");
+      expect(field(find(objects, "Secret", "alertmanager-webhook"), "stringData")).toEqual({ url: WEBHOOK });
+      // The URL reaches no other object: not the config Alertmanager logs, not a pod's annotations.
+      expect(objects.filter((obj) => JSON.stringify(obj).includes(WEBHOOK)).map(idOf)).toEqual(["Secret/alertmanager-webhook"]);
+    },
+  );
+
+  it("delivers to the webhook file Alertmanager mounts, with resolutions; without a webhook, to a receiver that sends nothing", () => {
+    const objects = controllers("remote", WEBHOOK);
+    const config = alertmanagerConfig(objects);
+    const receivers = Object.fromEntries((config.receivers as Obj[]).map((receiver) => [receiver.name, receiver]));
+    const urlFile = `${mountOf(objects, "alertmanager", "secret", "alertmanager-webhook")}/url`;
+    expect(receivers.webhook.webhook_configs).toEqual([{ url_file: urlFile, send_resolved: true }]);
+    const configFile = flag(container(objects, "alertmanager").args, "--config.file")[0];
+    expect(configFile).toBe(`${mountOf(objects, "alertmanager", "configMap", "alertmanager")}/alertmanager.yml`);
+    const silent = controllers("local", "");
+    expect(alertmanagerConfig(silent).route.receiver).toBe("none");
+    expect(Object.keys(receivers)).toContain("none");
+    expect(receivers.none).toEqual({ name: "none" });
+    // A new receiver restarts Alertmanager, which reads its configuration only at start.
+    const annotations = (objects: Obj[]) =>
+      field(find(objects, "Deployment", "alertmanager"), "spec", "template", "metadata", "annotations");
+    expect(annotations(objects)).not.toEqual(annotations(silent));
+    // One replica: no gossip port listening for peers.
+    expect(flag(container(objects, "alertmanager").args, "--cluster.listen-address")).toEqual([""]);
+  });
+
+  it("wires vmalert to the rules, VictoriaMetrics and Alertmanager, and VictoriaMetrics to the Kustomizations' readiness", () => {
+    const objects = controllers("remote", WEBHOOK);
+    const args = container(objects, "vmalert").args;
+    const rulesDir = mountOf(objects, "vmalert", "configMap", "alert-rules");
+    expect(flag(args, "-rule")).toEqual([`${rulesDir}/*.yaml`]);
+    expect(Object.keys(field(find(objects, "ConfigMap", "alert-rules"), "data") as Obj).every((key) => key.endsWith(".yaml"))).toBe(true);
+    expect(flag(args, "-notifier.url")).toEqual([`http://${serviceUrl(objects, "alertmanager")}`]);
+    for (const name of ["-datasource.url", "-remoteWrite.url", "-remoteRead.url"])
+      expect(flag(args, name), name).toEqual([`http://${serviceUrl(objects, "victoria-metrics")}`]);
+    const scrape = parse(String(field(find(objects, "ConfigMap", "victoria-metrics-scrape"), "data", "scrape.yaml")));
+    const job = (scrape.scrape_configs as Obj[]).find((entry) => entry.job_name === "flux-readiness")!;
+    expect(field(job, "static_configs")).toEqual([{ targets: [serviceUrl(objects, "flux-readiness")] }]);
+    const exporter = parse(String(field(find(objects, "ConfigMap", "flux-readiness"), "data", "config.yml")));
+    expect(Object.keys(exporter.modules)).toEqual(field(job, "params", "module"));
+    // It may list Kustomizations, and nothing else.
+    expect(field(find(objects, "ClusterRole", "flux-readiness"), "rules")).toEqual([
+      { apiGroups: ["kustomize.toolkit.fluxcd.io"], resources: ["kustomizations"], verbs: ["list"] },
+    ]);
+  });
+
+  it("watches restarts, OOM kills, memory growth, Kustomizations not Ready and its own inputs", () => {
+    const byName = Object.fromEntries(rules(controllers("remote", WEBHOOK)).map((rule): [string, Obj] => [String(rule.alert), rule]));
+    expect(Object.keys(byName).sort()).toEqual(
+      ["ContainerMemoryGrowing", "ContainerOOMKilled", "ContainerRestarted", "FluxKustomizationNotReady", "MonitoringTargetDown"].sort(),
+    );
+    // The restart rule counts runs as the soak guard does: a series per container ID.
+    expect(byName.ContainerRestarted.expr).toContain("container_start_time_seconds");
+    expect(byName.FluxKustomizationNotReady.expr).toContain("flux_kustomization_ready");
+    for (const rule of Object.values(byName)) expect(field(rule, "annotations", "summary"), String(rule.alert)).toMatch(/\{\{ \$labels\./);
   });
 });

@@ -45,6 +45,8 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
         "kubernetes:apps/v1:Deployment flux-system/helm-controller",
         "k0s-platform:index:SopsAgeKey flux-sops-age",
         "kubernetes:core/v1:Secret flux-sops-age-secret",
+        "kubernetes:core/v1:ConfigMap flux-cluster-settings",
+        "kubernetes:core/v1:Secret flux-cluster-secrets",
         "kubernetes:source.toolkit.fluxcd.io/v1:GitRepository flux-source",
         "kubernetes:kustomize.toolkit.fluxcd.io/v1:Kustomization flux-sync",
         "k0s-platform:index:EnvironmentNamespace dev",

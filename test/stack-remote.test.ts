@@ -12,7 +12,13 @@ import {
   kubernetesObjects,
   TYPES,
 } from "./lib/graph";
-import { ACME_EMAIL_VARIABLE, CLUSTER_SETTINGS_NAME } from "../components/lib/flux";
+import {
+  ACME_EMAIL_VARIABLE,
+  ALERT_RECEIVER_VARIABLE,
+  ALERT_WEBHOOK_URL_VARIABLE,
+  CLUSTER_SECRETS_NAME,
+  CLUSTER_SETTINGS_NAME,
+} from "../components/lib/flux";
 import { admitsIngress } from "./lib/networkPolicy";
 import { ProgramRun, runProgram, withFluxFixture } from "./lib/program";
 import { seedStackConfig } from "./lib/seedStacks";
@@ -427,6 +433,39 @@ describe("backups", () => {
     await expect(runProgram("remote", withFluxFixture(withBackups), mockCloud(), ["sshPrivateKey"])).rejects.toThrow(
       "k0s-platform:backupSecretAccessKey is stored in plain text",
     );
+  });
+});
+
+describe("alerts to the stack's webhook", () => {
+  const WEBHOOK = "https://hooks.slack.example/services/T000/B000/token-in-the-path";
+  const alerting = { ...seedStackConfig("remote"), ...userSettings, alertWebhookUrl: WEBHOOK };
+
+  it("hands the webhook to the repository's Alertmanager as a secret before Flux syncs, the receiver beside it", async () => {
+    const alerted = await runProgram("remote", withFluxFixture(alerting), mockCloud(), ["sshPrivateKey", "alertWebhookUrl"]);
+    const secret = alerted.find("kubernetes:core/v1:Secret", "flux-cluster-secrets");
+    expect(secret.inputs.metadata).toMatchObject({ name: CLUSTER_SECRETS_NAME, namespace: "flux-system" });
+    expect(isSecret(secret.inputs.stringData)).toBe(true);
+    expect(reveal(secret.inputs.stringData)).toEqual({ [ALERT_WEBHOOK_URL_VARIABLE]: WEBHOOK });
+    expect(inputsOf(alerted, "kubernetes:core/v1:ConfigMap", "flux-cluster-settings").data[ALERT_RECEIVER_VARIABLE]).toBe("webhook");
+    expect(JSON.stringify(inputsOf(alerted, "kubernetes:core/v1:ConfigMap", "flux-cluster-settings"))).not.toContain("token-in-the-path");
+    expect(alerted.find(TYPES.kustomization, "flux-sync").options.dependencies).toContain(alerted.urns.get(secret.id));
+  });
+
+  it("without one, sends nothing: the receiver is none and the URL empty", () => {
+    expect(inputsOf(run, "kubernetes:core/v1:ConfigMap", "flux-cluster-settings").data[ALERT_RECEIVER_VARIABLE]).toBe("none");
+    expect(reveal(run.find("kubernetes:core/v1:Secret", "flux-cluster-secrets").inputs.stringData)).toEqual({
+      [ALERT_WEBHOOK_URL_VARIABLE]: "",
+    });
+  });
+
+  it("refuses the webhook stored in plain text, and a value that is no http(s) URL without repeating it", async () => {
+    await expect(runProgram("remote", withFluxFixture(alerting), mockCloud(), ["sshPrivateKey"])).rejects.toThrow(
+      "k0s-platform:alertWebhookUrl is stored in plain text",
+    );
+    const bad = { ...alerting, alertWebhookUrl: "hooks.slack.example/secret-path" };
+    const refusal = runProgram("remote", withFluxFixture(bad), mockCloud(), ["sshPrivateKey", "alertWebhookUrl"]);
+    await expect(refusal).rejects.toThrow("k0s-platform:alertWebhookUrl must be an http:// or https:// URL with a host");
+    await expect(refusal).rejects.not.toThrow("secret-path");
   });
 });
 

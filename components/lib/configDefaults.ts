@@ -37,6 +37,7 @@ export const DEFAULTS = {
   protectDroplet: true,
   dropletBackups: false,
   backupSecretAccessKey: "",
+  alertWebhookUrl: "",
   clusterOwnerStack: "",
   flux: {
     version: "v2.7.3",

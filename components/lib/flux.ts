@@ -25,6 +25,17 @@ export const SOPS_AGE_KEY = "age.agekey";
 export const CLUSTER_SETTINGS_NAME = "cluster-settings";
 /** The contact address of the ACME ClusterIssuers, from the stack's acmeEmail. */
 export const ACME_EMAIL_VARIABLE = "acme_email";
+/** Which of Alertmanager's receivers the soak's alerts go to: `webhook`, or `none` without alertWebhookUrl. */
+export const ALERT_RECEIVER_VARIABLE = "alert_receiver";
+
+/**
+ * The Secret in flux-system that carries the stack's secret settings into the GitOps repository, as
+ * the cluster-settings ConfigMap carries the others: only the Kustomizations that name it substitute
+ * from it, and its values never reach Git.
+ */
+export const CLUSTER_SECRETS_NAME = "cluster-secrets";
+/** The webhook Alertmanager delivers to, from the stack's alertWebhookUrl ("" without one). */
+export const ALERT_WEBHOOK_URL_VARIABLE = "alert_webhook_url";
 
 /** Flux's own service accounts, which platform folders (clusters/, infrastructure/) reconcile as. */
 export const KUSTOMIZE_CONTROLLER = "kustomize-controller";

@@ -44,6 +44,8 @@ export interface FluxConfig {
   readonly auth: FluxAuth;
   /** Stack settings the GitOps repository substitutes into its manifests (`${key}`), such as acme_email. */
   readonly clusterSettings: Readonly<Record<string, string>>;
+  /** Where Alertmanager delivers alerts (a secret); "" for nowhere. */
+  readonly alertWebhookUrl: string;
 }
 
 /**
@@ -55,7 +57,7 @@ export function parseFlux(
   raw: Readonly<Record<string, string>>,
   target: string | undefined,
   clusterOwnerStack: string,
-): Omit<FluxConfig, "clusterSettings"> | undefined {
+): Omit<FluxConfig, "clusterSettings" | "alertWebhookUrl"> | undefined {
   if (clusterOwnerStack !== "") {
     for (const key of ["flux", "fluxToken"].filter((name) => (raw[name] ?? "") !== "")) {
       errors.add(key, `is ${clusterOwnerStack}'s to set: that stack bootstraps Flux on this cluster, so this one never uses it; remove it`);

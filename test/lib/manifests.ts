@@ -20,6 +20,7 @@ import * as kustomizeV1 from "@kubernetes-models/flux-cd/kustomize.toolkit.fluxc
 import * as notificationV1 from "@kubernetes-models/flux-cd/notification.toolkit.fluxcd.io/v1";
 import * as sourceV1 from "@kubernetes-models/flux-cd/source.toolkit.fluxcd.io/v1";
 import * as sourceV1beta2 from "@kubernetes-models/flux-cd/source.toolkit.fluxcd.io/v1beta2";
+import { ALERT_WEBHOOK_URL_VARIABLE } from "../../components/lib/flux";
 import { parseQuantity } from "../../components/lib/validation";
 
 /** A parsed YAML document that is a mapping. */
@@ -108,8 +109,11 @@ export function validateObject(obj: Obj): void {
 /** Why a Secret would reach Git readable, or undefined when it is SOPS-encrypted throughout. */
 export function plaintextSecretError(obj: Obj): string | undefined {
   if (obj.kind !== "Secret") return undefined;
-  if (!isObj(obj.sops) || typeof obj.sops.mac !== "string") return `Secret ${nameOf(obj)} has no sops block`;
   const values = [obj.data, obj.stringData].flatMap((map) => (isObj(map) ? Object.values(map) : []));
+  // Values Flux fills in from the cluster-secrets Secret the Pulumi program writes: Git holds their names only.
+  const fromClusterSecrets = new RegExp(`^\\$\\{${ALERT_WEBHOOK_URL_VARIABLE}\\}$`);
+  if (values.length > 0 && values.every((value) => fromClusterSecrets.test(String(value)))) return undefined;
+  if (!isObj(obj.sops) || typeof obj.sops.mac !== "string") return `Secret ${nameOf(obj)} has no sops block`;
   const clear = values.filter((value) => !/^ENC\[/.test(String(value)));
   return clear.length > 0 ? `Secret ${nameOf(obj)} has ${clear.length} unencrypted value(s)` : undefined;
 }
