@@ -1,9 +1,10 @@
 /**
- * What a GitOps cluster pulls from on the internet, served on the LAN side of a test node: private
+ * What a GitOps cluster talks to on the internet, served on the LAN side of a test node: private
  * Git repositories over smart HTTPS (Git's own `git http-backend`, as behind any Git host), which
  * answer only a request that carries the token, the same repositories over SSH to deploy keys only
- * (git-ssh-server, our own small server on golang.org/x/crypto/ssh), and a Helm chart repository (index.yaml plus
- * packaged charts) over plain HTTP. The servers run in this process on Unix sockets; socat publishes
+ * (git-ssh-server, our own small server on golang.org/x/crypto/ssh), a Helm chart repository (index.yaml plus
+ * packaged charts) over plain HTTP, and a webhook that takes Alertmanager's messages, as a chat or
+ * pager service would, at a path nobody guesses. The servers run in this process on Unix sockets; socat publishes
  * them on the LAN address inside the LAN network namespace, where the node's pods reach them through
  * their default route. The HTTPS certificate comes from a per-run CA, as a self-hosted Git server's
  * would.
@@ -38,12 +39,31 @@ export interface GitopsServer {
   readonly knownHosts: string;
   /** Adds a deploy key, as an operator pastes one into the Git host. */
   addDeployKey(publicKey: string): void;
+  /** The alert webhook's URL, a secret as a chat service's is: the stack's alertWebhookUrl. */
+  readonly alertWebhookUrl: string;
+  /** Every message the webhook took (Alertmanager's webhook JSON), each with when it arrived. */
+  readonly alertMessages: AlertMessage[];
   /** Requests so far: charts served, Git requests served, Git requests refused for their credentials. */
   readonly requests: { git: number; charts: number; refused: number };
   stop(): Promise<void>;
 }
 
+/** One alert of an Alertmanager webhook message (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config). */
+export interface DeliveredAlert {
+  readonly status: "firing" | "resolved";
+  readonly labels: Record<string, string>;
+  readonly annotations: Record<string, string>;
+  readonly startsAt: string;
+}
+
+export interface AlertMessage {
+  readonly receivedAt: number;
+  readonly receiver: string;
+  readonly alerts: DeliveredAlert[];
+}
+
 const CHARTS_PORT = 8080;
+const ALERTS_PORT = 8090;
 const GIT_PORT = 8443;
 const GIT_SSH_PORT = 2222;
 
@@ -79,9 +99,22 @@ export async function startGitopsServer(node: TestNode, options: { chartsDir: st
       serveGit(gitRoot, url, request, response);
     },
   );
+  const alertPath = `/alerts/${randomBytes(12).toString("hex")}`;
+  const alertMessages: AlertMessage[] = [];
+  const alerts = http.createServer((request, response) => {
+    if (request.method !== "POST" || request.url !== alertPath) return void response.writeHead(404).end();
+    let body = "";
+    request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+    request.on("end", () => {
+      const message = JSON.parse(body) as { receiver: string; alerts: DeliveredAlert[] };
+      alertMessages.push({ receivedAt: Date.now(), receiver: message.receiver, alerts: message.alerts });
+      response.writeHead(200).end();
+    });
+  });
   const servers: [http.Server, number][] = [
     [charts, CHARTS_PORT],
     [git, GIT_PORT],
+    [alerts, ALERTS_PORT],
   ];
   // The SSH side: its own host key, and deploy keys an operator adds (none at first).
   const sshDir = path.join(node.dir, "gitops-ssh");
@@ -132,6 +165,8 @@ export async function startGitopsServer(node: TestNode, options: { chartsDir: st
     sshUrl: (name) => `ssh://git@${LAN_ADDRESS}:${GIT_SSH_PORT}/${name}.git`,
     knownHosts: `[${LAN_ADDRESS}]:${GIT_SSH_PORT} ${fs.readFileSync(path.join(sshDir, "host_key.pub"), "utf8").split(" ").slice(0, 2).join(" ")}`,
     addDeployKey: (publicKey) => fs.appendFileSync(authorizedKeys, `${publicKey.trim()}\n`),
+    alertWebhookUrl: `http://${LAN_ADDRESS}:${ALERTS_PORT}${alertPath}`,
+    alertMessages,
     requests,
     async stop() {
       for (const publisher of publishers) await publisher.stop(1_000);

@@ -23,9 +23,11 @@ import { run, runAsync, startDaemon, waitFor } from "../harness/processes";
 import { TOOLCHAIN_BIN, TOOLCHAIN_IMAGES } from "../harness/toolchain";
 import { listeningSockets, scanFromLan, scanFromNode } from "./cafe";
 import { addResource, createClientRepo, type GitopsRepo } from "./gitopsRepo";
+import type { DeliveredAlert } from "./gitopsServer";
 import { connects, deployProbes, isolationTable, PROBE, probeAll, RESTRICTED_CONTAINER, RESTRICTED_POD, type Probe } from "./isolation";
 import { SAMPLE_APP_IMAGE } from "./gitopsRepo";
 import { K0S_DEFAULTS } from "./k0sComponents";
+import { HEALTHY_NAMESPACE, SICK_NAMESPACE, SICK_WEEK_FAULTS, soakWeeks } from "./soakWeek";
 import { HOST_ONLY_ADDRESS, KUBECTL, NODE_ADDRESS, type TestNode } from "./node";
 import { startWorkstation, type Workstation } from "./workstation";
 
@@ -37,6 +39,10 @@ let cli: PulumiCli;
 const rung = story();
 const { step } = rung;
 let stopped = false;
+/** The staging container the monitoring story kills, and when: the restart alert's cause. */
+let killed: { pod: string; at: number } | undefined;
+/** The commit that breaks apps-staging for the alert story, and when it failed. */
+let broken: { commit: string; at: number; replicas: number } | undefined;
 
 beforeAll(async () => {
   before = snapshot();
@@ -171,6 +177,59 @@ function soakGuard(metrics: string): { status: number; output: string } {
   ]);
   fs.rmSync(scratch, { recursive: true, force: true });
   return { status: Number(/exit=(\d+)\s*$/.exec(output)![1]), output };
+}
+
+interface MetricsSeries {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+/**
+ * VictoriaMetrics as the README reaches it, `kubectl port-forward` on the workstation's 127.0.0.1,
+ * for the length of `use`: `query` answers an instant query (at `time`, seconds, if given).
+ */
+async function withMetrics<T>(
+  use: (metrics: { url: string; query: (promql: string, time?: number) => MetricsSeries[] }) => Promise<T>,
+): Promise<T> {
+  const [command, ...args] = node.onNode([...KUBECTL, "port-forward", "-n", "monitoring", "svc/victoria-metrics", "18428:8428"]);
+  const forward = startDaemon("monitoring-port-forward", command, args, { logDir: node.dir });
+  const url = "http://127.0.0.1:18428";
+  const query = (promql: string, time?: number) =>
+    JSON.parse(
+      node.exec("curl", [
+        "-sf",
+        "--max-time",
+        "5",
+        `${url}/api/v1/query`,
+        "--data-urlencode",
+        `query=${promql}`,
+        ...(time === undefined ? [] : ["--data-urlencode", `time=${time}`]),
+      ]),
+    ).data.result as MetricsSeries[];
+  try {
+    await waitFor("the port-forward to VictoriaMetrics", () => query("vm_app_version").length > 0 || undefined, 30_000, 500);
+    return await use({ url, query });
+  } finally {
+    await forward.stop(1_000);
+  }
+}
+
+/** Waits for the stack's webhook to take an alert of `status` whose labels include `labels`, sent after `since`. */
+function alertDelivered(status: DeliveredAlert["status"], labels: Record<string, string>, since: number, timeoutMs: number) {
+  return waitFor(
+    `${status} ${JSON.stringify(labels)} at the stack's webhook`,
+    () => {
+      for (const message of workstation.server.alertMessages.filter((entry) => entry.receivedAt >= since)) {
+        const alert = message.alerts.find(
+          (entry) => entry.status === status && Object.entries(labels).every(([key, value]) => entry.labels[key] === value),
+        );
+        if (alert !== undefined) return { alert, receivedAt: message.receivedAt, receiver: message.receiver };
+      }
+      return undefined;
+    },
+    timeoutMs,
+    1_000,
+  );
 }
 
 const secret = (name: string, data: Record<string, string>) =>
@@ -329,15 +388,8 @@ describe("monitoring for the soak", () => {
 
   step(
     "answers, through kubectl port-forward on the workstation, the soak guard's restart query and podinfo's memory in staging; a killed container shows as a restart",
-    async () => {
-      // As the README says: port-forward on 127.0.0.1, nothing exposed.
-      const [command, ...args] = node.onNode([...KUBECTL, "port-forward", "-n", "monitoring", "svc/victoria-metrics", "18428:8428"]);
-      const forward = startDaemon("monitoring-port-forward", command, args, { logDir: node.dir });
-      try {
-        const query = (promql: string) =>
-          JSON.parse(
-            node.exec("curl", ["-sf", "--max-time", "5", "http://127.0.0.1:18428/api/v1/query", "--data-urlencode", `query=${promql}`]),
-          ).data.result as { metric: Record<string, string>; value: [number, string] }[];
+    () =>
+      withMetrics(async ({ query }) => {
         /** A query's series once `accept` holds for them (the scrape interval is 30 s). */
         const scraped = (what: string, promql: string, accept = (result: ReturnType<typeof query>) => result.length > 0) =>
           waitFor(
@@ -390,6 +442,7 @@ describe("monitoring for the soak", () => {
         const containerId = node
           .kubectl(["get", "pod", pod, "-n", "staging", "-o", "jsonpath={.status.containerStatuses[0].containerID}"])
           .replace(/^containerd:\/\//, "");
+        killed = { pod, at: Date.now() };
         node.exec(path.join(TOOLCHAIN_BIN, "ctr"), [
           "--address",
           "/run/k0s/containerd.sock",
@@ -415,10 +468,7 @@ describe("monitoring for the soak", () => {
         console.log(`soak guard after the restart:\n${restarted.output}`);
         expect(restarted.status).toBe(1);
         expect(restarted.output).toContain(`podinfo restarted in staging during the soak: ${pod} (${restartCount} restarts)`);
-      } finally {
-        await forward.stop(1_000);
-      }
-    },
+      }),
     600_000,
   );
 });
@@ -912,6 +962,141 @@ describe("Pulumi and Flux", () => {
   });
 });
 
+describe("the soak watches itself", () => {
+  // The rules hold their real `for`: the broken commit's alert is awaited after the stories that
+  // follow have run, and the restart's was sent while the stories before this one ran.
+  step(
+    "vmalert, Alertmanager and the readiness exporter run; every Kustomization reads Ready through the exporter",
+    () =>
+      withMetrics(async ({ query }) => {
+        for (const deployment of ["vmalert", "alertmanager", "flux-readiness"]) {
+          expect(
+            (await api().get(`/apis/apps/v1/namespaces/monitoring/deployments/${deployment}`)).status.availableReplicas,
+            deployment,
+          ).toBe(1);
+        }
+        const expected = repo.kustomizations();
+        const ready = await waitFor(
+          "every Kustomization's readiness as a metric",
+          () => {
+            const result = query('flux_kustomization_ready{namespace="flux-system"}');
+            return expected.every((name) => result.some((series) => series.metric.name === name && series.value[1] === "1"))
+              ? result
+              : undefined;
+          },
+          120_000,
+          3_000,
+        );
+        console.log(
+          `flux_kustomization_ready: ${ready.map((series) => `${series.metric.name}=${series.value[1]} (${series.metric.reason})`).join(", ")}`,
+        );
+      }),
+    300_000,
+  );
+
+  step("the killed container's restart reached the stack's webhook as ContainerRestarted, naming its pod", async () => {
+    expect(killed, "the monitoring story killed a container").toBeDefined();
+    const { alert, receivedAt, receiver } = await alertDelivered(
+      "firing",
+      { alertname: "ContainerRestarted", namespace: "staging", pod: killed!.pod },
+      killed!.at,
+      300_000,
+    );
+    console.log(
+      `ContainerRestarted for ${killed!.pod} at the webhook ${((receivedAt - killed!.at) / 1000).toFixed(0)} s after the kill: ${alert.annotations.summary}`,
+    );
+    expect(receiver).toBe("webhook");
+    expect(alert.labels.container).toBe("podinfo");
+    expect(alert.annotations.summary).toContain(`staging/${killed!.pod}: podinfo restarted`);
+  });
+
+  step(
+    "replaying the rules over back-dated weeks, a healthy week fires nothing and a sick one fires each alert at its fault",
+    () =>
+      withMetrics(async ({ url, query }) => {
+        // A week that ended a week ago: within VictoriaMetrics' 15 days, before anything this node wrote.
+        const weeks = soakWeeks(Math.floor((Date.now() - 7.5 * 24 * 3600_000) / 60_000) * 60_000);
+        const dataFile = path.join(node.dir, "soak-weeks.jsonl");
+        fs.writeFileSync(dataFile, weeks.importLines);
+        const rulesFile = path.join(node.dir, "soak-rules.yaml");
+        const rules = parse(fs.readFileSync(path.join(ROOT, "gitops/infrastructure/base/monitoring/alert-rules.yaml"), "utf8"));
+        fs.writeFileSync(rulesFile, rules.data["soak.yaml"]);
+        const onNode = async (command: string, args: string[]) => {
+          const [nsenter, ...rest] = node.onNode([command, ...args]);
+          const result = await runAsync(nsenter, rest);
+          if (result.status !== 0) throw new Error(`${command} failed:\n${result.stdout}${result.stderr}`);
+          return result.stdout + result.stderr;
+        };
+        await onNode("curl", ["-sf", "--data-binary", `@${dataFile}`, `${url}/api/v1/import`]);
+        await onNode("curl", ["-sf", `${url}/internal/force_flush`]);
+        const iso = (ms: number) => new Date(ms).toISOString();
+        const replay = await onNode(path.join(TOOLCHAIN_BIN, "vmalert"), [
+          `-rule=${rulesFile}`,
+          `-datasource.url=${url}`,
+          `-remoteWrite.url=${url}`,
+          `-replay.timeFrom=${iso(weeks.start)}`,
+          `-replay.timeTo=${iso(weeks.end)}`,
+          "-replay.disableProgressBar",
+        ]);
+        console.log(`vmalert -replay: ${/replay evaluation finished.*/.exec(replay)?.[0]}`);
+        await onNode("curl", ["-sf", `${url}/internal/force_flush`]);
+        const firstFiring = (namespace: string) =>
+          Object.fromEntries(
+            query(
+              `min by (alertname) (tfirst_over_time(ALERTS{alertstate="firing", namespace="${namespace}"}[8d]))`,
+              weeks.end / 1000 + 60,
+            ).map((series) => [series.metric.alertname, Number(series.value[1]) * 1000 - weeks.start]),
+          );
+        const hours = (ms: number) => `${(ms / 3600_000).toFixed(2)} h`;
+        const sick = firstFiring(SICK_NAMESPACE);
+        console.log(
+          `sick week, first firing after the week's start: ${Object.entries(sick)
+            .map(([name, at]) => `${name} ${hours(at)}`)
+            .join(", ")}`,
+        );
+        expect(firstFiring(HEALTHY_NAMESPACE)).toEqual({});
+        expect(Object.keys(sick).sort()).toEqual([...Object.keys(SICK_WEEK_FAULTS), "ContainerMemoryGrowing"].sort());
+        // Each at its fault, after its rule's `for`, within two evaluations.
+        const forOf = { ContainerOOMKilled: 0, ContainerRestarted: 0, FluxKustomizationNotReady: 120_000, MonitoringTargetDown: 300_000 };
+        for (const [name, fault] of Object.entries(SICK_WEEK_FAULTS)) {
+          const due = fault + forOf[name as keyof typeof forOf];
+          expect(sick[name], name).toBeGreaterThanOrEqual(due - 60_000);
+          expect(sick[name], name).toBeLessThanOrEqual(due + 60_000);
+        }
+        // The leak: once a day's average can be compared with the day before's, and the hour's `for` has passed.
+        expect(sick.ContainerMemoryGrowing).toBeGreaterThan(2 * 24 * 3600_000);
+        expect(sick.ContainerMemoryGrowing).toBeLessThan(3 * 24 * 3600_000);
+      }),
+    300_000,
+  );
+
+  step(
+    "a commit with a typo in staging's Deployment fails apps-staging (its alert is awaited after the next stories)",
+    async () => {
+      let replicas = 0;
+      const commit = repo.commit("Scale staging's podinfo (with a typo)", (dir) => {
+        editYaml(path.join(dir, "apps/overlays/staging/podinfo-deployment.yaml"), (patch) => {
+          replicas = patch.spec.replicas;
+          patch.spec.replicas = "two";
+        });
+      });
+      reconcileNow();
+      const failure = await waitFor(
+        "apps-staging to fail the commit",
+        async () => {
+          const { object, ready } = await readyCondition(`${FLUX}/apps-staging`);
+          return ready?.status === "False" && object.status.lastAttemptedRevision === `main@sha1:${commit}` ? ready : undefined;
+        },
+        300_000,
+        2_000,
+      );
+      broken = { commit, at: Date.parse(failure.lastTransitionTime), replicas };
+      console.log(`apps-staging: ${failure.reason}: ${failure.message}`);
+    },
+    400_000,
+  );
+});
+
 describe("the quota on the node", () => {
   step(
     "refuses a Deployment beyond staging's quota with exceeded-quota events and no pod; the rest keeps running",
@@ -1146,6 +1331,31 @@ describe("the dev fast loop", () => {
       }
     },
     420_000,
+  );
+});
+
+describe("the soak watches itself: the broken commit", () => {
+  step(
+    "reached the stack's webhook as FluxKustomizationNotReady for apps-staging; reverting the commit resolves it",
+    async () => {
+      expect(broken, "the alert story broke apps-staging").toBeDefined();
+      const firing = await alertDelivered("firing", { alertname: "FluxKustomizationNotReady", name: "apps-staging" }, broken!.at, 600_000);
+      console.log(
+        `FluxKustomizationNotReady at the webhook ${((firing.receivedAt - broken!.at) / 1000).toFixed(0)} s after apps-staging failed: ${firing.alert.annotations.summary}`,
+      );
+      expect(firing.alert.labels.severity).toBe("critical");
+      const fixedAt = Date.now();
+      const fixed = repo.commit("Fix the typo in staging's replicas", (dir) => {
+        editYaml(path.join(dir, "apps/overlays/staging/podinfo-deployment.yaml"), (patch) => {
+          patch.spec.replicas = broken!.replicas;
+        });
+      });
+      reconcileNow();
+      await applied("apps-staging", fixed);
+      const resolved = await alertDelivered("resolved", { alertname: "FluxKustomizationNotReady", name: "apps-staging" }, fixedAt, 300_000);
+      console.log(`resolved at the webhook ${((resolved.receivedAt - fixedAt) / 1000).toFixed(0)} s after the fix was pushed`);
+    },
+    900_000,
   );
 });
 

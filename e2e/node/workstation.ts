@@ -65,7 +65,8 @@ export async function startWorkstation(): Promise<Workstation> {
               // Offline, Flux's release download is out of reach: dev (which installs Flux) takes the kit's.
               "flux.manifestPath": FLUX_INSTALL_MANIFEST,
             },
-            { fluxToken: server.token },
+            // Alerts go to the LAN's webhook, as a team's go to its chat.
+            { fluxToken: server.token, alertWebhookUrl: server.alertWebhookUrl },
           )
         : configure(stack, {});
     return {

@@ -17,7 +17,7 @@ source "$HERE/images.sh"
 source "$HERE/ssh.sh"
 
 ENGINE=(debian-packages pulumi k8s-provider kubernetes flux-install helm cert-manager-chart)
-NODE=("${ENGINE[@]}" kine containerd cni-plugins node-components sample-app git-ssh-server flux-controllers traefik monitoring sops charts images)
+NODE=("${ENGINE[@]}" kine containerd cni-plugins node-components sample-app git-ssh-server flux-controllers traefik monitoring alerting sops charts images)
 # The SSH-host rung: etcd and kube-apiserver for the API server its k0s test double answers from.
 SSH=(debian-packages kubernetes droplet-rootfs k0s-test-double s3-test-server)
 
@@ -26,7 +26,7 @@ SSH=(debian-packages kubernetes droplet-rootfs k0s-test-double s3-test-server)
 # whole targets, and no target is in both, so the lanes never write the same output. The lanes are
 # balanced by a cold run's times (pulumi and the Kubernetes provider alone take about 45 min on 2
 # cores); what needs helm waits for both.
-LANE_ENGINE=(pulumi k8s-provider traefik sops)
+LANE_ENGINE=(pulumi k8s-provider traefik sops alerting)
 LANE_NODE=(droplet-rootfs kubernetes kine containerd cni-plugins node-components sample-app git-ssh-server k0s-test-double s3-test-server helm flux-install flux-controllers monitoring)
 AFTER_LANES=(cert-manager-chart charts images)
 
@@ -56,6 +56,7 @@ build_one() {
     flux-controllers) build_flux_controllers ;;
     traefik) build_traefik ;;
     monitoring) build_monitoring ;;
+    alerting) build_alerting ;;
     sops) build_sops ;;
     helm) build_helm ;;
     charts) build_charts ;;

@@ -27,6 +27,9 @@ build_images() {
   done
   image traefik docker.io/library/traefik:v3.6.12 65532 '["/usr/local/bin/traefik"]' fill_traefik "$BIN/traefik"
   image victoria-metrics docker.io/victoriametrics/victoria-metrics:v1.151.0 0 '["/victoria-metrics-prod"]' fill_victoria_metrics "$BIN/victoria-metrics"
+  image vmalert docker.io/victoriametrics/vmalert:v1.151.0 0 '["/vmalert-prod"]' fill_vmalert "$BIN/vmalert"
+  image alertmanager quay.io/prometheus/alertmanager:v0.31.1 65534 '["/bin/alertmanager"]' fill_alertmanager "$BIN/alertmanager"
+  image json-exporter quay.io/prometheuscommunity/json-exporter:v0.7.0 65534 '["/bin/json_exporter"]' fill_json_exporter "$BIN/json_exporter"
 }
 
 # image NAME REF USER ENTRYPOINT FILL INPUT... -> $IMAGES/NAME.tar, unless its inputs are unchanged.
@@ -144,6 +147,22 @@ fill_agnhost() { install -D -m 0755 "$2" "$1/agnhost"; }
 # As upstream's image: the binary named victoria-metrics-prod at the root.
 fill_victoria_metrics() {
   install -D -m 0755 "$2" "$1/victoria-metrics-prod"
+  ca_certificates_into "$1"
+}
+
+fill_vmalert() {
+  install -D -m 0755 "$2" "$1/vmalert-prod"
+  ca_certificates_into "$1"
+}
+
+# As upstream's images: the binaries in /bin; CA certificates for https:// webhooks and the API server's name.
+fill_alertmanager() {
+  install -D -m 0755 "$2" "$1/bin/alertmanager"
+  ca_certificates_into "$1"
+}
+
+fill_json_exporter() {
+  install -D -m 0755 "$2" "$1/bin/json_exporter"
   ca_certificates_into "$1"
 }
 

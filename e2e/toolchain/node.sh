@@ -71,12 +71,26 @@ build_traefik() {
     "-X github.com/traefik/traefik/v3/pkg/version.Version=v3.6.12 -X github.com/traefik/traefik/v3/pkg/version.Codename=test"
 }
 
-# The monitoring the GitOps repository deploys: VictoriaMetrics single node. Restart counts for the
-# soak guard come from the kubelet's cAdvisor metrics, which VictoriaMetrics scrapes anyway
-# (kube-state-metrics is refused by the proxy; see gitops/scripts/promote.mjs).
+# The monitoring the GitOps repository deploys: VictoriaMetrics single node and vmalert, which
+# evaluates the soak's alert rules (also on the workstation, to replay them over back-dated data).
+# Restart counts for the soak guard come from the kubelet's cAdvisor metrics, which VictoriaMetrics
+# scrapes anyway (kube-state-metrics is refused by the proxy; see gitops/scripts/promote.mjs).
 build_monitoring() {
-  go_tool victoria-metrics github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics \
-    "-X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-metrics-v1.151.0"
+  local app
+  for app in victoria-metrics vmalert; do
+    go_tool victoria-metrics "github.com/VictoriaMetrics/VictoriaMetrics/app/$app" \
+      "-X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=$app-v1.151.0"
+  done
+}
+
+# Alertmanager, which delivers the alerts, and json_exporter, which reads the Kustomizations' Ready
+# condition for them. Alertmanager v0.31.1 is the newest whose module carries its web UI: later
+# releases embed one their release process builds with npm, which the module does not hold.
+build_alerting() {
+  go_tool alerting github.com/prometheus/alertmanager/cmd/alertmanager \
+    "-X github.com/prometheus/common/version.Version=0.31.1"
+  go_tool alerting github.com/prometheus-community/json_exporter \
+    "-X github.com/prometheus/common/version.Version=0.7.0"
 }
 
 build_sops() {
