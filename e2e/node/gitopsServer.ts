@@ -43,6 +43,13 @@ export interface GitopsServer {
   readonly alertWebhookUrl: string;
   /** Every message the webhook took (Alertmanager's webhook JSON), each with when it arrived. */
   readonly alertMessages: AlertMessage[];
+  /** Waits for the webhook to take an alert of `status` whose labels include `labels`, sent after `since`. */
+  alertDelivered(
+    status: DeliveredAlert["status"],
+    labels: Record<string, string>,
+    since: number,
+    timeoutMs: number,
+  ): Promise<{ alert: DeliveredAlert; receivedAt: number; receiver: string }>;
   /** Requests so far: charts served, Git requests served, Git requests refused for their credentials. */
   readonly requests: { git: number; charts: number; refused: number };
   stop(): Promise<void>;
@@ -167,6 +174,21 @@ export async function startGitopsServer(node: TestNode, options: { chartsDir: st
     addDeployKey: (publicKey) => fs.appendFileSync(authorizedKeys, `${publicKey.trim()}\n`),
     alertWebhookUrl: `http://${LAN_ADDRESS}:${ALERTS_PORT}${alertPath}`,
     alertMessages,
+    alertDelivered: (status, labels, since, timeoutMs) =>
+      waitFor(
+        `${status} ${JSON.stringify(labels)} at the alert webhook`,
+        () => {
+          for (const message of alertMessages.filter((entry) => entry.receivedAt >= since)) {
+            const alert = message.alerts.find(
+              (entry) => entry.status === status && Object.entries(labels).every(([key, value]) => entry.labels[key] === value),
+            );
+            if (alert !== undefined) return { alert, receivedAt: message.receivedAt, receiver: message.receiver };
+          }
+          return undefined;
+        },
+        timeoutMs,
+        1_000,
+      ),
     requests,
     async stop() {
       for (const publisher of publishers) await publisher.stop(1_000);

@@ -64,6 +64,8 @@ export interface TestNode {
   kubectl(args: readonly string[], options?: { input?: string }): string;
   /** Runs a command in the LAN network namespace. */
   execOnLan(command: string, args: readonly string[]): string;
+  /** Kills a pod's first container with SIGKILL, as the OOM killer or a crash would; the kubelet restarts it. */
+  killContainer(namespace: string, pod: string): void;
   /** Forwards a Unix socket under `dir` to a TCP address in the node's network namespace. */
   forward(name: string, target: string): Promise<string>;
   /** The components' logs and the node's state, for a failing test. */
@@ -260,6 +262,13 @@ export async function startNode(options: NodeOptions): Promise<TestNode> {
       onNode,
       kubectl,
       execOnLan: (command, args) => lan.run(command, ...args),
+      killContainer(namespace, pod) {
+        const containerId = kubectl(["get", "pod", pod, "-n", namespace, "-o", "jsonpath={.status.containerStatuses[0].containerID}"]);
+        exec(path.join(TOOLCHAIN_BIN, "ctr"), [
+          ...["--address", paths(LAYOUT).containerdSocket, "-n", "k8s.io"],
+          ...["tasks", "kill", "--signal", "SIGKILL", containerId.replace(/^containerd:\/\//, "")],
+        ]);
+      },
       forward,
       diagnostics: () => `--- the node (last lines) ---\n${tail(node.logPath, 30)}\n${logs()}`,
       stop,

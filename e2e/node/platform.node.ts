@@ -23,7 +23,6 @@ import { run, runAsync, startDaemon, waitFor } from "../harness/processes";
 import { TOOLCHAIN_BIN, TOOLCHAIN_IMAGES } from "../harness/toolchain";
 import { listeningSockets, scanFromLan, scanFromNode } from "./cafe";
 import { addResource, createClientRepo, type GitopsRepo } from "./gitopsRepo";
-import type { DeliveredAlert } from "./gitopsServer";
 import { connects, deployProbes, isolationTable, PROBE, probeAll, RESTRICTED_CONTAINER, RESTRICTED_POD, type Probe } from "./isolation";
 import { SAMPLE_APP_IMAGE } from "./gitopsRepo";
 import { K0S_DEFAULTS } from "./k0sComponents";
@@ -194,42 +193,22 @@ async function withMetrics<T>(
   const [command, ...args] = node.onNode([...KUBECTL, "port-forward", "-n", "monitoring", "svc/victoria-metrics", "18428:8428"]);
   const forward = startDaemon("monitoring-port-forward", command, args, { logDir: node.dir });
   const url = "http://127.0.0.1:18428";
-  const query = (promql: string, time?: number) =>
-    JSON.parse(
-      node.exec("curl", [
-        "-sf",
-        "--max-time",
-        "5",
-        `${url}/api/v1/query`,
-        "--data-urlencode",
-        `query=${promql}`,
-        ...(time === undefined ? [] : ["--data-urlencode", `time=${time}`]),
-      ]),
-    ).data.result as MetricsSeries[];
+  const query = (promql: string, time?: number) => {
+    const params = ["--data-urlencode", `query=${promql}`, ...(time === undefined ? [] : ["--data-urlencode", `time=${time}`])];
+    return JSON.parse(node.exec("curl", ["-sf", "--max-time", "5", "http://127.0.0.1:18428/api/v1/query", ...params])).data
+      .result as MetricsSeries[];
+  };
   try {
-    await waitFor("the port-forward to VictoriaMetrics", () => query("vm_app_version").length > 0 || undefined, 30_000, 500);
+    await waitFor(
+      "VictoriaMetrics through the port-forward",
+      () => node.exec("curl", ["-sf", "--max-time", "5", "http://127.0.0.1:18428/health"]).trim() === "OK" || undefined,
+      120_000,
+      1_000,
+    );
     return await use({ url, query });
   } finally {
     await forward.stop(1_000);
   }
-}
-
-/** Waits for the stack's webhook to take an alert of `status` whose labels include `labels`, sent after `since`. */
-function alertDelivered(status: DeliveredAlert["status"], labels: Record<string, string>, since: number, timeoutMs: number) {
-  return waitFor(
-    `${status} ${JSON.stringify(labels)} at the stack's webhook`,
-    () => {
-      for (const message of workstation.server.alertMessages.filter((entry) => entry.receivedAt >= since)) {
-        const alert = message.alerts.find(
-          (entry) => entry.status === status && Object.entries(labels).every(([key, value]) => entry.labels[key] === value),
-        );
-        if (alert !== undefined) return { alert, receivedAt: message.receivedAt, receiver: message.receiver };
-      }
-      return undefined;
-    },
-    timeoutMs,
-    1_000,
-  );
 }
 
 const secret = (name: string, data: Record<string, string>) =>
@@ -439,21 +418,8 @@ describe("monitoring for the soak", () => {
         // The query can fail: kill staging's podinfo container as an OOM kill or crash would, and
         // the kubelet's restart shows in the guard's query for that pod, matching the pod's status.
         const [pod] = podNames("staging");
-        const containerId = node
-          .kubectl(["get", "pod", pod, "-n", "staging", "-o", "jsonpath={.status.containerStatuses[0].containerID}"])
-          .replace(/^containerd:\/\//, "");
         killed = { pod, at: Date.now() };
-        node.exec(path.join(TOOLCHAIN_BIN, "ctr"), [
-          "--address",
-          "/run/k0s/containerd.sock",
-          "-n",
-          "k8s.io",
-          "tasks",
-          "kill",
-          "--signal",
-          "SIGKILL",
-          containerId,
-        ]);
+        node.killContainer("staging", pod);
         const after = await scraped(`the guard to count ${pod}'s restart`, restartsQuery, (result) =>
           result.some((series) => series.metric.pod === pod && Number(series.value[1]) >= 1),
         );
@@ -996,7 +962,7 @@ describe("the soak watches itself", () => {
 
   step("the killed container's restart reached the stack's webhook as ContainerRestarted, naming its pod", async () => {
     expect(killed, "the monitoring story killed a container").toBeDefined();
-    const { alert, receivedAt, receiver } = await alertDelivered(
+    const { alert, receivedAt, receiver } = await workstation.server.alertDelivered(
       "firing",
       { alertname: "ContainerRestarted", namespace: "staging", pod: killed!.pod },
       killed!.at,
@@ -1027,8 +993,8 @@ describe("the soak watches itself", () => {
           if (result.status !== 0) throw new Error(`${command} failed:\n${result.stdout}${result.stderr}`);
           return result.stdout + result.stderr;
         };
-        await onNode("curl", ["-sf", "--data-binary", `@${dataFile}`, `${url}/api/v1/import`]);
-        await onNode("curl", ["-sf", `${url}/internal/force_flush`]);
+        await onNode("curl", ["-sf", "--data-binary", `@${dataFile}`, "http://127.0.0.1:18428/api/v1/import"]);
+        await onNode("curl", ["-sf", "http://127.0.0.1:18428/internal/force_flush"]);
         const iso = (ms: number) => new Date(ms).toISOString();
         const replay = await onNode(path.join(TOOLCHAIN_BIN, "vmalert"), [
           `-rule=${rulesFile}`,
@@ -1039,7 +1005,7 @@ describe("the soak watches itself", () => {
           "-replay.disableProgressBar",
         ]);
         console.log(`vmalert -replay: ${/replay evaluation finished.*/.exec(replay)?.[0]}`);
-        await onNode("curl", ["-sf", `${url}/internal/force_flush`]);
+        await onNode("curl", ["-sf", "http://127.0.0.1:18428/internal/force_flush"]);
         const firstFiring = (namespace: string) =>
           Object.fromEntries(
             query(
@@ -1339,7 +1305,12 @@ describe("the soak watches itself: the broken commit", () => {
     "reached the stack's webhook as FluxKustomizationNotReady for apps-staging; reverting the commit resolves it",
     async () => {
       expect(broken, "the alert story broke apps-staging").toBeDefined();
-      const firing = await alertDelivered("firing", { alertname: "FluxKustomizationNotReady", name: "apps-staging" }, broken!.at, 600_000);
+      const firing = await workstation.server.alertDelivered(
+        "firing",
+        { alertname: "FluxKustomizationNotReady", name: "apps-staging" },
+        broken!.at,
+        600_000,
+      );
       console.log(
         `FluxKustomizationNotReady at the webhook ${((firing.receivedAt - broken!.at) / 1000).toFixed(0)} s after apps-staging failed: ${firing.alert.annotations.summary}`,
       );
@@ -1352,7 +1323,12 @@ describe("the soak watches itself: the broken commit", () => {
       });
       reconcileNow();
       await applied("apps-staging", fixed);
-      const resolved = await alertDelivered("resolved", { alertname: "FluxKustomizationNotReady", name: "apps-staging" }, fixedAt, 300_000);
+      const resolved = await workstation.server.alertDelivered(
+        "resolved",
+        { alertname: "FluxKustomizationNotReady", name: "apps-staging" },
+        fixedAt,
+        300_000,
+      );
       console.log(`resolved at the webhook ${((resolved.receivedAt - fixedAt) / 1000).toFixed(0)} s after the fix was pushed`);
     },
     900_000,

@@ -65,7 +65,9 @@ export function soakWeeks(end: number): SoakWeeks {
   const waiting = during(1 * DAY_MS, 3 * MINUTE_MS);
   const retried = during(3 * DAY_MS, 1 * MINUTE_MS);
   const readiness = { namespace: HEALTHY_NAMESPACE, name: "apps-healthy" };
-  series("flux_kustomization_ready", { ...readiness, reason: "ReconciliationSucceeded" }, (t) => (waiting(t) || retried(t) ? undefined : 1));
+  series("flux_kustomization_ready", { ...readiness, reason: "ReconciliationSucceeded" }, (t) =>
+    waiting(t) || retried(t) ? undefined : 1,
+  );
   series("flux_kustomization_ready", { ...readiness, reason: "DependencyNotReady" }, (t) => (waiting(t) ? 0 : undefined));
   series("flux_kustomization_ready", { ...readiness, reason: "ReconciliationFailed" }, (t) => (retried(t) ? 0 : undefined));
   series("up", { namespace: HEALTHY_NAMESPACE, instance: "healthy-target" }, (t) => (during(4 * DAY_MS, 2 * MINUTE_MS)(t) ? 0 : 1));
