@@ -101,6 +101,19 @@ async function applied(kustomization: string, commit: string, timeoutMs = 300_00
   );
 }
 
+/** Waits until a Flux Kustomization has tried `commit` and failed it; returns its Ready condition. */
+async function failed(kustomization: string, commit: string, timeoutMs = 300_000): Promise<any> {
+  return waitFor(
+    `${kustomization} to fail ${commit.slice(0, 8)}`,
+    async () => {
+      const { object, ready } = await readyCondition(`${FLUX}/${kustomization}`);
+      return ready?.status === "False" && object.status.lastAttemptedRevision === `main@sha1:${commit}` ? ready : undefined;
+    },
+    timeoutMs,
+    2_000,
+  );
+}
+
 /** What `flux reconcile source git <source>` does: ask for a fetch now instead of at the interval. */
 function reconcileNow(source = "flux-system"): void {
   node.kubectl([
@@ -676,15 +689,7 @@ describe("tenancy: Flux applies an environment's folder as that environment", ()
           });
         });
         reconcileNow();
-        const failure = await waitFor(
-          "apps-staging to report the refusal",
-          async () => {
-            const { object, ready } = await readyCondition(`${FLUX}/apps-staging`);
-            return ready?.status === "False" && object.status.lastAttemptedRevision === `main@sha1:${bad}` ? ready : undefined;
-          },
-          300_000,
-          2_000,
-        );
+        const failure = await failed("apps-staging", bad);
         console.log(`apps-staging, ${attempt.what}: ${failure.reason}: ${failure.message}`);
         expect(failure.message).toMatch(/forbidden/i);
         expect(failure.message).toContain(attempt.refusal ?? "system:serviceaccount:flux-system:tenant-staging");
@@ -947,15 +952,7 @@ describe("the soak watches itself", () => {
         });
       });
       reconcileNow();
-      const failure = await waitFor(
-        "apps-staging to fail the commit",
-        async () => {
-          const { object, ready } = await readyCondition(`${FLUX}/apps-staging`);
-          return ready?.status === "False" && object.status.lastAttemptedRevision === `main@sha1:${commit}` ? ready : undefined;
-        },
-        300_000,
-        2_000,
-      );
+      const failure = await failed("apps-staging", commit);
       brokenAt = Date.parse(failure.lastTransitionTime);
       console.log(`apps-staging: ${failure.reason}: ${failure.message}`);
     },

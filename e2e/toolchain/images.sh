@@ -131,38 +131,24 @@ fill_cni_node() {
 
 fill_metrics_server() { install -D -m 0755 "$2" "$1/metrics-server"; }
 
-fill_flux_controller() {
-  install -D -m 0755 "$2" "$1/usr/local/bin/$(basename "$2")"
+# binary_with_ca ROOTFS BINARY PATH -> BINARY at PATH in the image, with CA certificates for its TLS clients.
+binary_with_ca() {
+  install -D -m 0755 "$2" "$1$3"
   ca_certificates_into "$1"
 }
 
-fill_traefik() {
-  install -D -m 0755 "$2" "$1/usr/local/bin/traefik"
-  ca_certificates_into "$1"
-}
+fill_flux_controller() { binary_with_ca "$1" "$2" "/usr/local/bin/$(basename "$2")"; }
+
+fill_traefik() { binary_with_ca "$1" "$2" /usr/local/bin/traefik; }
 
 # agnhost at the root, as the Kubernetes project's own image has it.
 fill_agnhost() { install -D -m 0755 "$2" "$1/agnhost"; }
 
-# As upstream's image: the binary named victoria-metrics-prod at the root.
-fill_victoria_metrics() {
-  install -D -m 0755 "$2" "$1/victoria-metrics-prod"
-  ca_certificates_into "$1"
-}
+# As upstream's images: VictoriaMetrics' binaries named *-prod at the root, Prometheus' in /bin.
+fill_victoria_metrics() { binary_with_ca "$1" "$2" /victoria-metrics-prod; }
 
-fill_vmalert() {
-  install -D -m 0755 "$2" "$1/vmalert-prod"
-  ca_certificates_into "$1"
-}
+fill_vmalert() { binary_with_ca "$1" "$2" /vmalert-prod; }
 
-# As upstream's images: the binaries in /bin; CA certificates for https:// webhooks and the API server's name.
-fill_alertmanager() {
-  install -D -m 0755 "$2" "$1/bin/alertmanager"
-  ca_certificates_into "$1"
-}
+fill_alertmanager() { binary_with_ca "$1" "$2" /bin/alertmanager; }
 
-fill_json_exporter() {
-  install -D -m 0755 "$2" "$1/bin/json_exporter"
-  ca_certificates_into "$1"
-}
-
+fill_json_exporter() { binary_with_ca "$1" "$2" /bin/json_exporter; }
