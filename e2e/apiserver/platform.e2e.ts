@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments, stringify } from "yaml";
-import { ACME_EMAIL_VARIABLE } from "../../components/lib/flux";
+import { ACME_EMAIL_VARIABLE, ALERT_RECEIVER_VARIABLE, ALERT_WEBHOOK_URL_VARIABLE } from "../../components/lib/flux";
 import { CERT_MANAGER_CONTROLLER, HOSTS_ANNOTATION } from "../../components/lib/hostNames";
 import { recipientOf } from "../../components/sopsAgeKey";
 import { build, fluxApplied, nameOf } from "../../test/lib/manifests";
@@ -254,8 +254,12 @@ describe("pulumi up", () => {
 });
 
 const GITOPS = path.join(ROOT, "gitops");
-/** What the remote cluster's cluster-settings ConfigMap would hold; the SSH rung checks the real one. */
-const CLUSTER_SETTINGS = { [ACME_EMAIL_VARIABLE]: "platform@acme-consulting.eu" };
+/** What the program writes to the remote cluster's cluster-settings ConfigMap and cluster-secrets Secret, for a stack with a webhook. */
+const CLUSTER_SETTINGS = {
+  [ACME_EMAIL_VARIABLE]: "platform@acme-consulting.eu",
+  [ALERT_RECEIVER_VARIABLE]: "webhook",
+  [ALERT_WEBHOOK_URL_VARIABLE]: "https://alerts.acme-consulting.eu/hooks/k0s-remote",
+};
 
 /** Every object Flux applies on a cluster, each with the Flux Kustomization that applies it. */
 const fluxObjects = (cluster: string) =>
