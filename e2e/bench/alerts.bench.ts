@@ -1,7 +1,7 @@
 /**
  * The alert delay, timed on the node rung's test cluster of k0s's components (not k0s): how long
  * after a fault the stack's webhook hears of it, with the starter's rules and intervals as shipped
- * (30 s scrapes and evaluations, each rule's `for`, Alertmanager's 30 s group wait). Two faults at
+ * (30 s scrapes and evaluations, each rule's `for`, Alertmanager's 10 s group wait). Two faults at
  * once on a workstation brought up as the README says: a staging container killed, as the OOM killer
  * or a crash would, and a commit that staging's Kustomization cannot apply; then the fix, and how
  * long until the webhook hears that it is resolved.
