@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { waitFor } from "../harness/processes";
+import { withMetrics } from "../node/metrics";
 import { startWorkstation, type Workstation } from "../node/workstation";
 import { report } from "./report";
 
@@ -37,6 +38,16 @@ it("measures how long the stack's webhook takes to hear of a restart and of a co
   const replicas = /^ {2}replicas: (.*)$/m.exec(
     fs.readFileSync(path.join(repo.workDir, "apps/overlays/staging/podinfo-deployment.yaml"), "utf8"),
   )![1];
+
+  // A restart shows as a second run of a container: the first must have been scraped before the kill.
+  await withMetrics(node, ({ query }) =>
+    waitFor(
+      `${pod}'s container in VictoriaMetrics`,
+      () => query(`container_start_time_seconds{namespace="staging", pod="${pod}", container="podinfo"}`).length > 0 || undefined,
+      180_000,
+      3_000,
+    ),
+  );
 
   const faulted = Date.now();
   node.killContainer("staging", pod);

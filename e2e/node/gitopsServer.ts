@@ -184,7 +184,11 @@ export async function startGitopsServer(node: TestNode, options: { chartsDir: st
             );
             if (alert !== undefined) return { alert, receivedAt: message.receivedAt, receiver: message.receiver };
           }
-          return undefined;
+          // Said when the wait times out: what did arrive.
+          const heard = alertMessages.flatMap((message) =>
+            message.alerts.map((alert) => `${alert.status} ${JSON.stringify(alert.labels)}`),
+          );
+          throw new Error(`the webhook heard ${heard.length === 0 ? "nothing" : heard.join("; ")}`);
         },
         timeoutMs,
         1_000,

@@ -26,6 +26,7 @@ import { addResource, createClientRepo, type GitopsRepo } from "./gitopsRepo";
 import { connects, deployProbes, isolationTable, PROBE, probeAll, RESTRICTED_CONTAINER, RESTRICTED_POD, type Probe } from "./isolation";
 import { SAMPLE_APP_IMAGE } from "./gitopsRepo";
 import { K0S_DEFAULTS } from "./k0sComponents";
+import { withMetrics } from "./metrics";
 import { HEALTHY_NAMESPACE, SICK_NAMESPACE, SICK_WEEK_FAULTS, soakWeeks } from "./soakWeek";
 import { HOST_ONLY_ADDRESS, KUBECTL, NODE_ADDRESS, type TestNode } from "./node";
 import { startWorkstation, type Workstation } from "./workstation";
@@ -191,39 +192,6 @@ function soakGuard(metrics: string): { status: number; output: string } {
   return { status: Number(/exit=(\d+)\s*$/.exec(output)![1]), output };
 }
 
-interface MetricsSeries {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
-/**
- * VictoriaMetrics as the README reaches it, `kubectl port-forward` on the workstation's 127.0.0.1,
- * for the length of `use`: `query` answers an instant query (at `time`, seconds, if given).
- */
-async function withMetrics<T>(
-  use: (metrics: { url: string; query: (promql: string, time?: number) => MetricsSeries[] }) => Promise<T>,
-): Promise<T> {
-  const [command, ...args] = node.onNode([...KUBECTL, "port-forward", "-n", "monitoring", "svc/victoria-metrics", "18428:8428"]);
-  const forward = startDaemon("monitoring-port-forward", command, args, { logDir: node.dir });
-  const url = "http://127.0.0.1:18428";
-  const query = (promql: string, time?: number) => {
-    const params = ["--data-urlencode", `query=${promql}`, ...(time === undefined ? [] : ["--data-urlencode", `time=${time}`])];
-    return JSON.parse(node.exec("curl", ["-sf", "--max-time", "5", "http://127.0.0.1:18428/api/v1/query", ...params])).data
-      .result as MetricsSeries[];
-  };
-  try {
-    await waitFor(
-      "VictoriaMetrics through the port-forward",
-      () => node.exec("curl", ["-sf", "--max-time", "5", "http://127.0.0.1:18428/health"]).trim() === "OK" || undefined,
-      120_000,
-      1_000,
-    );
-    return await use({ url, query });
-  } finally {
-    await forward.stop(1_000);
-  }
-}
-
 const secret = (name: string, data: Record<string, string>) =>
   stringify({ apiVersion: "v1", kind: "Secret", metadata: { name }, type: "Opaque", stringData: data });
 
@@ -381,7 +349,7 @@ describe("monitoring for the soak", () => {
   step(
     "answers, through kubectl port-forward on the workstation, the soak guard's restart query and podinfo's memory in staging; a killed container shows as a restart",
     () =>
-      withMetrics(async ({ query }) => {
+      withMetrics(node, async ({ query }) => {
         /** A query's series once `accept` holds for them (the scrape interval is 30 s). */
         const scraped = (what: string, promql: string, accept = (result: ReturnType<typeof query>) => result.length > 0) =>
           waitFor(
@@ -917,7 +885,7 @@ describe("the soak watches itself", () => {
   step(
     "vmalert, Alertmanager and the readiness exporter run; every Kustomization reads Ready through the exporter",
     () =>
-      withMetrics(async ({ query }) => {
+      withMetrics(node, async ({ query }) => {
         for (const deployment of ["vmalert", "alertmanager", "flux-readiness"]) {
           expect(
             (await api().get(`/apis/apps/v1/namespaces/monitoring/deployments/${deployment}`)).status.availableReplicas,
@@ -978,7 +946,7 @@ describe("the soak watches itself", () => {
   step(
     "replaying the rules over back-dated weeks, a healthy week fires nothing and a sick one fires each alert at its fault",
     () =>
-      withMetrics(async ({ url, query }) => {
+      withMetrics(node, async ({ url, query }) => {
         // A week that ended a week ago: within VictoriaMetrics' 15 days, before anything this node wrote.
         const weeks = soakWeeks(Math.floor((Date.now() - 7.5 * 24 * 3600_000) / 60_000) * 60_000);
         const dataFile = path.join(node.dir, "soak-weeks.jsonl");
