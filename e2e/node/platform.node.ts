@@ -4,8 +4,9 @@
  * module proxy refuses), configured from the project's k0s/workstation.yaml and driven through the
  * pulumi CLI as the README tells a user: `pulumi up` brings up dev and local-staging; Flux syncs the
  * starter GitOps repository from a Git server, installs Traefik from a chart repository and decrypts
- * SOPS files with the cluster's key; Traefik routes; kube-router enforces the isolation; the quota
- * refuses; nothing answers the LAN; and teardown leaves nothing behind. The sample app is agnhost in
+ * SOPS files with the cluster's key; the monitoring's alerts reach the stack's webhook; Traefik
+ * routes; kube-router enforces the isolation; the quota refuses; nothing answers the LAN; and
+ * teardown leaves nothing behind. The sample app is agnhost in
  * podinfo's place (see gitopsRepo.ts).
  *
  * E2E_KEEP=1 leaves the node running at the end (how to reach it is printed).
