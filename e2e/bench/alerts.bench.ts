@@ -9,7 +9,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, expect, it } from "vitest";
+import { parse } from "yaml";
 import { waitFor } from "../harness/processes";
+import { editYaml } from "../node/gitopsRepo";
 import { withMetrics } from "../node/metrics";
 import { startWorkstation, type Workstation } from "../node/workstation";
 import { report } from "./report";
@@ -20,11 +22,11 @@ afterAll(async () => {
   await workstation?.stop();
 });
 
-/** Sets staging's replicas, as written in its overlay's Deployment patch. */
-function setStagingReplicas(dir: string, replicas: string): void {
-  const file = path.join(dir, "apps/overlays/staging/podinfo-deployment.yaml");
-  const text = fs.readFileSync(file, "utf8");
-  fs.writeFileSync(file, text.replace(/^( {2}replicas: ).*$/m, `$1${replicas}`));
+/** Sets staging's replicas in its overlay's Deployment patch. */
+function setStagingReplicas(dir: string, replicas: unknown): void {
+  editYaml(path.join(dir, "apps/overlays/staging/podinfo-deployment.yaml"), (patch) => {
+    patch.spec.replicas = replicas;
+  });
 }
 
 it("measures how long the stack's webhook takes to hear of a restart and of a commit Flux cannot apply", async () => {
@@ -35,9 +37,8 @@ it("measures how long the stack's webhook takes to hear of a restart and of a co
   const [pod] = node
     .kubectl(["get", "pods", "-n", "staging", "-l", "app.kubernetes.io/name=podinfo", "-o", "jsonpath={.items[*].metadata.name}"])
     .split(/\s+/);
-  const replicas = /^ {2}replicas: (.*)$/m.exec(
-    fs.readFileSync(path.join(repo.workDir, "apps/overlays/staging/podinfo-deployment.yaml"), "utf8"),
-  )![1];
+  const replicas: unknown = parse(fs.readFileSync(path.join(repo.workDir, "apps/overlays/staging/podinfo-deployment.yaml"), "utf8")).spec
+    .replicas;
 
   // A restart shows as a second run of a container: the first must have been scraped before the kill.
   await withMetrics(node, ({ query }) =>

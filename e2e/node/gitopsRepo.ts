@@ -111,6 +111,13 @@ function seedRepository(server: GitopsServer, name: string, fill: (workDir: stri
   };
 }
 
+/** Edits a YAML file of a working clone. */
+export function editYaml(file: string, edit: (document: any) => void): void {
+  const document = parse(fs.readFileSync(file, "utf8"));
+  edit(document);
+  fs.writeFileSync(file, stringify(document));
+}
+
 /** Writes `file` into a kustomize folder of a working clone and lists it in the folder's kustomization.yaml. */
 export function addResource(folder: string, file: string, content: string): void {
   fs.writeFileSync(path.join(folder, file), content);

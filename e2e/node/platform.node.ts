@@ -23,7 +23,7 @@ import { ROOT, type PulumiCli } from "../harness/pulumiCli";
 import { run, runAsync, startDaemon, waitFor } from "../harness/processes";
 import { TOOLCHAIN_BIN, TOOLCHAIN_IMAGES } from "../harness/toolchain";
 import { listeningSockets, scanFromLan, scanFromNode } from "./cafe";
-import { addResource, createClientRepo, type GitopsRepo } from "./gitopsRepo";
+import { addResource, createClientRepo, editYaml, type GitopsRepo } from "./gitopsRepo";
 import { connects, deployProbes, isolationTable, PROBE, probeAll, RESTRICTED_CONTAINER, RESTRICTED_POD, type Probe } from "./isolation";
 import { SAMPLE_APP_IMAGE } from "./gitopsRepo";
 import { K0S_DEFAULTS } from "./k0sComponents";
@@ -138,13 +138,6 @@ function podNames(namespace: string, selector = "app.kubernetes.io/name=podinfo"
     .kubectl(["get", "pods", "-n", namespace, "-l", selector, "-o", "jsonpath={.items[*].metadata.name}"])
     .split(/\s+/)
     .filter(Boolean);
-}
-
-/** Edits a YAML file of the GitOps working clone. */
-function editYaml(file: string, edit: (document: any) => void): void {
-  const document = parse(fs.readFileSync(file, "utf8"));
-  edit(document);
-  fs.writeFileSync(file, stringify(document));
 }
 
 /** The soak guard's restart query, read from gitops/scripts/promote.mjs so the test runs exactly it. */
