@@ -41,8 +41,6 @@ export interface GitopsServer {
   addDeployKey(publicKey: string): void;
   /** The alert webhook's URL, a secret as a chat service's is: the stack's alertWebhookUrl. */
   readonly alertWebhookUrl: string;
-  /** Every message the webhook took (Alertmanager's webhook JSON), each with when it arrived. */
-  readonly alertMessages: AlertMessage[];
   /** Waits for the webhook to take an alert of `status` whose labels include `labels`, sent after `since`. */
   alertDelivered(
     status: DeliveredAlert["status"],
@@ -63,7 +61,7 @@ export interface DeliveredAlert {
   readonly startsAt: string;
 }
 
-export interface AlertMessage {
+interface AlertMessage {
   readonly receivedAt: number;
   readonly receiver: string;
   readonly alerts: DeliveredAlert[];
@@ -173,7 +171,6 @@ export async function startGitopsServer(node: TestNode, options: { chartsDir: st
     knownHosts: `[${LAN_ADDRESS}]:${GIT_SSH_PORT} ${fs.readFileSync(path.join(sshDir, "host_key.pub"), "utf8").split(" ").slice(0, 2).join(" ")}`,
     addDeployKey: (publicKey) => fs.appendFileSync(authorizedKeys, `${publicKey.trim()}\n`),
     alertWebhookUrl: `http://${LAN_ADDRESS}:${ALERTS_PORT}${alertPath}`,
-    alertMessages,
     alertDelivered: (status, labels, since, timeoutMs) =>
       waitFor(
         `${status} ${JSON.stringify(labels)} at the alert webhook`,
