@@ -13,7 +13,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { K0S_RELEASE } from "../components/lib/k0s";
 import { mockCloud } from "./lib/cloud";
@@ -26,6 +26,7 @@ import {
   schemaVersionFor,
   structuralToJsonSchema,
   upstreamDataDir,
+  upstreamDataSkipReason,
 } from "./lib/k0sSchema";
 import { ProgramRun, ROOT, runProgram, withFluxFixture } from "./lib/program";
 import { seedStackConfig } from "./lib/seedStacks";
@@ -33,6 +34,8 @@ import { seedStackConfig } from "./lib/seedStacks";
 /** The k0s line the project's default moves to (issue 14): every config must pass its schema. */
 const TARGET_SCHEMA = "v1.36.3";
 const HEADER = { apiVersion: "k0s.k0sproject.io/v1beta1", kind: "ClusterConfig", metadata: { name: "k0s" } };
+/** A user's clone has no shared/ beside it: these checks are the team's (vitest's summary says why they skipped). */
+const withoutUpstreamData = upstreamDataSkipReason() !== undefined;
 const readYaml = (file: string) => parse(fs.readFileSync(path.join(ROOT, file), "utf8")) as Record<string, unknown>;
 
 describe("structuralToJsonSchema: a CRD's OpenAPI v3 schema as a strict JSON Schema", () => {
@@ -102,7 +105,28 @@ describe("structuralToJsonSchema: a CRD's OpenAPI v3 schema as a strict JSON Sch
   });
 });
 
-describe("k0s's ClusterConfig schemas in ../shared/upstream-data", () => {
+describe("where the tests that read upstream data run", () => {
+  const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "no-shared-"));
+  const clone = path.join(elsewhere, "clone");
+  afterAll(() => fs.rmSync(elsewhere, { recursive: true }));
+
+  it("skips them in a clone with nothing beside it, saying why and how CI runs them", () => {
+    expect(upstreamDataSkipReason(clone, false)).toMatch(
+      /need the team's shared\/upstream-data beside the clone.*K0S_PLATFORM_UPSTREAM_DATA=required/,
+    );
+  });
+
+  it("runs them where CI requires the data, so that its absence fails them rather than skipping them", () => {
+    expect(upstreamDataSkipReason(clone, true)).toBeUndefined();
+  });
+
+  it("runs them wherever shared/upstream-data is beside the clone", () => {
+    fs.mkdirSync(path.join(elsewhere, "shared", "upstream-data"), { recursive: true });
+    expect(upstreamDataSkipReason(clone, false)).toBeUndefined();
+  });
+});
+
+describe.skipIf(withoutUpstreamData)("k0s's ClusterConfig schemas in ../shared/upstream-data", () => {
   it("holds the v1.36.3 schema of the default, and the v1.35.4 one that clusters upgrade from", () => {
     expect(availableSchemaVersions()).toEqual(expect.arrayContaining(["v1.35.4", TARGET_SCHEMA]));
     expect(fs.readFileSync(path.join(upstreamDataDir(), "k0s-clusterconfig-v1.36.3/SOURCE.md"), "utf8")).toContain("v1.36.3+k0s.2");
@@ -132,7 +156,7 @@ describe("k0s's ClusterConfig schemas in ../shared/upstream-data", () => {
   });
 });
 
-describe("shipped k0s configs", () => {
+describe.skipIf(withoutUpstreamData)("shipped k0s configs", () => {
   it("refuses test/fixtures/k0s-misspelt.yaml's misspelt field, wrong type and bad enum, each by its path", () => {
     const fixture = readYaml("test/fixtures/k0s-misspelt.yaml");
     for (const version of availableSchemaVersions()) {
@@ -180,7 +204,7 @@ async function renderedK0sConfig(run: ProgramRun): Promise<{ config: unknown; re
   return { config: parse(await source.text), release: release! };
 }
 
-describe("rendered k0s configs (the program under mocks)", () => {
+describe.skipIf(withoutUpstreamData)("rendered k0s configs (the program under mocks)", () => {
   const remote = seedStackConfig("remote");
   const remoteUser = {
     adminCidrs: ["203.0.113.7/32"],

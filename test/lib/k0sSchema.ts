@@ -19,20 +19,47 @@ const SCHEMA_DIR = /^k0s-clusterconfig-(v[0-9]+\.[0-9]+\.[0-9]+)$/;
 type Schema = Record<string, unknown>;
 
 /**
- * The `upstream-data` folder of the `shared/` directory beside the repository (`<clone>/../shared`),
- * or of the nearest one further up. Throws, saying where it looked, when there is none.
+ * Set by `.ci/run`: there the upstream data must be beside the clone, so a test that reads it fails
+ * when it is missing; anywhere else (a user's clone, a fork's CI) such a test is skipped.
  */
-export function upstreamDataDir(from: string = REPO_ROOT): string {
+export const UPSTREAM_DATA_REQUIRED_ENV = "K0S_PLATFORM_UPSTREAM_DATA";
+
+/** The `upstream-data` folder of a `shared/` directory beside the repository or further up, if any. */
+export function findUpstreamData(from: string = REPO_ROOT): { dir?: string; looked: string[] } {
   const looked: string[] = [];
   for (let dir = path.dirname(from); ; dir = path.dirname(dir)) {
     const candidate = path.join(dir, "shared", "upstream-data");
     looked.push(candidate);
-    if (fs.existsSync(candidate)) return candidate;
-    if (path.dirname(dir) === dir) break;
+    if (fs.existsSync(candidate)) return { dir: candidate, looked };
+    if (path.dirname(dir) === dir) return { looked };
   }
+}
+
+/**
+ * The `upstream-data` folder of the `shared/` directory beside the repository (`<clone>/../shared`),
+ * or of the nearest one further up. Throws, saying where it looked, when there is none.
+ */
+export function upstreamDataDir(from: string = REPO_ROOT): string {
+  const { dir, looked } = findUpstreamData(from);
+  if (dir !== undefined) return dir;
   throw new Error(
     `k0s's ClusterConfig schema is read from ../shared/upstream-data/k0s-clusterconfig-v*/ beside the ` +
       `repository's clone, and there is none: looked in ${looked.join(", ")}. Put a copy of shared/ next to the clone.`,
+  );
+}
+
+/**
+ * Why the tests that read upstream data are skipped, or undefined when they run: they run where the
+ * data is, and where `.ci/run` requires it (so that its absence fails them there, by name).
+ */
+export function upstreamDataSkipReason(
+  from: string = REPO_ROOT,
+  required: boolean = process.env[UPSTREAM_DATA_REQUIRED_ENV] === "required",
+): string | undefined {
+  if (required || findUpstreamData(from).dir !== undefined) return undefined;
+  return (
+    "k0s's ClusterConfig schema checks need the team's shared/upstream-data beside the clone, and there is none " +
+    `(the project's CI has it and sets ${UPSTREAM_DATA_REQUIRED_ENV}=required, which fails them without it)`
   );
 }
 
