@@ -16,7 +16,7 @@ source "$HERE/node.sh"
 source "$HERE/images.sh"
 source "$HERE/ssh.sh"
 
-ENGINE=(debian-packages pulumi k8s-provider kubernetes flux-install helm cert-manager-chart)
+ENGINE=(debian-packages pulumi k8s-provider kubernetes flux-install helm cert-manager-chart gitops-check)
 NODE=("${ENGINE[@]}" kine containerd cni-plugins node-components sample-app git-ssh-server flux-controllers traefik monitoring alerting sops charts images)
 # The SSH-host rung: etcd and kube-apiserver for the API server its k0s test double answers from.
 SSH=(debian-packages kubernetes droplet-rootfs k0s-test-double s3-test-server)
@@ -26,7 +26,7 @@ SSH=(debian-packages kubernetes droplet-rootfs k0s-test-double s3-test-server)
 # whole targets, and no target is in both, so the lanes never write the same output. The lanes are
 # balanced by a cold run's times (pulumi and the Kubernetes provider alone take about 45 min on 2
 # cores); what needs helm waits for both.
-LANE_ENGINE=(pulumi k8s-provider traefik sops alerting)
+LANE_ENGINE=(pulumi k8s-provider traefik sops alerting gitops-check)
 LANE_NODE=(droplet-rootfs kubernetes kine containerd cni-plugins node-components sample-app git-ssh-server k0s-test-double s3-test-server helm flux-install flux-controllers monitoring)
 AFTER_LANES=(cert-manager-chart charts images)
 
@@ -47,6 +47,7 @@ build_one() {
     kubernetes) build_kubernetes ;;
     flux-install) build_flux_install ;;
     cert-manager-chart) build_cert_manager_chart ;;
+    gitops-check) build_gitops_check ;;
     kine) build_kine ;;
     containerd) build_containerd ;;
     cni-plugins) build_cni_plugins ;;

@@ -103,3 +103,17 @@ build_flux_install() {
   mark_built flux-install "$key"
   log "flux-install: Flux $FLUX_VERSION ($(grep -c '^kind: Deployment' "$out") controllers) in $(elapsed "$t0")"
 }
+
+# The GitOps repository's own check (gitops/scripts/check.mjs) on the starter and on broken copies:
+# kubeconform and kustomize at the versions gitops/.github/workflows/check.yml installs.
+build_gitops_check() {
+  go_tool gitops-check/kubeconform github.com/yannh/kubeconform/cmd/kubeconform
+  # go_tool names a binary after its package's last element, which is `v5` here.
+  local mod=$HERE/gitops-check/kustomize key out=$BIN/kustomize
+  key=$(stamp_key build_gitops_check "$mod/go.mod" "$mod/go.sum" <<<"$LDFLAGS_BASE")
+  if up_to_date kustomize "$key" "$out"; then log "kustomize: up to date"; return; fi
+  local t0; t0=$(now)
+  (cd "$mod" && go build -trimpath -ldflags "$LDFLAGS_BASE" -o "$out" sigs.k8s.io/kustomize/kustomize/v5)
+  mark_built kustomize "$key"
+  log "kustomize: built in $(elapsed "$t0")"
+}
