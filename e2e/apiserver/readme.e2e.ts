@@ -1,6 +1,6 @@
 /**
- * The README's `pulumi config` and `pulumi stack` lines, run as written with the real CLI through
- * bash, one command block at a time on the project's shipped stacks: the CLI must accept each line
+ * The `pulumi config` and `pulumi stack` lines of the README and of every docs/ page, run as written
+ * with the real CLI through bash, one command block at a time on the project's shipped stacks: the CLI must accept each line
  * (quoting, --path, values from stdin, `$(...)`), what it stores must pass the program's own
  * validation for every key the block sets, and every value set with --secret must be stored
  * encrypted. The lines that need a cluster or a droplet (`pulumi up`, `kubectl`) are the node and
@@ -8,7 +8,8 @@
  *
  * Offline stand-ins, each a test double for what a user's machine has: `<...>` placeholders get
  * sample values, ~/.ssh/id_ed25519 is a key made for the test, and the README's "what is my
- * address" lookup is a stand-in script on PATH that answers 203.0.113.7 without any traffic.
+ * address" lookup (IPv4 only, `-4`, so a dual-stack machine does not answer with its IPv6 address)
+ * is a stand-in script on PATH that answers 203.0.113.7 without any traffic.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -17,7 +18,7 @@ import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseConfig, SECRET_KEYS } from "../../components/config";
 import { generateIdentity } from "../../components/sopsAgeKey";
-import { commandBlocks, words } from "../../test/lib/readmeCommands";
+import { commandBlocks, userDocs, words } from "../../test/lib/readmeCommands";
 import { SEED_STACKS_DIR } from "../../test/lib/seedStacks";
 import { pulumiCli, type PulumiCli } from "../harness/pulumiCli";
 
@@ -60,7 +61,7 @@ async function userMachine(name: string): Promise<{ cli: PulumiCli; env: NodeJS.
   fs.mkdirSync(stubs);
   fs.writeFileSync(
     path.join(stubs, "curl"),
-    '#!/bin/sh\n[ "$*" = "-s https://ifconfig.me" ] && { printf 203.0.113.7; exit 0; }\necho "curl stand-in: not $*" >&2; exit 1\n',
+    '#!/bin/sh\ncase "$*" in "-4 -s https://ifconfig.me" | "-s -4 https://ifconfig.me") printf 203.0.113.7; exit 0 ;; esac\necho "curl stand-in: not $*" >&2; exit 1\n',
     { mode: 0o755 },
   );
   for (const file of fs.readdirSync(SEED_STACKS_DIR)) cli.pulumi("stack", "init", file.replace(/^Pulumi\.|\.yaml$/g, ""));
@@ -95,11 +96,13 @@ function problemsWith(stack: string, raw: Record<string, string>, keys: readonly
   }
 }
 
-const blocks = commandBlocks("README.md")
-  .map((block, index) => ({ index, lines: configLines(block) }))
+const blocks = userDocs()
+  .flatMap((file) =>
+    commandBlocks(file).map((block, index) => ({ name: `${file.replace(/\W+/g, "-")}-${index}`, lines: configLines(block) })),
+  )
   .filter((block) => block.lines.length > 0);
 
-describe("the README's config commands, with the real CLI", () => {
+describe("the README's and docs/ pages' config commands, with the real CLI", () => {
   it("has blocks to run, so the check below can fail", () => {
     expect(blocks.length).toBeGreaterThan(5);
   });
@@ -107,7 +110,7 @@ describe("the README's config commands, with the real CLI", () => {
   it.each(blocks.map((block) => [block.lines[0], block] as const))(
     "runs the block starting %s as written, and the program accepts what it stores",
     async (_first, block) => {
-      const { cli, env } = await userMachine(`block-${block.index}`);
+      const { cli, env } = await userMachine(block.name);
       cli.pulumi("stack", "select", UNNAMED);
       const touched = new Map<string, { keys: Set<string>; secrets: Set<string> }>();
       const current = () => cli.pulumi("stack", "--show-name").trim();

@@ -15,9 +15,10 @@ const typecheck = process.argv[2] === "typecheck";
 require(tsnodeRequire).register({
   compiler: typescriptRequire,
   transpileOnly: !typecheck,
-  project: path.join(root, "tsconfig.json"),
+  // What Pulumi.yaml has the CLI read (runtime.options.tsconfig).
+  project: path.join(root, "tsconfig.pulumi.json"),
   skipProject: false,
-  // tsconfig.json sets noCheck (so Pulumi transpiles only); undo it to measure type-checking.
+  // That file sets noCheck (so Pulumi transpiles only); undo it to measure type-checking.
   compilerOptions: typecheck ? { noCheck: false } : {},
 });
 

@@ -15,7 +15,7 @@ import { TOOLCHAIN, TOOLCHAIN_BIN } from "./toolchain";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 /** The files a user's checkout holds that the program needs at run time. */
-const PROJECT_FILES = ["Pulumi.yaml", "index.ts", "components", "tsconfig.json", "package.json"];
+const PROJECT_FILES = ["Pulumi.yaml", "index.ts", "components", "tsconfig.json", "tsconfig.pulumi.json", "package.json"];
 const PASSPHRASE = "e2e-only-passphrase";
 /** The commands that run the program, and the process that serves it to the engine for them. */
 const PROGRAM_OPERATIONS = ["up", "preview", "refresh", "destroy"];
@@ -110,7 +110,7 @@ export function pulumiCli(dir: string, wrap: (argv: string[], cwd: string) => st
     sideProject(name, indexTs) {
       const side = path.join(dir, name);
       fs.mkdirSync(side);
-      for (const file of ["Pulumi.yaml", "tsconfig.json", "package.json"])
+      for (const file of ["Pulumi.yaml", "tsconfig.json", "tsconfig.pulumi.json", "package.json"])
         fs.copyFileSync(path.join(projectDir, file), path.join(side, file));
       fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(side, "node_modules"));
       fs.writeFileSync(path.join(side, "index.ts"), indexTs);
