@@ -91,22 +91,41 @@ async function exportIdentities(stack: string, owners: readonly string[] | undef
   }
 }
 
+const USAGE = `usage: npm run age-key -- export --stack <stack> [--out-dir <safe folder>] [--owner cluster|<environment>]...
+
+Exports the stack's age identities (the generation in use) from its state: into --out-dir, one
+<stack>-<owner>.agekey file each (0600, never over an existing file), or to stdout without it.
+  --stack <stack>      the stack whose keys to export (required)
+  --out-dir <folder>   where to write the files; a safe place (password manager, offline disk)
+  --owner <owner>      cluster, or an environment; repeat for several (default: every key the stack holds)
+  -h, --help           print this help`;
+
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      stack: { type: "string" },
-      owner: { type: "string", multiple: true },
-      "out-dir": { type: "string" },
-    },
-  });
-  if (positionals[0] !== "export" || values.stack === undefined) {
-    throw new Error("usage: npm run age-key -- export --stack <stack> [--out-dir <safe folder>] [--owner cluster|<environment>]...");
+  let parsed;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: {
+        stack: { type: "string" },
+        owner: { type: "string", multiple: true },
+        "out-dir": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    // Node's message goes on about positional arguments after "--", which these scripts take none of.
+    throw new Error(`${(error as Error).message.split(". ")[0]} (--help lists the options)`);
   }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (positionals[0] !== "export" || values.stack === undefined) throw new Error(USAGE);
   await exportIdentities(values.stack, values.owner, values["out-dir"]);
 }
 
 main().catch((error: Error) => {
-  console.error(error.message);
+  console.error(`age-key: ${error.message}`);
   process.exit(1);
 });

@@ -30,16 +30,38 @@ function stackOutput<T>(stack: string, output: string): T {
   );
 }
 
+const USAGE = `usage: npm run sops-config -- [--out <file>] [--stack <stack>]... [--recipient age1…]... [--break-glass age1…]... [--restricted <environment>]...
+
+Writes .sops.yaml for the GitOps repository from the stacks' age recipients (pulumi stack output).
+  --out <file>            where to write it (default .sops.yaml)
+  --stack <stack>         a stack to read; repeat for several (default: ${DEFAULT_STACKS.join(", ")})
+  --recipient age1…       an operator key: every environment but the restricted ones
+  --break-glass age1…     a break-glass key: every environment
+  --restricted <env>      an environment no operator key may read (default: ${RESTRICTED_ENVIRONMENTS.join(", ")})
+  -h, --help              print this help`;
+
 function main(): void {
-  const { values } = parseArgs({
-    options: {
-      out: { type: "string", default: ".sops.yaml" },
-      stack: { type: "string", multiple: true },
-      recipient: { type: "string", multiple: true, default: [] },
-      "break-glass": { type: "string", multiple: true, default: [] },
-      restricted: { type: "string", multiple: true },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      options: {
+        out: { type: "string", default: ".sops.yaml" },
+        stack: { type: "string", multiple: true },
+        recipient: { type: "string", multiple: true, default: [] },
+        "break-glass": { type: "string", multiple: true, default: [] },
+        restricted: { type: "string", multiple: true },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    // Node's message goes on about positional arguments after "--", which these scripts take none of.
+    throw new Error(`${(error as Error).message.split(". ")[0]} (--help lists the options)`);
+  }
+  const { values } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   const stacks = values.stack ?? DEFAULT_STACKS;
   const restricted = values.restricted ?? RESTRICTED_ENVIRONMENTS;
   /** Every recipient, with where it came from, so the summary can say which key went where. */
