@@ -3,15 +3,16 @@
  * explicit provider; give the cluster Flux and its age key; declare each environment's namespace.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { loadConfig } from "./components/config";
+import { loadConfig, PROJECT } from "./components/config";
 import { capacityWarning } from "./components/lib/capacity";
-import { cloudName, dnsRecords } from "./components/lib/cloudNames";
+import { cloudName, dnsRecords, domainWarning } from "./components/lib/cloudNames";
 import { DigitalOceanHost } from "./components/digitalOceanHost";
 import { EnvironmentNamespace } from "./components/environmentNamespace";
 import { FluxBootstrap } from "./components/fluxBootstrap";
 import { K0sOverSsh } from "./components/k0sOverSsh";
 import { HostNamePolicy } from "./components/hostNamePolicy";
 import { FLUX_NAMESPACE } from "./components/lib/flux";
+import { missingCredentialWarnings } from "./components/lib/fluxConfig";
 import { CERT_MANAGER_CONTROLLER } from "./components/lib/hostNames";
 import { ClientRepository } from "./components/clientRepository";
 import { LocalCluster } from "./components/localCluster";
@@ -25,11 +26,29 @@ export = async (): Promise<Record<string, unknown>> => {
   const target = config.cluster;
   /** What the stack's droplet, kubeconfig and cloud resources are called: never two stacks alike. */
   const stackCloudName = cloudName(pulumi.getProject(), pulumi.getStack());
+  const ownerStack =
+    config.clusterOwnerStack === ""
+      ? undefined
+      : new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${config.clusterOwnerStack}`);
+  // Read before anything is declared: an owner not yet up stops the run here, not after this stack's
+  // namespaces exist and its export fails.
+  if (ownerStack !== undefined && (await ownerStack.getOutputValue("ageRecipient")) === undefined) {
+    throw new pulumi.RunError(
+      `${PROJECT}:clusterOwnerStack is "${config.clusterOwnerStack}", but that stack has no ageRecipient output yet: it installs Flux and the age key on this cluster, so bring it up first (\`pulumi up --stack ${config.clusterOwnerStack}\`)`,
+    );
+  }
 
   if (target.target === "remote") {
     // A warning, not a refusal: quotas are ceilings, and a team may knowingly overcommit.
     const overcommitted = capacityWarning(target.dropletSize, config.environments);
     if (overcommitted !== undefined) void pulumi.log.warn(overcommitted);
+    // Also a warning: a host name outside `domain` may have its DNS elsewhere.
+    const unresolved = domainWarning(target.domain, config.environments);
+    if (unresolved !== undefined) void pulumi.log.warn(unresolved);
+  }
+  if (target.target !== "local") {
+    // A server's repositories are a client's, usually private; the workstation's may well be public.
+    for (const warning of missingCredentialWarnings(config.flux, config.environments)) void pulumi.log.warn(warning);
   }
   const droplet =
     target.target === "remote"
@@ -104,8 +123,7 @@ export = async (): Promise<Record<string, unknown>> => {
       const flux = new FluxBootstrap("flux", { ...config.flux, ageKey: ageKey("cluster") }, onCluster);
       return { ageRecipient: flux.ageRecipient, fluxNamespace: flux.namespace, fluxDeployKey: flux.deployKey, fluxBootstrap: [flux] };
     }
-    const owner = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${config.clusterOwnerStack}`);
-    return { ageRecipient: owner.requireOutput("ageRecipient").apply(String), fluxNamespace: FLUX_NAMESPACE, fluxBootstrap: [] };
+    return { ageRecipient: ownerStack!.requireOutput("ageRecipient").apply(String), fluxNamespace: FLUX_NAMESPACE, fluxBootstrap: [] };
   }
   const { ageRecipient, fluxNamespace, fluxDeployKey, fluxBootstrap } = bootstrapCluster();
 

@@ -14,6 +14,7 @@ import {
   type RemoteClusterConfig,
   type SshClusterConfig,
 } from "./lib/clusterConfig";
+import { placeholderHostErrors } from "./lib/cloudNames";
 import { DEFAULTS, PROJECT } from "./lib/configDefaults";
 import { asBoolean, asInteger, asObject, asString, ConfigErrors, fail, oneOf, optionalString } from "./lib/configReader";
 import { parseEnvironments, type EnvironmentConfig } from "./lib/environmentConfig";
@@ -74,6 +75,7 @@ export function parseConfig(stack: string, raw: Readonly<Record<string, string>>
         : target === "local"
           ? parseLocal(errors, raw)
           : undefined;
+  if (cluster?.target === "remote" && cluster.domain !== undefined) placeholderHostErrors(errors, cluster.domain, environments);
   const clusterOwnerStack = asString(errors, "clusterOwnerStack", raw.clusterOwnerStack) ?? DEFAULTS.clusterOwnerStack;
   if (clusterOwnerStack === stack)
     errors.add("clusterOwnerStack", `"${stack}" names this stack; leave it empty so this stack owns the bootstrap`);
@@ -207,11 +209,13 @@ export function sshAgentErrors(config: PlatformConfig, env: Readonly<Record<stri
   if (config.cluster.target === "local") return [];
   const agent = env.SSH_AUTH_SOCK ?? "";
   if (config.cluster.ssh.useAgent && agent === "") {
-    return [`${PROJECT}:sshUseAgent is true, but SSH_AUTH_SOCK is not set: start an agent (ssh-agent, ssh-add) or set sshPrivateKey`];
+    return [
+      `${PROJECT}:sshUseAgent is true, but SSH_AUTH_SOCK is not set: run \`pulumi up\` where an agent holds the key (\`eval "$(ssh-agent)"\`, \`ssh-add ~/.ssh/id_ed25519\`), or set sshUseAgent to false and sshPrivateKey`,
+    ];
   }
   if (!config.cluster.ssh.useAgent && agent !== "") {
     return [
-      `${PROJECT}:sshUseAgent is false, but SSH_AUTH_SOCK is set ("${agent}"), and the command provider would offer that agent's keys anyway: run \`env -u SSH_AUTH_SOCK pulumi up\`, or set sshUseAgent to true`,
+      `${PROJECT}:sshUseAgent is false, but SSH_AUTH_SOCK is set ("${agent}"), and the command provider would offer that agent's keys anyway: either use the agent (\`pulumi config set sshUseAgent true\`, with the key loaded: \`ssh-add ~/.ssh/id_ed25519\`), or run this command without it (\`env -u SSH_AUTH_SOCK pulumi up\`)`,
     ];
   }
   return [];

@@ -1,7 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import ts from "typescript";
+import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { DEFAULTS, parseConfig, PlatformConfig, sshAgentErrors } from "../components/config";
 import { ALERT_RECEIVER_VARIABLE } from "../components/lib/flux";
@@ -310,7 +313,33 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
       { ...remote, adminCidrs: ["203.0.113.7"] },
       'k0s-platform:adminCidrs[0]: "203.0.113.7" must be a CIDR block',
     ],
-    ["admin CIDR with host bits", { ...remote, adminCidrs: ["10.1.2.3/8"] }, 'k0s-platform:adminCidrs[0]: "10.1.2.3/8" has host bits set'],
+    [
+      "admin CIDR with host bits",
+      { ...remote, adminCidrs: ["10.1.2.3/8"] },
+      'k0s-platform:adminCidrs[0]: "10.1.2.3/8" has host bits set; use 10.1.2.3/32 (that address alone)',
+    ],
+    [
+      "an IPv6 address with IPv4's /32, as `curl -s https://ifconfig.me` gives it on a dual-stack machine",
+      { ...remote, adminCidrs: ["203.0.113.7/32", "2a01:4f8:c17:1234::1/32"] },
+      'k0s-platform:adminCidrs[1]: "2a01:4f8:c17:1234::1/32" has host bits set; use 2a01:4f8:c17:1234::1/128 (that address alone) or 2a01:4f8:c17:1234::/64 (its /64 network)',
+    ],
+    [
+      "only IPv6 admin networks for a droplet reached at its IPv4 address",
+      { ...remote, adminCidrs: ["2a01:4f8:c17:1234::/64"] },
+      `k0s-platform:adminCidrs: ["2a01:4f8:c17:1234::/64"] lists no IPv4 network, but the program and kubectl reach the droplet at its reserved IPv4 address, so your IPv4 address is the one the firewall sees: add it with \`pulumi config set --path 'adminCidrs[1]' "$(curl -4 -s https://ifconfig.me)/32"\``,
+    ],
+    [
+      "the seed's placeholder hosts beside the stack's own domain",
+      {
+        ...remote,
+        domain: "mycorp.com",
+        environments: {
+          staging: { client: "acme", billingGroup: "enterprise", hosts: ["*.staging.example.com"] },
+          production: { client: "acme", billingGroup: "enterprise", hosts: ["*.mycorp.com"] },
+        },
+      },
+      'k0s-platform:environments.staging.hosts[0]: "*.staging.example.com" is still the seed\'s placeholder, outside domain mycorp.com, so it would get no DNS record and no certificate; use *.staging.mycorp.com',
+    ],
     [
       "admin CIDR open to all",
       { ...remote, adminCidrs: ["::/0"] },
@@ -452,7 +481,12 @@ describe("parseConfig refuses bad input with a message naming key, value and wha
     ["ssh port out of range", { ...ssh, sshPort: 70000 }, 'k0s-platform:sshPort: "70000" must be a TCP port'],
     ["ssh port not a number", { ...ssh, sshPort: "twenty-two" }, 'k0s-platform:sshPort: "twenty-two" must be a whole number'],
     ["ssh user that is no user name", { ...ssh, sshUser: "Ops Team" }, 'k0s-platform:sshUser: "Ops Team" must be a Unix user name'],
-    ["ssh target without a host key", { ...ssh, sshHostKey: undefined }, "k0s-platform:sshHostKey is required for the ssh target"],
+    // Read where it cannot be forged; ssh-keyscan would pin whichever host answers first.
+    [
+      "ssh target without a host key",
+      { ...ssh, sshHostKey: undefined },
+      "k0s-platform:sshHostKey is required for the ssh target, so a changed or impostor host is refused: set it to the line `cat /etc/ssh/ssh_host_ed25519_key.pub` prints on the server's console (or your provider's boot log), not to what `ssh-keyscan` gets over the network, which trusts whichever host answers",
+    ],
     [
       "host key that is not a key",
       { ...ssh, sshHostKey: "AAAAC3Nza" },
@@ -636,7 +670,7 @@ describe("sshAgentErrors: the SSH agent only when sshUseAgent asks for it", () =
 
   it("refuses a run with an agent in reach when sshUseAgent is false, since the command provider would offer its keys", () => {
     expect(sshAgentErrors(withKey, { SSH_AUTH_SOCK: "/run/user/1000/ssh-agent.sock" })).toEqual([
-      'k0s-platform:sshUseAgent is false, but SSH_AUTH_SOCK is set ("/run/user/1000/ssh-agent.sock"), and the command provider would offer that agent\'s keys anyway: run `env -u SSH_AUTH_SOCK pulumi up`, or set sshUseAgent to true',
+      'k0s-platform:sshUseAgent is false, but SSH_AUTH_SOCK is set ("/run/user/1000/ssh-agent.sock"), and the command provider would offer that agent\'s keys anyway: either use the agent (`pulumi config set sshUseAgent true`, with the key loaded: `ssh-add ~/.ssh/id_ed25519`), or run this command without it (`env -u SSH_AUTH_SOCK pulumi up`)',
     ]);
   });
 
@@ -648,7 +682,7 @@ describe("sshAgentErrors: the SSH agent only when sshUseAgent asks for it", () =
   it("uses the agent when sshUseAgent is true, and says so when there is none", () => {
     expect(sshAgentErrors(withAgent, { SSH_AUTH_SOCK: "/run/user/1000/ssh-agent.sock" })).toEqual([]);
     expect(sshAgentErrors(withAgent, {})).toEqual([
-      "k0s-platform:sshUseAgent is true, but SSH_AUTH_SOCK is not set: start an agent (ssh-agent, ssh-add) or set sshPrivateKey",
+      'k0s-platform:sshUseAgent is true, but SSH_AUTH_SOCK is not set: run `pulumi up` where an agent holds the key (`eval "$(ssh-agent)"`, `ssh-add ~/.ssh/id_ed25519`), or set sshUseAgent to false and sshPrivateKey',
     ]);
   });
 
@@ -721,5 +755,61 @@ describe("Pulumi.yaml", () => {
       expect(declaration.description, key).toBeTruthy();
       if (key !== "target") expect(declaration.default, key).toEqual(scalarDefaults[key as keyof typeof scalarDefaults]);
     }
+  });
+});
+
+describe("sshPrivateKey: only a key the program can use without a passphrase, checked before anything is created", () => {
+  // Real keys, as ssh-keygen writes them: OpenSSH's own format, PEM (RSA) and PKCS#8.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k0s-platform-keys-"));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const keygen = (name: string, passphrase: string, ...options: string[]): string => {
+    const file = path.join(dir, name);
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", ...options, "-N", passphrase, "-C", "test", "-f", file]);
+    return fs.readFileSync(file, "utf8");
+  };
+  const rsa = (name: string, passphrase: string, format: string) => keygen(name, passphrase, "-t", "rsa", "-b", "2048", "-m", format);
+
+  it.each([
+    ["an OpenSSH ed25519 key", () => keygen("plain-ed25519", "")],
+    ["a PEM RSA key", () => rsa("plain-pem", "", "PEM")],
+    ["a PKCS#8 RSA key", () => rsa("plain-pkcs8", "", "PKCS8")],
+  ])("accepts %s without a passphrase", (_, key) => {
+    expect(() => parseConfig("edge", raw({ ...ssh, sshPrivateKey: key() }))).not.toThrow();
+  });
+
+  it.each([
+    ["an OpenSSH ed25519 key", () => keygen("locked-ed25519", "correct horse")],
+    ["a PEM RSA key (Proc-Type: 4,ENCRYPTED)", () => rsa("locked-pem", "correct horse", "PEM")],
+    ["a PKCS#8 RSA key (ENCRYPTED PRIVATE KEY)", () => rsa("locked-pkcs8", "correct horse", "PKCS8")],
+  ])("refuses %s behind a passphrase, saying what to do instead, with or without the agent", (_, key) => {
+    const locked = key();
+    for (const config of [
+      { ...ssh, sshPrivateKey: locked },
+      { ...remote, sshPrivateKey: locked, sshUseAgent: true },
+    ]) {
+      const message = errorOf(config);
+      expect(message).toContain(
+        "k0s-platform:sshPrivateKey is protected by a passphrase, which the program cannot type when it dials (the run would fail at its first SSH step, halfway through): " +
+          "either load the key into your SSH agent (`ssh-add ~/.ssh/id_ed25519`), set sshUseAgent to true and remove this key (`pulumi config rm sshPrivateKey`), " +
+          "or give the stack a key without a passphrase, kept only in its encrypted config",
+      );
+      expect(message).not.toContain(locked.split("\n")[1]);
+    }
+  });
+});
+
+describe("tsconfig.json: what `npx tsc --noEmit` reads checks types; the Pulumi CLI alone transpiles only", () => {
+  const read = (file: string) => ts.parseConfigFileTextToJson(file, fs.readFileSync(path.join(ROOT, file), "utf8")).config;
+  const runtime = (parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as { runtime: { options: Record<string, unknown> } })
+    .runtime.options;
+
+  it("leaves noCheck out of tsconfig.json, so tsc without flags checks", () => {
+    expect(read("tsconfig.json").compilerOptions.noCheck).toBeUndefined();
+  });
+
+  it("points the Pulumi CLI at a tsconfig that extends it with noCheck, which the CLI reads from that file itself", () => {
+    expect(runtime.tsconfig).toBe("tsconfig.pulumi.json");
+    const pulumiConfig = read(runtime.tsconfig as string);
+    expect(pulumiConfig).toEqual({ extends: "./tsconfig.json", compilerOptions: { noCheck: true } });
   });
 });

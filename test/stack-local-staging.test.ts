@@ -96,3 +96,11 @@ describe("local-staging stack (Pulumi.local-staging.yaml)", () => {
     expectValidAgainstSchemas(declared);
   });
 });
+
+describe("local-staging before dev is up", () => {
+  it("stops before declaring anything, naming the stack to bring up first", async () => {
+    await expect(runProgram("local-staging", seedStackConfig("local-staging"), mockCloud({ stackOutputs: {} }))).rejects.toThrow(
+      'k0s-platform:clusterOwnerStack is "dev", but that stack has no ageRecipient output yet: it installs Flux and the age key on this cluster, so bring it up first (`pulumi up --stack dev`)',
+    );
+  });
+});

@@ -83,7 +83,13 @@ describe("cidrError: admin networks", () => {
     ["203.0.113.7", "must be a CIDR block"],
     ["203.0.113.7/33", "at most 32"],
     ["10.0.0.1/8", "host bits"],
-    ["2001:db8::1/64", "has host bits set; use the network address (for example 2001:db8::/64)"],
+    ["2001:db8::1/64", "has host bits set; use 2001:db8::/64 (its /64 network) or 2001:db8::1/128 (that address alone)"],
+    ["203.0.113.7/24", "has host bits set; use 203.0.113.0/24 (its /24 network) or 203.0.113.7/32 (that address alone)"],
+    // The issue's: an IPv6 address pasted with IPv4's /32; its /32 network is broader than /48.
+    [
+      "2a01:4f8:c17:1234::1/32",
+      "has host bits set; use 2a01:4f8:c17:1234::1/128 (that address alone) or 2a01:4f8:c17:1234::/64 (its /64 network)",
+    ],
     ["0.0.0.0/0", "whole internet"],
     ["::/0", "whole internet"],
     ["host.example.com/32", "must be a CIDR block"],
@@ -113,6 +119,28 @@ describe("cidrError: admin networks", () => {
         if (prefix < 24) expect(cidrError(text)).toContain("is broader than /24");
         else expect(cidrError(text)).toBeUndefined();
       }),
+    );
+  });
+
+  it("suggests, for a block with host bits set, only values it accepts itself, whatever the minimum prefixes", () => {
+    const group = fc.integer({ min: 0, max: 0xffff }).map((value) => value.toString(16));
+    // Global unicast (2000::/3) outside 2001::/16 and 2002::/16, so no IPv4-embedding range is involved.
+    const ipv6 = fc
+      .tuple(fc.integer({ min: 0x2003, max: 0x3fff }), fc.array(group, { minLength: 7, maxLength: 7 }))
+      .map(([first, rest]) => [first.toString(16), ...rest].join(":"));
+    const ipv4 = fc.array(fc.integer({ min: 1, max: 254 }), { minLength: 4, maxLength: 4 }).map((octets) => octets.join("."));
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.tuple(ipv4, fc.integer({ min: 1, max: 31 })), fc.tuple(ipv6, fc.integer({ min: 1, max: 127 }))),
+        fc.record({ ipv4: fc.integer({ min: 16, max: 32 }), ipv6: fc.integer({ min: 32, max: 128 }) }),
+        ([address, prefix], min) => {
+          const problem = cidrError(`${address}/${prefix}`, min);
+          fc.pre(problem?.startsWith("has host bits set") === true);
+          const suggested = [...problem.matchAll(/use (\S+) \(|or (\S+) \(/g)].map((match) => match[1] ?? match[2]);
+          expect(suggested.length).toBeGreaterThan(0);
+          for (const value of suggested) expect(cidrError(value, min), value).toBeUndefined();
+        },
+      ),
     );
   });
 

@@ -1,10 +1,12 @@
 /** The cluster keys of the stack config for each target (local, remote, ssh), validated (see components/config.ts). */
 import * as pulumi from "@pulumi/pulumi";
+import { isIPv6 } from "node:net";
 import { parseBackup, type BackupConfig } from "./backup";
 import { cloudName } from "./cloudNames";
 import { asBoolean, asInteger, asObject, asString, asStringList, ConfigErrors, fail, optionalString } from "./configReader";
 import { DEFAULTS, PROJECT } from "./configDefaults";
 import { K0S_RELEASE, SHA256_HEX } from "./k0s";
+import { isPassphraseProtected } from "./sshKeys";
 import { cidrError, domainError, hostError, sshPublicKeyError } from "./validation";
 
 export interface LocalClusterConfig {
@@ -108,6 +110,15 @@ export function parseRemote(errors: ConfigErrors, raw: Readonly<Record<string, s
     return value;
   };
   const adminCidrs = parseAdminCidrs(errors, raw, "SSH and the Kubernetes API");
+  // The program dials the droplet's reserved IP, and the kubeconfig names it: an IPv4 address, so an
+  // admin arrives from an IPv4 address even on a dual-stack machine, whatever IPv6 networks are listed.
+  if (adminCidrs.length > 0 && adminCidrs.every((cidr) => isIPv6(cidr.split("/")[0]))) {
+    errors.refuse(
+      "adminCidrs",
+      JSON.stringify(adminCidrs),
+      `lists no IPv4 network, but the program and kubectl reach the droplet at its reserved IPv4 address, so your IPv4 address is the one the firewall sees: add it with \`pulumi config set --path 'adminCidrs[${adminCidrs.length}]' "$(curl -4 -s https://ifconfig.me)/32"\``,
+    );
+  }
   const sshPublicKey = asString(errors, "sshPublicKey", raw.sshPublicKey) ?? DEFAULTS.sshPublicKey;
   const keyProblem = sshPublicKeyError(sshPublicKey);
   if (keyProblem) fail(errors, "sshPublicKey", abbreviate(sshPublicKey), keyProblem);
@@ -234,12 +245,20 @@ function parseSshAccess(
     );
   } else if (privateKey !== "" && !/^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey.trim())) {
     errors.add("sshPrivateKey", "is not a PEM/OpenSSH private key (it must start with -----BEGIN ... PRIVATE KEY-----)");
+  } else if (privateKey !== "" && isPassphraseProtected(privateKey)) {
+    errors.add(
+      "sshPrivateKey",
+      "is protected by a passphrase, which the program cannot type when it dials (the run would fail at its first SSH step, halfway through): " +
+        "either load the key into your SSH agent (`ssh-add ~/.ssh/id_ed25519`), set sshUseAgent to true and remove this key (`pulumi config rm sshPrivateKey`), " +
+        "or give the stack a key without a passphrase, kept only in its encrypted config (`ssh-keygen -t ed25519 -N '' -f k0s-admin`, " +
+        "then `pulumi config set --secret sshPrivateKey < k0s-admin`; authorize k0s-admin.pub: sshPublicKey on the remote target, the server's authorized_keys on the ssh target)",
+    );
   }
   const hostKey = optionalString(errors, "sshHostKey", raw.sshHostKey);
   if (hostKey === undefined && fixed.hostKeyRequired) {
     errors.add(
       "sshHostKey",
-      "is required for the ssh target, so a changed or impostor host is refused: set it to the server's `ssh-keyscan -t ed25519 <host>` line without the host name",
+      "is required for the ssh target, so a changed or impostor host is refused: set it to the line `cat /etc/ssh/ssh_host_ed25519_key.pub` prints on the server's console (or your provider's boot log), not to what `ssh-keyscan` gets over the network, which trusts whichever host answers",
     );
   } else if (hostKey !== undefined) {
     const problem = sshPublicKeyError(hostKey);

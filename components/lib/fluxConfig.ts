@@ -221,3 +221,38 @@ function parseAuth(errors: ConfigErrors, keys: GitSourceKeys, url: string, setti
   if (username !== undefined && token === "") errors.add(key("username"), `goes with ${keys.token}, which is not set`);
   return { kind: "https", username: username ?? "git", token: token === "" ? undefined : token, caCertificate };
 }
+
+/**
+ * A warning for each repository Flux would fetch over https:// with no token: a private one (a
+ * client's usually is) leaves its GitRepository at `authentication required` and nothing applied,
+ * which no config check could tell from a public one without asking the Git host. A warning, so a
+ * public repository still works. ssh:// repositories always get a deploy key.
+ */
+export function missingCredentialWarnings(
+  flux: Pick<FluxConfig, "url" | "auth"> | undefined,
+  environments: readonly { readonly name: string; readonly repository?: Pick<ClientRepositoryConfig, "url" | "auth"> }[],
+): string[] {
+  const sources = [
+    ...(flux === undefined ? [] : [{ key: "flux", source: flux, token: "fluxToken", deployKey: "fluxDeployKey" }]),
+    ...environments.flatMap(({ name, repository }) =>
+      repository === undefined
+        ? []
+        : [
+            {
+              key: `environments.${name}.repository`,
+              source: repository,
+              token: `--path 'repositoryTokens.${name}'`,
+              deployKey: `clientDeployKeys.${name}`,
+            },
+          ],
+    ),
+  ];
+  return sources
+    .filter(({ source }) => source.auth.kind === "https" && source.auth.token === undefined)
+    .map(
+      ({ key, source, token, deployKey }) =>
+        `${key}.url ${source.url} has no credentials: if the repository is private, Flux's GitRepository stays at "authentication required" and applies nothing. ` +
+        `Give Flux a read-only token (\`pulumi config set --secret ${token} <token>\`), or use the repository's ssh:// URL with ${key}.knownHosts and add the stack output ${deployKey} to it as a read-only deploy key. ` +
+        `A public repository needs neither.`,
+    );
+}

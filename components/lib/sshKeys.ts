@@ -1,5 +1,6 @@
 /**
- * SSH key pairs the program generates itself: a droplet's host key, Flux's deploy key. Pure.
+ * SSH key pairs the program generates itself (a droplet's host key, Flux's deploy key), and what it
+ * can tell of a user's private key before dialling with it. Pure.
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 
@@ -50,4 +51,25 @@ export function generateSshKeyPair(comment: string): SshKeyPair {
     publicKey: `ssh-ed25519 ${publicBlob.toString("base64")}`,
     privateKey: ["-----BEGIN OPENSSH PRIVATE KEY-----", ...lines, "-----END OPENSSH PRIVATE KEY-----", ""].join("\n"),
   };
+}
+
+/**
+ * Whether a private key (PEM or OpenSSH format) is protected by a passphrase. The command provider
+ * has no way to ask for one, so such a key would pass every check and fail only at the first dial,
+ * after the droplet exists. OpenSSH's format names its cipher right after the magic string ("none"
+ * when there is no passphrase: PROTOCOL.key); PEM marks it with a Proc-Type header, PKCS#8 in its
+ * label. A blob too short to name a cipher is left to the dial to judge.
+ */
+export function isPassphraseProtected(privateKey: string): boolean {
+  const text = privateKey.trim();
+  if (/^-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(text) || /^Proc-Type:\s*4,ENCRYPTED/m.test(text)) return true;
+  const body = /^-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(text)?.[1];
+  if (body === undefined) return false;
+  const blob = Buffer.from(body.replace(/\s+/g, ""), "base64");
+  const magic = Buffer.from("openssh-key-v1\0");
+  if (blob.length < magic.length + 4 || !blob.subarray(0, magic.length).equals(magic)) return false;
+  const length = blob.readUInt32BE(magic.length);
+  const start = magic.length + 4;
+  if (blob.length < start + length) return false;
+  return blob.subarray(start, start + length).toString("latin1") !== "none";
 }

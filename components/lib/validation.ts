@@ -96,9 +96,15 @@ const EMBEDDED_IPV4: readonly { cidr: string; why: string }[] = [
  */
 export function cidrError(value: string, minPrefix: MinPrefix = DEFAULT_MIN_PREFIX): string | undefined {
   const allowed = `allowed: IPv4 /${minPrefix.ipv4} to /32, IPv6 /${minPrefix.ipv6} to /128 (adminCidrMinPrefixIpv4, adminCidrMinPrefixIpv6)`;
-  const problem = canonicalCidrError(value, "203.0.113.7/32 or 2001:db8::/64");
+  const problem = cidrShapeError(value, "203.0.113.7/32 or 2001:db8::/64");
   if (problem !== undefined) return problem;
   const cidr = parseCidr(value)!;
+  const address = value.split("/")[0];
+  if (cidr.network !== addressValue(address)) {
+    const fixes = hostBitsFixes(address, cidr, minPrefix);
+    // None is accepted only inside an IPv4-embedding range, which the check below names instead.
+    if (fixes.length > 0) return `has host bits set; use ${fixes.join(" or ")}`;
+  }
   const bits = cidr.prefix;
   if (bits === 0) {
     return `must not open SSH and the Kubernetes API to the whole internet; list the networks you administer from; ${allowed}`;
@@ -112,18 +118,43 @@ export function cidrError(value: string, minPrefix: MinPrefix = DEFAULT_MIN_PREF
   return undefined;
 }
 
+/**
+ * What an admin network with host bits set was probably meant to be, among the values cidrError
+ * accepts: its network at the prefix given, the address alone, and for IPv6 the address's /64 (a
+ * LAN's, so it survives the privacy addresses a dual-stack machine rotates through). An address
+ * pasted with IPv4's /32 (`"$(curl -s https://ifconfig.me)/32"` on a dual-stack machine) is then
+ * never answered with a network the minimum prefix refuses again.
+ */
+function hostBitsFixes(address: string, cidr: Cidr, minPrefix: MinPrefix): string[] {
+  const width = cidr.family === 4 ? 32 : 128;
+  const at = (prefix: number, why: string) => ({ text: formatNetwork(parseCidr(`${address}/${prefix}`)!), why });
+  const candidates = [
+    at(cidr.prefix, `its /${cidr.prefix} network`),
+    at(width, "that address alone"),
+    ...(cidr.family === 6 && cidr.prefix !== 64 ? [at(64, "its /64 network")] : []),
+  ];
+  return candidates.filter(({ text }) => cidrError(text, minPrefix) === undefined).map(({ text, why }) => `${text} (${why})`);
+}
+
 /** A CIDR block in canonical form: an IPv4 or IPv6 network address, no host bits set. */
 function canonicalCidrError(value: string, example: string): string | undefined {
+  const problem = cidrShapeError(value, example);
+  if (problem !== undefined) return problem;
+  const cidr = parseCidr(value)!;
+  if (cidr.network !== addressValue(value.split("/")[0])) {
+    return `has host bits set; use the network address (for example ${formatNetwork(cidr)})`;
+  }
+  return undefined;
+}
+
+/** An IPv4 or IPv6 address, a slash and a prefix length that fits it. */
+function cidrShapeError(value: string, example: string): string | undefined {
   const [address, prefix, ...rest] = value.split("/");
   const maxPrefix = isIPv4(address) ? 32 : isIPv6(address) ? 128 : undefined;
   if (rest.length > 0 || prefix === undefined || maxPrefix === undefined || !/^[0-9]{1,3}$/.test(prefix)) {
     return `must be a CIDR block such as ${example}`;
   }
   if (Number(prefix) > maxPrefix) return `prefix length must be at most ${maxPrefix}`;
-  const cidr = parseCidr(value)!;
-  if (cidr.network !== addressValue(address)) {
-    return `has host bits set; use the network address (for example ${formatNetwork(cidr)})`;
-  }
   return undefined;
 }
 
@@ -252,7 +283,7 @@ export function hostError(value: string): string | undefined {
   return "must be an IP address or a DNS name such as k0s.example.com";
 }
 
-/** An OpenSSH public key line, as ssh-keyscan prints a host key or ~/.ssh/*.pub holds a user's. */
+/** An OpenSSH public key line, as /etc/ssh/ssh_host_*_key.pub holds a host's or ~/.ssh/*.pub a user's. */
 export function sshPublicKeyError(value: string): string | undefined {
   return /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}( .*)?$/.test(value)
     ? undefined
