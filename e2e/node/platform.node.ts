@@ -140,11 +140,11 @@ function podNames(namespace: string, selector = "app.kubernetes.io/name=podinfo"
     .filter(Boolean);
 }
 
-/** The soak guard's restart query, read from gitops/scripts/promote.mjs so the test runs exactly it. */
+/** The soak guard's restart query, read from gitops/scripts/promote-soak.mjs so the test runs exactly it. */
 function soakGuardRestartQuery(app: string, window: string): string {
-  const source = fs.readFileSync(path.join(ROOT, "gitops", "scripts", "promote.mjs"), "utf8");
+  const source = fs.readFileSync(path.join(ROOT, "gitops", "scripts", "promote-soak.mjs"), "utf8");
   const template = /const query = `([^`]+)`;/.exec(source)?.[1];
-  if (template === undefined) throw new Error("gitops/scripts/promote.mjs no longer builds its restart query as `const query = `...``");
+  if (template === undefined) throw new Error("gitops/scripts/promote-soak.mjs no longer builds its restart query as `const query = `...``");
   return template.replaceAll("${app}", app).replaceAll("${window}", window).replaceAll("${from}", "staging");
 }
 
@@ -355,7 +355,7 @@ describe("monitoring for the soak", () => {
             240_000,
             3_000,
           );
-        // The soak guard's own query (gitops/scripts/promote.mjs), over a one-hour window.
+        // The soak guard's own query (gitops/scripts/promote-soak.mjs), over a one-hour window.
         const restartsQuery = soakGuardRestartQuery("podinfo", "60m");
         const restarts = await scraped("the soak guard's restart count for staging's podinfo", restartsQuery);
         const memory = await scraped(
