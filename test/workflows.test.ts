@@ -2,14 +2,16 @@
  * The pull-request preview hands the remote stack's credentials to whatever code a pull request
  * brings: these tests hold the workflow to least privilege, reading it as GitHub would.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { ROOT } from "./lib/program";
+import { gitopsRepo, scratch } from "./lib/promoteRepo";
 
 type Job = { if?: string; environment?: string | { name: string }; permissions?: Record<string, string>; steps: Record<string, any>[] };
-type Workflow = { on: Record<string, unknown>; permissions: Record<string, string>; jobs: Record<string, Job> };
+type Workflow = { on: Record<string, any>; permissions: Record<string, string>; jobs: Record<string, Job> };
 
 const workflow = (): Workflow => parse(fs.readFileSync(path.join(ROOT, ".github/workflows/preview.yml"), "utf8")) as Workflow;
 const secretsUsed = (job: Job) => [...JSON.stringify(job.steps).matchAll(/secrets\.([A-Z_]+)/g)].map((match) => match[1]).sort();
@@ -60,6 +62,65 @@ describe("the GitOps repository's soak guard", () => {
   it("takes its definition from the base branch (pull_request_target), with a read-only token", () => {
     expect(Object.keys(guard().on)).toEqual(["pull_request_target"]);
     expect(guard().permissions).toEqual({ contents: "read", "pull-requests": "read" });
+  });
+
+  it("runs on every pull request, so that it can be required, and again when one moves to another base", () => {
+    // No paths, paths-ignore or branches filter: a required check that never runs stays pending and blocks the merge.
+    expect(guard().on.pull_request_target).toEqual({ types: ["opened", "synchronize", "reopened", "edited"] });
+    // Branch protection requires it by this name.
+    expect(Object.keys(guard().jobs)).toEqual(["soak-guard"]);
+    expect(guard().jobs["soak-guard"]).not.toHaveProperty("name");
+  });
+
+  describe("its step, run as GitHub runs it on the two checkouts", () => {
+    /**
+     * Runs the guard step's script in a workspace holding `guard` (this gitops/, the base's copy)
+     * and `pr` (the pull request's commits, checked out detached at its head), with a gh that
+     * reports no approvals.
+     */
+    const runStep = (change: (pr: ReturnType<typeof gitopsRepo>) => void) => {
+      const pr = gitopsRepo();
+      const base = pr.git("rev-parse", "main");
+      pr.git("checkout", "--quiet", "-b", "change");
+      change(pr);
+      const head = pr.git("rev-parse", "HEAD");
+      pr.git("checkout", "--quiet", "--detach", head);
+      pr.git("branch", "--quiet", "--delete", "--force", "main", "change");
+      const workspace = fs.mkdtempSync(path.join(scratch, "workspace-"));
+      fs.symlinkSync(pr.dir, path.join(workspace, "pr"));
+      fs.cpSync(path.join(ROOT, "gitops"), path.join(workspace, "guard"), {
+        recursive: true,
+        filter: (source) => path.basename(source) !== "node_modules",
+      });
+      fs.symlinkSync(path.join(ROOT, "gitops/node_modules"), path.join(workspace, "guard/node_modules"));
+      const bin = path.join(workspace, "bin");
+      fs.mkdirSync(bin);
+      fs.writeFileSync(path.join(bin, "gh"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+      const step = steps().find((candidate) => String(candidate.run).includes("promote.mjs --check"))!;
+      const env = { ...process.env, ...step.env, BASE: base, HEAD: head, PULL: "7", GITHUB_REPOSITORY: "acme/gitops" };
+      env.PATH = `${bin}${path.delimiter}${process.env.PATH}`;
+      const result = spawnSync("bash", ["-e", "-c", step.run], { cwd: workspace, env, encoding: "utf8" });
+      return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+    };
+
+    it("passes at once, saying so, a pull request that leaves production alone", () => {
+      const result = runStep((pr) => {
+        fs.appendFileSync(path.join(pr.dir, "infrastructure/overlays/remote/controllers/kustomization.yaml"), "# tuned\n");
+        pr.commitAt(0, "Tune the infrastructure");
+      });
+      expect(result.stderr).toBe("");
+      expect(result.stdout).toBe(
+        "ok: nothing to weigh: this change leaves apps/base/ and apps/overlays/production/ as they are, so what production runs does not change\n",
+      );
+      expect(result.status).toBe(0);
+    });
+
+    it("still weighs, and fails, one that sets a production release that never soaked", () => {
+      const result = runStep((pr) => pr.pin("production", "6.16.0", 0));
+      expect(result.status).toBe(1);
+      expect(result.stdout).not.toContain("nothing to weigh");
+      expect(result.stderr).toContain("podinfo ghcr.io/stefanprodan/podinfo:6.16.0 is not what staging runs on main");
+    });
   });
 
   it("runs the guard and installs its dependencies from the base commit, and only reads the pull request", () => {
