@@ -8,6 +8,7 @@
 import Ajv from "ajv";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -300,6 +301,27 @@ describe("the command and its workflow", () => {
       expect(result.stdout).toContain(option);
   });
 
+  it("in a copy of gitops/ before its npm ci, says to run it, while --help needs nothing installed", () => {
+    const fresh = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-check-fresh-"));
+    try {
+      fs.cpSync(path.join(GITOPS, "scripts"), path.join(fresh, "scripts"), { recursive: true });
+      fs.copyFileSync(path.join(GITOPS, "package.json"), path.join(fresh, "package.json"));
+      const script = path.join(fresh, "scripts/check.mjs");
+      const result = spawnSync(process.execPath, [script], { encoding: "utf8", cwd: fresh });
+      expect(result.status).toBe(2);
+      expect(result.stderr.trim()).toBe(`its dependency yaml is not installed: run npm ci in ${fs.realpathSync(fresh)} first`);
+      expect(spawnSync(process.execPath, [script, "--help"], { encoding: "utf8" }).status).toBe(0);
+    } finally {
+      fs.rmSync(fresh, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses an unknown option, pointing at --help", () => {
+    const result = spawnSync(process.execPath, [SCRIPT, "--bse", "origin/main"], { encoding: "utf8", cwd: GITOPS });
+    expect(result.status).toBe(2);
+    expect(result.stderr.trim()).toBe("Unknown option '--bse' (--help lists the options)");
+  });
+
   it("says how to install what is missing, and fails", () => {
     const result = spawnSync(
       process.execPath,
@@ -341,7 +363,7 @@ describe("the command and its workflow", () => {
     const run = workflow()
       .jobs.check.steps.map((step) => step.run ?? "")
       .join("\n");
-    const script = fs.readFileSync(SCRIPT, "utf8");
+    const script = fs.readFileSync(path.join(GITOPS, "scripts/check/run.mjs"), "utf8");
     for (const [module, dir] of [
       ["sigs.k8s.io/kustomize/kustomize/v5", "kustomize"],
       ["github.com/yannh/kubeconform", "kubeconform"],

@@ -2,12 +2,9 @@
 // The soak guard: production only gets what soaked in remote staging (`--help` says how to use it).
 //
 // This entry imports nothing but Node's own modules, and loads the guard (promote-run.mjs) only
-// once the options are read: a static import of a package that is not installed fails before any
-// code could catch it, so `--help` would fail too and a fresh copy would meet a stack trace instead
-// of "run npm ci".
-import { dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+// once the options are read (installed.mjs says why).
 import { parseArgs } from "node:util";
+import { importInstalled } from "./installed.mjs";
 
 /** Every option, with what `--help` says of it. */
 const OPTIONS = [
@@ -69,8 +66,6 @@ ${OPTIONS.map(([name, { short }, arg, help]) => `  ${short ? `-${short}, ` : ""}
 
 Exit status: 0 promoted (or, with --check, nothing refused), 1 refused, 2 could not run (it says why).`;
 
-const GITOPS_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
-
 async function main() {
   let parsed;
   try {
@@ -83,15 +78,7 @@ async function main() {
     console.log(USAGE);
     return 0;
   }
-  let run;
-  try {
-    ({ run } = await import("./promote-run.mjs"));
-  } catch (error) {
-    if (error?.code === "ERR_MODULE_NOT_FOUND" && error.message.includes("'yaml'")) {
-      throw new Error(`its dependency yaml is not installed: run npm ci in ${GITOPS_DIR} first`);
-    }
-    throw error;
-  }
+  const { run } = await importInstalled(new URL("./promote-run.mjs", import.meta.url));
   return run(parsed.values, parsed.positionals);
 }
 
