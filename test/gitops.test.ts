@@ -529,7 +529,7 @@ describe("priority (apps/overlays)", () => {
 describe("monitoring (infrastructure/base/monitoring)", () => {
   const MI = 2 ** 20;
   const monitoring = (): Obj[] => build(path.join(GITOPS, "infrastructure/base/monitoring"));
-  /** The budget README.md states for the monitoring: millicores and bytes, at its peak. */
+  /** The budget docs/monitoring.md states for the monitoring: millicores and bytes, at its peak. */
   const BUDGET = { "requests.cpu": 180, "requests.memory": 400 * MI, "limits.cpu": 850, "limits.memory": 960 * MI };
 
   it("keeps every sample for at least 14 days, so a whole soak stays visible", () => {

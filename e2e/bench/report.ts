@@ -1,4 +1,4 @@
-/** Prints a benchmark table and appends it to .cache/bench.md, for the README's performance section. */
+/** Prints a benchmark table and appends it to .cache/bench.md, for docs/performance.md. */
 import * as fs from "node:fs";
 import * as path from "node:path";
 
