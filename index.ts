@@ -110,7 +110,7 @@ export = async (): Promise<Record<string, unknown>> => {
 
   /**
    * Flux, the age key and the host-name policy are cluster-wide, so on a shared cluster one stack owns
-   * them (see README) and the others re-export its recipient.
+   * them (docs/configuration.md, clusterOwnerStack) and the others re-export its recipient.
    */
   function bootstrapCluster(): {
     ageRecipient: pulumi.Output<string>;
@@ -147,7 +147,7 @@ export = async (): Promise<Record<string, unknown>> => {
       ),
   );
 
-  /** Each client's own repository, applied into its environment alone (see README, "Several clients"). */
+  /** Each client's own repository, applied into its environment alone (see docs/repositories.md). */
   const clientRepositories = config.environments.flatMap((environment, index) =>
     environment.repository === undefined
       ? []

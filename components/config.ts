@@ -293,7 +293,7 @@ async function k0sUpgradeErrors(config: PlatformConfig): Promise<string[]> {
   // A new program's default must not restart a running cluster unasked.
   if (installed !== undefined && installed !== version && !versionPinned) {
     return [
-      `${PROJECT}:k0sVersion is not set, and the program's default (${version}) differs from the ${installed} this stack runs: set it to choose, ${installed} to stay or ${version} to upgrade now (README, Upgrading k0s)`,
+      `${PROJECT}:k0sVersion is not set, and the program's default (${version}) differs from the ${installed} this stack runs: set it to choose, ${installed} to stay or ${version} to upgrade now (docs/upgrades.md)`,
     ];
   }
   return [];

@@ -42,7 +42,7 @@ export interface K0sInstall {
   /** Whether the stack sets k0sVersion, rather than taking the program's default. */
   readonly versionPinned: boolean;
   /**
-   * Set after a rollback by backup restore (README, "Going back"): the version the host runs again,
+   * Set after a rollback by backup restore (docs/upgrades.md, "Going back"): the version the host runs again,
    * taken as installed instead of the stack's last `k0sVersion` output, which is newer.
    */
   readonly restoredVersion?: string;

@@ -47,7 +47,7 @@ export function secretFindings(files, pathRules) {
     if (!encrypted) continue;
     if (pathRules === undefined)
       findings.push(
-        `${path}: SOPS-encrypted, but the repository has no .sops.yaml; write it (see the README) so every file is encrypted to the keys of where it lives`,
+        `${path}: SOPS-encrypted, but the repository has no .sops.yaml; write it with the k0s-platform project's npm run sops-config so every file is encrypted to the keys of where it lives`,
       );
     else if (!pathRules.some((regex) => new RegExp(regex).test(path))) {
       findings.push(

@@ -10,7 +10,8 @@ import { SCHEMA_LOCATION } from "./schemas.mjs";
 import { downloadSources, FLUX_VERSION, KUBERNETES_VERSION, schemaDir } from "./sources.mjs";
 
 const INSTALL = {
-  kustomize: "go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.2 (or put kubectl on PATH and pass --kustomize kubectl)",
+  kustomize:
+    "go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.2 (or put kubectl on PATH: the check uses kubectl kustomize when kustomize is missing)",
   kubeconform: "go install github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0",
 };
 
