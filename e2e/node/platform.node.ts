@@ -144,7 +144,8 @@ function podNames(namespace: string, selector = "app.kubernetes.io/name=podinfo"
 function soakGuardRestartQuery(app: string, window: string): string {
   const source = fs.readFileSync(path.join(ROOT, "gitops", "scripts", "promote-soak.mjs"), "utf8");
   const template = /const query = `([^`]+)`;/.exec(source)?.[1];
-  if (template === undefined) throw new Error("gitops/scripts/promote-soak.mjs no longer builds its restart query as `const query = `...``");
+  if (template === undefined)
+    throw new Error("gitops/scripts/promote-soak.mjs no longer builds its restart query as `const query = `...``");
   return template.replaceAll("${app}", app).replaceAll("${window}", window).replaceAll("${from}", "staging");
 }
 
