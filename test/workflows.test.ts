@@ -92,7 +92,9 @@ describe("the GitOps repository's soak guard", () => {
         recursive: true,
         filter: (source) => path.basename(source) !== "node_modules",
       });
-      fs.symlinkSync(path.join(ROOT, "gitops/node_modules"), path.join(workspace, "guard/node_modules"));
+      // The workflow's `npm ci` in guard/, offline: the project's own install holds the yaml release
+      // the guard's package.json pins (asserted below), and a user's clone has no gitops/node_modules.
+      fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(workspace, "guard/node_modules"));
       const bin = path.join(workspace, "bin");
       fs.mkdirSync(bin);
       fs.writeFileSync(path.join(bin, "gh"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
@@ -121,6 +123,12 @@ describe("the GitOps repository's soak guard", () => {
       expect(result.stdout).not.toContain("nothing to weigh");
       expect(result.stderr).toContain("podinfo ghcr.io/stefanprodan/podinfo:6.16.0 is not what staging runs on main");
     });
+  });
+
+  it("needs only the yaml release the project itself installs, so the step above runs on the project's install", () => {
+    const dependencies = (file: string) =>
+      JSON.parse(fs.readFileSync(path.join(ROOT, file), "utf8")).dependencies as Record<string, string>;
+    expect(dependencies("gitops/package.json").yaml).toBe(dependencies("package.json").yaml);
   });
 
   it("runs the guard and installs its dependencies from the base commit, and only reads the pull request", () => {
