@@ -64,8 +64,13 @@ case ${1:-} in
     nft delete table inet "$TABLE" 2>/dev/null || true
     ip addr del "$ADDRESS/32" dev lo 2>/dev/null || true
     ;;
+  -h | --help)
+    echo "usage: $0 up|down"
+    echo "  up    the host-only address $ADDRESS on lo and the nftables guard (table inet $TABLE), at once"
+    echo "  down  both removed (what the k0s-workstation-network unit runs when it stops)"
+    ;;
   *)
-    echo "usage: $0 up|down" >&2
+    echo "usage: $0 up|down (--help says what each does)" >&2
     exit 2
     ;;
 esac

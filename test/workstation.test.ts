@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -60,6 +61,16 @@ describe("k0s/workstation-network.sh and its systemd units", () => {
     expect(config.spec.network?.podCIDR).toBeUndefined();
     expect(config.spec.network?.serviceCIDR).toBeUndefined();
     expect([defaultOf("POD_CIDR"), defaultOf("SERVICE_CIDR")]).toEqual([K0S_DEFAULTS.podCIDR, K0S_DEFAULTS.serviceCIDR]);
+  });
+
+  it("says what up and down do with --help, changing nothing, and refuses anything else", () => {
+    const run = (...args: string[]) => spawnSync("bash", [path.join(ROOT, "k0s/workstation-network.sh"), ...args], { encoding: "utf8" });
+    const help = run("--help");
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: .* up\|down\n {2}up {4}the host-only address 10\.255\.255\.254 on lo and the nftables guard/);
+    const wrong = run("start");
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toContain("--help says what each does");
   });
 
   it("is put back by nftables.service after each start and reload, whose flush ruleset removes it", () => {
