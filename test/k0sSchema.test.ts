@@ -13,7 +13,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { K0S_RELEASE } from "../components/lib/k0s";
 import { mockCloud } from "./lib/cloud";
@@ -34,8 +34,10 @@ import { seedStackConfig } from "./lib/seedStacks";
 /** The k0s line the project's default moves to (issue 14): every config must pass its schema. */
 const TARGET_SCHEMA = "v1.36.3";
 const HEADER = { apiVersion: "k0s.k0sproject.io/v1beta1", kind: "ClusterConfig", metadata: { name: "k0s" } };
-/** A user's clone has no shared/ beside it: these checks are the team's (vitest's summary says why they skipped). */
-const withoutUpstreamData = upstreamDataSkipReason() !== undefined;
+/** Why the checks that read upstream data skip here (a user's clone has no shared/ beside it), if they do. */
+const upstreamDataMissing = upstreamDataSkipReason();
+/** Skips each test of the block, with the reason a reporter prints after the summary, where that data is missing. */
+const needsUpstreamData = () => beforeEach((context) => context.skip(upstreamDataMissing !== undefined, upstreamDataMissing));
 const readYaml = (file: string) => parse(fs.readFileSync(path.join(ROOT, file), "utf8")) as Record<string, unknown>;
 
 describe("structuralToJsonSchema: a CRD's OpenAPI v3 schema as a strict JSON Schema", () => {
@@ -126,7 +128,8 @@ describe("where the tests that read upstream data run", () => {
   });
 });
 
-describe.skipIf(withoutUpstreamData)("k0s's ClusterConfig schemas in ../shared/upstream-data", () => {
+describe("k0s's ClusterConfig schemas in ../shared/upstream-data", () => {
+  needsUpstreamData();
   it("holds the v1.36.3 schema of the default, and the v1.35.4 one that clusters upgrade from", () => {
     expect(availableSchemaVersions()).toEqual(expect.arrayContaining(["v1.35.4", TARGET_SCHEMA]));
     expect(fs.readFileSync(path.join(upstreamDataDir(), "k0s-clusterconfig-v1.36.3/SOURCE.md"), "utf8")).toContain("v1.36.3+k0s.2");
@@ -156,7 +159,8 @@ describe.skipIf(withoutUpstreamData)("k0s's ClusterConfig schemas in ../shared/u
   });
 });
 
-describe.skipIf(withoutUpstreamData)("shipped k0s configs", () => {
+describe("shipped k0s configs", () => {
+  needsUpstreamData();
   it("refuses test/fixtures/k0s-misspelt.yaml's misspelt field, wrong type and bad enum, each by its path", () => {
     const fixture = readYaml("test/fixtures/k0s-misspelt.yaml");
     for (const version of availableSchemaVersions()) {
@@ -204,7 +208,8 @@ async function renderedK0sConfig(run: ProgramRun): Promise<{ config: unknown; re
   return { config: parse(await source.text), release: release! };
 }
 
-describe.skipIf(withoutUpstreamData)("rendered k0s configs (the program under mocks)", () => {
+describe("rendered k0s configs (the program under mocks)", () => {
+  needsUpstreamData();
   const remote = seedStackConfig("remote");
   const remoteUser = {
     adminCidrs: ["203.0.113.7/32"],
@@ -246,6 +251,7 @@ describe.skipIf(withoutUpstreamData)("rendered k0s configs (the program under mo
   const rendered: { config: unknown; release: string }[] = [];
 
   beforeAll(async () => {
+    if (upstreamDataMissing !== undefined) return;
     for (const [, stack, config] of cases) {
       rendered.push(await renderedK0sConfig(await runProgram(stack, withFluxFixture(config), mockCloud(), ["sshPrivateKey"])));
     }
