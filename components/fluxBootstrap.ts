@@ -9,9 +9,10 @@ import {
   fluxInstallManifestUrl,
   KUSTOMIZE_CONTROLLER,
   lockDownControllers,
+  onlyDefinitions,
   onlyNamespace,
   SOPS_SECRET_NAME,
-  withoutNamespace,
+  withoutNamespaceOrDefinitions,
 } from "./lib/flux";
 import type { FluxAuth } from "./lib/fluxConfig";
 import { gitCredentials, gitRepositorySpec } from "./lib/gitCredentials";
@@ -66,7 +67,9 @@ export class FluxBootstrap extends pulumi.ComponentResource {
 
     // The manifest's Namespace is applied first, and every other object of the manifest waits for
     // it: ConfigFile creates its objects all at once, and a component's dependsOn does not reach its
-    // children (found on a bare API server: "namespaces \"flux-system\" not found").
+    // children (found on a bare API server: "namespaces \"flux-system\" not found"). The controllers
+    // also wait for Flux's CRDs (onlyDefinitions says why). Each part keeps its objects' URNs, which
+    // name the ConfigFile's type and not its name, so a stack made before the split moves nothing.
     const manifest = args.manifestPath ?? fluxInstallManifestUrl(args.version);
     const namespaceFile = new k8s.yaml.ConfigFile(
       `${name}-namespace`,
@@ -74,24 +77,30 @@ export class FluxBootstrap extends pulumi.ComponentResource {
       { parent: this },
     );
     const namespaceObject = namespaceFile.getResource("v1/Namespace", FLUX_NAMESPACE);
-    const install = new k8s.yaml.ConfigFile(
+    const definitionsFile = new k8s.yaml.ConfigFile(
+      `${name}-crds`,
+      { file: manifest, transformations: [onlyDefinitions] },
+      { parent: this },
+    );
+    const definitions = definitionsFile.resources.apply((resources) => [namespaceObject, ...Object.values(resources)]);
+    new k8s.yaml.ConfigFile(
       `${name}-install`,
       {
         file: manifest,
         transformations: [
-          withoutNamespace,
+          withoutNamespaceOrDefinitions,
           lockDownControllers,
-          (_obj: unknown, objectOpts: pulumi.CustomResourceOptions) => {
-            objectOpts.dependsOn = [namespaceObject];
+          (obj: { kind?: string }, objectOpts: pulumi.CustomResourceOptions) => {
+            objectOpts.dependsOn = obj.kind === "Deployment" ? definitions : [namespaceObject];
           },
         ],
         skipAwait: !(args.waitForControllers ?? true),
       },
       { parent: this },
     );
-    // The sync objects need Flux's CRDs, which are children of `install`: depend on them directly.
+    // The sync objects need Flux's CRDs: depend on them directly.
     const crds = ["gitrepositories.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io"].map((crd) =>
-      install.getResource("apiextensions.k8s.io/v1/CustomResourceDefinition", crd),
+      definitionsFile.getResource("apiextensions.k8s.io/v1/CustomResourceDefinition", crd),
     );
 
     // Taking the namespace from the installed Namespace object makes the Secret wait for it.

@@ -1,7 +1,14 @@
 import * as fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { fluxInstallManifestUrl, CONTROLLER_FLAGS, lockDownControllers, onlyNamespace, withoutNamespace } from "../components/lib/flux";
+import {
+  fluxInstallManifestUrl,
+  CONTROLLER_FLAGS,
+  lockDownControllers,
+  onlyDefinitions,
+  onlyNamespace,
+  withoutNamespaceOrDefinitions,
+} from "../components/lib/flux";
 import { FLUX_FIXTURE } from "./lib/program";
 
 type Manifest = {
@@ -73,18 +80,22 @@ describe("lockDownControllers", () => {
   });
 });
 
-describe("onlyNamespace and withoutNamespace", () => {
+describe("onlyNamespace, onlyDefinitions and withoutNamespaceOrDefinitions", () => {
   const applied = (transformation: (obj: never) => void) =>
     fixture()
       .map((obj) => (transformation(obj as never), obj))
       .filter((obj) => obj.kind !== "List");
 
-  it("split the manifest into its Namespace and everything else, losing and repeating nothing", () => {
+  it("split the manifest into its Namespace, its CRDs and everything else, losing and repeating nothing", () => {
     const namespaces = applied(onlyNamespace);
-    const rest = applied(withoutNamespace);
+    const definitions = applied(onlyDefinitions);
+    const rest = applied(withoutNamespaceOrDefinitions);
     expect(namespaces.map((obj) => `${obj.kind}/${obj.metadata.name}`)).toEqual(["Namespace/flux-system"]);
-    expect(rest.length + namespaces.length).toBe(fixture().length);
-    expect(rest.some((obj) => obj.kind === "Namespace")).toBe(false);
+    expect(definitions.length).toBeGreaterThan(0);
+    expect(definitions.every((obj) => obj.kind === "CustomResourceDefinition")).toBe(true);
+    expect(rest.length + definitions.length + namespaces.length).toBe(fixture().length);
+    expect(rest.some((obj) => ["Namespace", "CustomResourceDefinition"].includes(obj.kind))).toBe(false);
+    expect(rest.filter((obj) => obj.kind === "Deployment")).toHaveLength(3);
   });
 
   it("leave an omitted object as an empty List, which ConfigFile applies as nothing", () => {

@@ -38,7 +38,9 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
         "k0s-platform:index:FluxBootstrap flux",
         "kubernetes:yaml:ConfigFile flux-install",
         "kubernetes:yaml:ConfigFile flux-namespace",
+        "kubernetes:yaml:ConfigFile flux-crds",
         "kubernetes:core/v1:Namespace flux-system",
+        "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition gitrepositories.source.toolkit.fluxcd.io",
         "kubernetes:core/v1:ServiceAccount flux-system/kustomize-controller",
         "kubernetes:apps/v1:Deployment flux-system/source-controller",
         "kubernetes:apps/v1:Deployment flux-system/kustomize-controller",
@@ -161,6 +163,19 @@ describe("dev stack (Pulumi.dev.yaml)", () => {
   it("creates the tenant's account in Flux's namespace once that namespace exists", () => {
     const namespaceUrn = run.urns.get(run.find("kubernetes:core/v1:Namespace", "flux-system").id)!;
     expect(run.find(TYPES.serviceAccount, "dev-reconciler").options.dependencies).toContain(namespaceUrn);
+  });
+
+  it("starts Flux's controllers only once its CRDs exist, and makes nothing else wait for them", () => {
+    const crd = run.find("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition", "gitrepositories.source.toolkit.fluxcd.io");
+    const crdUrn = run.urns.get(crd.id)!;
+    // Same URN as when the CRDs were children of flux-install: a stack made before the split keeps them.
+    expect(crdUrn).toMatch(/ConfigFile\$kubernetes:apiextensions\.k8s\.io\/v1:CustomResourceDefinition::gitrepositories/);
+    expect(crdUrn).not.toContain("flux-crds");
+    const deployments = run.ofType("kubernetes:apps/v1:Deployment");
+    expect(deployments).toHaveLength(3);
+    for (const deployment of deployments) expect(deployment.options.dependencies, deployment.name).toContain(crdUrn);
+    expect(run.find("kubernetes:core/v1:ServiceAccount", "flux-system/kustomize-controller").options.dependencies).not.toContain(crdUrn);
+    expect(run.find("kubernetes:source.toolkit.fluxcd.io/v1:GitRepository", "flux-source").options.dependencies).toContain(crdUrn);
   });
 
   it("creates Flux's namespace before anything of Flux that lives in it", () => {

@@ -118,7 +118,7 @@ function omit(obj: ManifestObject): void {
 }
 
 /**
- * The install manifest is applied in two parts, its Namespace first: ConfigFile creates every
+ * The install manifest is applied in three parts, its Namespace first: ConfigFile creates every
  * object at once, and a namespaced object that reaches the API server before its Namespace fails
  * (seen on a bare API server: "namespaces \"flux-system\" not found").
  */
@@ -126,7 +126,16 @@ export function onlyNamespace(obj: ManifestObject): void {
   if (obj.kind !== "Namespace") omit(obj);
 }
 
-/** The rest of the install manifest, applied once its Namespace exists. */
-export function withoutNamespace(obj: ManifestObject): void {
-  if (obj.kind === "Namespace") omit(obj);
+/**
+ * Then Flux's CRDs, which its controllers need before they start: a controller started before
+ * them exits, and the kubelet's back-off holds it for 10 s and more (seen on the node: helm-controller
+ * in BackOff, Flux's first sync 15 s later than kubectl's CRDs-first apply).
+ */
+export function onlyDefinitions(obj: ManifestObject): void {
+  if (obj.kind !== "CustomResourceDefinition") omit(obj);
+}
+
+/** The rest of the install manifest: its controllers and what they run as. */
+export function withoutNamespaceOrDefinitions(obj: ManifestObject): void {
+  if (obj.kind === "Namespace" || obj.kind === "CustomResourceDefinition") omit(obj);
 }

@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { parseAllDocuments } from "yaml";
 import * as core from "kubernetes-models/v1";
 import * as admission from "kubernetes-models/admissionregistration.k8s.io/v1";
+import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1";
 import * as apps from "kubernetes-models/apps/v1";
 import * as autoscaling from "kubernetes-models/autoscaling/v2";
 import * as batch from "kubernetes-models/batch/v1";
@@ -68,7 +69,7 @@ interface ModelClass {
 const isModelClass = (value: unknown): value is ModelClass =>
   typeof value === "function" && typeof (value as Partial<ModelClass>).apiVersion === "string";
 
-const KUBERNETES_MODULES = [core, admission, apps, autoscaling, batch, networking, policy, rbac, scheduling];
+const KUBERNETES_MODULES = [core, admission, { CustomResourceDefinition }, apps, autoscaling, batch, networking, policy, rbac, scheduling];
 /** Only GA Flux APIs are registered, so a deprecated beta apiVersion has no validator and fails. */
 const FLUX_MODULES = [kustomizeV1, notificationV1, sourceV1];
 const VALIDATORS = new Map(
