@@ -23,6 +23,8 @@ require(tsnodeRequire).register({
 });
 
 const stackConfig = parse(fs.readFileSync(path.join(root, "Pulumi.dev.yaml"), "utf8")).config;
+// The shipped stack leaves flux.url for the user to set, as the README's first `pulumi up` asks.
+stackConfig["k0s-platform:flux"] = { ...stackConfig["k0s-platform:flux"], url: "https://git.example.com/acme/gitops.git" };
 const config = Object.fromEntries(
   Object.entries(stackConfig).map(([key, value]) => [key, typeof value === "string" ? value : JSON.stringify(value)]),
 );
@@ -48,5 +50,6 @@ pulumi.runtime
   )
   .then(() => {
     pulumi.runtime.setAllConfig(config);
-    require(path.join(root, "index.ts"));
+    // The program is a function (`export =`), which Pulumi's runtime calls once it has loaded it.
+    return require(path.join(root, "index.ts"))();
   });
