@@ -1,10 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { capacityWarning, dropletResources } from "../components/lib/capacity";
 import { DEFAULTS } from "../components/config";
 import { mockCloud } from "./lib/cloud";
 import { runProgram, withFluxFixture } from "./lib/program";
 import { seedStackConfig } from "./lib/seedStacks";
+import { withoutSshAgent } from "./lib/sshAgent";
 
 const GI = 2 ** 30;
 /** The remote stack's seed environments, as the program reads them. */
@@ -48,15 +49,7 @@ describe("capacityWarning", () => {
 });
 
 describe("the remote stack on a droplet too small for its quotas", () => {
-  // The program refuses to run with an SSH agent in reach unless sshUseAgent is true: a developer's
-  // shell must not decide this test.
-  const agentSocket = process.env.SSH_AUTH_SOCK;
-  beforeAll(() => {
-    delete process.env.SSH_AUTH_SOCK;
-  });
-  afterAll(() => {
-    if (agentSocket !== undefined) process.env.SSH_AUTH_SOCK = agentSocket;
-  });
+  withoutSshAgent();
   afterEach(() => vi.restoreAllMocks());
 
   it("warns once and still declares everything: quotas are ceilings, and overcommitting may be on purpose", async () => {

@@ -4,13 +4,14 @@
  * credentials. Both are seen only once the cluster serves nothing.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseConfig } from "../components/config";
 import { dnsRecords, domainWarning } from "../components/lib/cloudNames";
 import { missingCredentialWarnings } from "../components/lib/fluxConfig";
 import { mockCloud } from "./lib/cloud";
 import { asPulumiConfig, runProgram, USER_REPOSITORY, withFluxFixture } from "./lib/program";
 import { seedStackConfig } from "./lib/seedStacks";
+import { withoutSshAgent } from "./lib/sshAgent";
 
 const environments = (hosts: Record<string, string[]>) => Object.entries(hosts).map(([name, patterns]) => ({ name, hosts: patterns }));
 
@@ -94,13 +95,7 @@ describe("missingCredentialWarnings: repositories Flux fetches over https:// wit
 });
 
 describe("the remote seed stack, as the README has a user complete it", () => {
-  const agentSocket = process.env.SSH_AUTH_SOCK;
-  beforeAll(() => {
-    delete process.env.SSH_AUTH_SOCK;
-  });
-  afterAll(() => {
-    if (agentSocket !== undefined) process.env.SSH_AUTH_SOCK = agentSocket;
-  });
+  withoutSshAgent();
   afterEach(() => vi.restoreAllMocks());
   const settings = {
     adminCidrs: ["203.0.113.7/32"],
