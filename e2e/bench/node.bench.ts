@@ -13,7 +13,7 @@ import { stringify } from "yaml";
 import { clusterForTests, stackSettings } from "../apiserver/cluster";
 import { waitFor } from "../harness/processes";
 import { pulumiCli, type PulumiCli } from "../harness/pulumiCli";
-import { startWorkstation, type Workstation } from "../node/workstation";
+import { readyConditions, startWorkstation, type Workstation } from "../node/workstation";
 import { revealed } from "../../scripts/lib/stateSecrets";
 import { report, seconds } from "./report";
 
@@ -47,14 +47,7 @@ async function freshNode(): Promise<{ workstation: Workstation; apiReady: number
  * records it; and what Flux reported on the way (its failures and waits), for where the time went.
  */
 function fluxTimeline(node: Workstation["node"], since: number): { ready: Record<string, number>; events: string } {
-  const ready = node.kubectl([
-    "get",
-    "kustomizations",
-    "-n",
-    "flux-system",
-    "-o",
-    "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=='Ready')].lastTransitionTime} {end}",
-  ]);
+  const ready = readyConditions(node, "lastTransitionTime");
   const { items } = JSON.parse(node.kubectl(["get", "events", "-n", "flux-system", "--sort-by=.lastTimestamp", "-o", "json"])) as {
     items: {
       type: string;
@@ -73,13 +66,7 @@ function fluxTimeline(node: Workstation["node"], since: number): { ready: Record
     )
     .join("\n");
   return {
-    ready: Object.fromEntries(
-      ready
-        .trim()
-        .split(" ")
-        .map((entry) => entry.split("="))
-        .map(([name, time]) => [name, (Date.parse(time) - since) / 1000]),
-    ),
+    ready: Object.fromEntries(Object.entries(ready).map(([name, time]) => [name, (Date.parse(time) - since) / 1000])),
     events,
   };
 }

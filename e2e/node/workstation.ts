@@ -31,6 +31,25 @@ export interface Workstation {
   stop(): Promise<void>;
 }
 
+/** A field of each Flux Kustomization's Ready condition (its status, or when it last changed), by name. */
+export function readyConditions(node: TestNode, field: "status" | "lastTransitionTime"): Record<string, string> {
+  const listed = node.kubectl([
+    "get",
+    "kustomizations",
+    "-n",
+    "flux-system",
+    "-o",
+    `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=='Ready')].${field}} {end}`,
+  ]);
+  return Object.fromEntries(
+    listed
+      .trim()
+      .split(" ")
+      .filter((entry) => entry !== "")
+      .map((entry) => entry.split("=")),
+  );
+}
+
 export async function startWorkstation(): Promise<Workstation> {
   const node = await startNode({
     k0sConfigPath: path.join(ROOT, "k0s", "workstation.yaml"),
@@ -85,15 +104,8 @@ export async function startWorkstation(): Promise<Workstation> {
         await waitFor(
           `every Kustomization Ready (${expected.join(", ")})`,
           () => {
-            const ready = node.kubectl([
-              "get",
-              "kustomizations",
-              "-n",
-              "flux-system",
-              "-o",
-              "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=='Ready')].status} {end}",
-            ]);
-            return expected.every((name) => ready.split(" ").includes(`${name}=True`)) || undefined;
+            const ready = readyConditions(node, "status");
+            return expected.every((name) => ready[name] === "True") || undefined;
           },
           900_000,
           pollMs,
