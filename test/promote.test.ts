@@ -461,12 +461,18 @@ describe("the pull-request check (promote --check)", () => {
     );
   });
 
-  it("passes at once a pull request opened before the latest promotion, which it leaves alone", () => {
+  /** A repository with a branch `name` off main that only adds a note to the README, main checked out again. */
+  const withNoteBranch = (name: string) => {
     const repo = gitopsRepo();
-    repo.git("checkout", "--quiet", "-b", "docs");
+    repo.git("checkout", "--quiet", "-b", name);
     fs.appendFileSync(path.join(repo.dir, "README.md"), "A note.\n");
     repo.commitAt(0, "Add a note");
     repo.git("checkout", "--quiet", "main");
+    return repo;
+  };
+
+  it("passes at once a pull request opened before the latest promotion, which it leaves alone", () => {
+    const repo = withNoteBranch("docs");
     repo.pin("staging", "6.15.0", 9);
     repo.pin("production", "6.15.0", 1);
     repo.git("checkout", "--quiet", "docs");
@@ -478,11 +484,7 @@ describe("the pull-request check (promote --check)", () => {
   });
 
   it("weighs in full a pull request that brings back what a fork point had, however the merges criss-cross", () => {
-    const repo = gitopsRepo();
-    repo.git("checkout", "--quiet", "-b", "tricky");
-    fs.appendFileSync(path.join(repo.dir, "README.md"), "A note.\n");
-    repo.commitAt(0, "Add a note");
-    repo.git("checkout", "--quiet", "main");
+    const repo = withNoteBranch("tricky");
     fs.appendFileSync(path.join(repo.dir, "apps/base/podinfo/deployment.yaml"), "# reviewed on main\n");
     const onMain = repo.commitAt(0, "Change the base on main");
     repo.git("merge", "--quiet", "--no-edit", "tricky");
